@@ -1,0 +1,60 @@
+"""The ``dreamlift`` command: a thin dispatcher over ``dreamlift.commands``.
+
+Each command module has ``add_arguments(parser)`` and ``run(args) -> int``. A
+:class:`~dreamlift.errors.DreamliftError` is printed as one line, ``error: ...``, and
+exits with status 2; Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dreamlift.commands import eval as eval_command
+from dreamlift.commands import render as render_command
+from dreamlift.commands import text as text_command
+from dreamlift.errors import DreamliftError
+
+COMMANDS = {
+    "text": (text_command, "text prompt to a 3D asset by score distillation"),
+    "render": (render_command, "render a run's result from any orbit camera to a PNG"),
+    "eval": (eval_command, "score a run against toy-world ground truth"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line and exit with status 2."""
+
+    def error(self, message: str) -> None:  # noqa: D401
+        sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dreamlift", description="Text or one image to a 3D asset by score distillation.")
+    from dreamlift import __version__
+
+    parser.add_argument("--version", action="version", version=f"dreamlift {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (module, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except DreamliftError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

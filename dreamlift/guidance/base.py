@@ -1,0 +1,191 @@
+"""The guidance interface and the score-distillation (SDS) maths, written once.
+
+A guidance judges renders with a diffusion model. Every diffusion model in
+dreamlift is a subclass of :class:`Guidance` that supplies two things:
+
+* :meth:`Guidance.encode`: renders ``(B, H, W, 3)`` in [0, 1] → the variable that is
+  diffused, ``x`` (pixels in [−1, 1] as ``(B, 3, h, w)`` for pixel priors, VAE
+  latents for latent priors), *with* gradient back to the renders;
+* :meth:`Guidance.predict_noise`: ``(x_t, t, cameras)`` → ``ε̂``, the model's noise
+  prediction *with classifier-free guidance already applied*. It is always called
+  under ``torch.no_grad()``: SDS never back-propagates through the diffusion model.
+
+The base then forms the SDS gradient ``g = w(t)·(ε̂ − ε)`` (DreamFusion,
+arXiv 2209.14988, eq. 3) and the surrogate loss ``0.5·‖x − sg(x − g)‖² / B`` whose
+gradient with respect to ``x`` is exactly ``g / B``.
+
+Noise levels use the DDPM convention: ``x_t = √ᾱ_t·x + √(1 − ᾱ_t)·ε`` with
+``ᾱ = alphas_cumprod[t]`` and integer ``t`` in ``[0, T)``.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from enum import Enum
+
+import torch
+from torch import Tensor
+
+from dreamlift.rendering.cameras import OrbitCameras
+
+
+class Weighting(str, Enum):
+    """The SDS weighting ``w(t)``."""
+
+    SDS = "sds"
+    """``1 − ᾱ_t`` (DreamFusion)."""
+    UNIFORM = "uniform"
+    """``1``."""
+    FANTASIA = "fantasia"
+    """``√ᾱ_t·(1 − ᾱ_t)`` (Fantasia3D)."""
+
+
+@dataclass
+class TimestepSchedule:
+    """Where the diffusion timestep is drawn from, as fractions of ``T``.
+
+    ``t`` is uniform in ``[t_min, t_max(progress)]``; ``t_max`` moves linearly from
+    ``t_max_start`` to ``t_max_end`` as training ``progress`` goes from 0 to
+    ``anneal_until`` (and stays there), the annealing of DreamFusion's follow-ups
+    (stable-dreamfusion, threestudio).
+    """
+
+    t_min: float = 0.02
+    """Smallest timestep, as a fraction of T."""
+    t_max_start: float = 0.98
+    """Largest timestep at the start of training, as a fraction of T."""
+    t_max_end: float = 0.98
+    """Largest timestep once annealing is done, as a fraction of T."""
+    anneal_until: float = 1.0
+    """Training progress (0..1) at which ``t_max`` reaches ``t_max_end``."""
+
+    def t_max(self, progress: float) -> float:
+        fraction = min(max(progress / max(self.anneal_until, 1e-8), 0.0), 1.0)
+        return self.t_max_start + (self.t_max_end - self.t_max_start) * fraction
+
+    def sample(self, count: int, num_train_timesteps: int, progress: float, generator: torch.Generator | None = None) -> Tensor:
+        """``count`` integer timesteps in ``[t_min·T, t_max(progress)·T]``."""
+        low = int(round(self.t_min * num_train_timesteps))
+        high = max(int(round(self.t_max(progress) * num_train_timesteps)), low)
+        high = min(high, num_train_timesteps - 1)
+        low = min(low, high)
+        return torch.randint(low, high + 1, (count,), generator=generator)
+
+    def validate(self) -> None:
+        from dreamlift.errors import DreamliftError
+
+        for value in (self.t_min, self.t_max_start, self.t_max_end):
+            if not 0.0 <= value <= 1.0:
+                raise DreamliftError(f"timestep fractions must lie in [0, 1], got {value}")
+        if self.t_min > min(self.t_max_start, self.t_max_end):
+            raise DreamliftError(f"t_min {self.t_min} is above t_max: give t_min <= t_max")
+
+
+@dataclass
+class GuidanceOutput:
+    """What one guidance call returns."""
+
+    loss: Tensor
+    """Scalar SDS surrogate: its gradient w.r.t. ``x`` is ``w(t)(ε̂ − ε) / B``."""
+    timesteps: Tensor
+    """``(B,)`` integer timesteps that were sampled."""
+    grad_norm: Tensor
+    """Scalar: mean L2 norm of the per-image SDS gradient (for logging)."""
+    denoised: Tensor | None = None
+    """Optional ``x̂0`` in the model's space, for previews and tests."""
+
+
+def linear_alphas_cumprod(num_train_timesteps: int = 1000, beta_start: float = 0.00085, beta_end: float = 0.012) -> Tensor:
+    """``ᾱ_t`` of the "scaled linear" schedule of Stable Diffusion (used by the toy priors too)."""
+    betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float64) ** 2
+    return torch.cumprod(1.0 - betas, dim=0).to(torch.float32)
+
+
+def sds_weight(alphas_cumprod_t: Tensor, weighting: Weighting) -> Tensor:
+    """``w(t)`` for ``ᾱ_t`` of shape ``(B,)``."""
+    weighting = Weighting(weighting)
+    if weighting is Weighting.SDS:
+        return 1.0 - alphas_cumprod_t
+    if weighting is Weighting.UNIFORM:
+        return torch.ones_like(alphas_cumprod_t)
+    return alphas_cumprod_t.sqrt() * (1.0 - alphas_cumprod_t)
+
+
+def sds_loss(x: Tensor, gradient: Tensor) -> Tensor:
+    """Surrogate ``0.5·‖x − sg(x − g)‖² / B``: its gradient w.r.t. ``x`` is ``g / B``.
+
+    Non-finite entries of ``g`` are zeroed so one bad prediction cannot poison the scene.
+    """
+    gradient = torch.nan_to_num(gradient.detach(), nan=0.0, posinf=0.0, neginf=0.0)
+    target = (x - gradient).detach()
+    return 0.5 * ((x - target) ** 2).sum() / x.shape[0]
+
+
+def classifier_free_guidance(eps_uncond: Tensor, eps_cond: Tensor, scale: float) -> Tensor:
+    """``ε_u + s·(ε_c − ε_u)`` (Ho & Salimans)."""
+    return eps_uncond + scale * (eps_cond - eps_uncond)
+
+
+def add_noise(x: Tensor, noise: Tensor, alphas_cumprod_t: Tensor) -> Tensor:
+    """``√ᾱ·x + √(1 − ᾱ)·ε`` with ``ᾱ`` of shape ``(B,)`` broadcast over ``x``."""
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    a = alphas_cumprod_t.to(x.dtype).reshape(shape)
+    return a.sqrt() * x + (1.0 - a).sqrt() * noise
+
+
+class Guidance(abc.ABC):
+    """A diffusion prior that judges renders. Subclasses implement ``encode`` and ``predict_noise``.
+
+    Call it as ``guidance(images, cameras, progress=..., generator=...)`` with
+    ``images`` ``(B, H, W, 3)`` in [0, 1] (with gradient) and the cameras they were
+    rendered from; it returns a :class:`GuidanceOutput` whose ``loss`` is
+    back-propagated by the trainer.
+    """
+
+    #: ``(T,)`` cumulative alphas of the model's training noise schedule.
+    alphas_cumprod: Tensor
+    #: Where timesteps are drawn from.
+    schedule: TimestepSchedule
+    #: The weighting ``w(t)``.
+    weighting: Weighting = Weighting.SDS
+    #: Render size the prior wants (square), or None to take renders as they come.
+    resolution: int | None = None
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return int(self.alphas_cumprod.shape[0])
+
+    @abc.abstractmethod
+    def encode(self, images: Tensor) -> Tensor:
+        """Renders ``(B, H, W, 3)`` in [0, 1] → the diffused variable ``x``, differentiably."""
+
+    @abc.abstractmethod
+    def predict_noise(self, x_t: Tensor, timesteps: Tensor, cameras: OrbitCameras) -> Tensor:
+        """``ε̂`` for noisy ``x_t`` at integer ``timesteps`` ``(B,)``, with guidance applied."""
+
+    def add_noise(self, x: Tensor, noise: Tensor, timesteps: Tensor) -> Tensor:
+        return add_noise(x, noise, self.alphas_cumprod.to(x.device)[timesteps])
+
+    def __call__(
+        self,
+        images: Tensor,
+        cameras: OrbitCameras,
+        progress: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> GuidanceOutput:
+        x = self.encode(images)
+        batch = x.shape[0]
+        timesteps = self.schedule.sample(batch, self.num_train_timesteps, progress, generator).to(x.device)
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        with torch.no_grad():
+            x_t = self.add_noise(x.detach(), noise, timesteps)
+            eps_hat = self.predict_noise(x_t, timesteps, cameras).to(x.dtype)
+            a = self.alphas_cumprod.to(x.device)[timesteps]
+            weight = sds_weight(a, self.weighting).to(x.dtype).reshape((-1,) + (1,) * (x.dim() - 1))
+            gradient = weight * (eps_hat - noise)
+            shape = (-1,) + (1,) * (x.dim() - 1)
+            denoised = (x_t - (1.0 - a).sqrt().reshape(shape) * eps_hat) / a.sqrt().reshape(shape)
+        loss = sds_loss(x, gradient)
+        grad_norm = gradient.flatten(1).norm(dim=1).mean()
+        return GuidanceOutput(loss=loss, timesteps=timesteps, grad_norm=grad_norm, denoised=denoised)
