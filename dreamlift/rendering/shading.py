@@ -71,3 +71,9 @@ def lambertian(albedo: Tensor, normals: Tensor, light_direction: Tensor, ambient
     diffuse = (normals * light_direction).sum(-1, keepdim=True).clamp_min(0.0)
     ambient = ambient[..., None] if ambient.dim() == albedo.dim() - 1 else ambient
     return albedo * (ambient + (1.0 - ambient) * diffuse)
+
+
+def head_lights(cameras: OrbitCameras, ambient: float = 0.4) -> Lights:
+    """A head light exactly at each camera (no jitter): previews, evaluation and exports."""
+    direction = cameras.position / cameras.position.norm(dim=-1, keepdim=True)
+    return Lights(direction=direction, ambient=torch.full((len(cameras),), ambient))

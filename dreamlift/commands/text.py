@@ -1,0 +1,96 @@
+"""``dreamlift text "a red cube" [--out DIR] [--prior toy|...] [--steps N] [--seed S] [--resume]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from dreamlift.commands._common import check_prompt, positive_int, slug
+from dreamlift.errors import DreamliftError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt", help='what to make, e.g. "a green tree" (the toy prior knows TOYWORLD captions)')
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<prompt>)")
+    parser.add_argument("--prior", default="toy", help="toy (default, bundled), stable-diffusion, deepfloyd-if")
+    parser.add_argument("--model", default=None, help="model folder, .safetensors file or hub id for real priors")
+    parser.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; a CPU run repeats exactly (default 0)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_config(args: argparse.Namespace):
+    from dreamlift.training.presets import preset_for_prior
+
+    config = preset_for_prior(args.prior)
+    config.prompt = args.prompt
+    config.model = args.model
+    config.seed = args.seed
+    if args.steps is not None:
+        config.steps = args.steps
+    if args.no_export:
+        config.export_mesh = config.export_video = False
+    return config
+
+
+def resumed_config(folder: Path, prompt: str, steps: int | None):
+    from dreamlift.training.config import TrainConfig, from_dict
+    from dreamlift.training.run_folder import read_run_record
+
+    config = from_dict(TrainConfig, read_run_record(folder)["config"])
+    if " ".join(config.prompt.split()).lower() != prompt.lower():
+        raise DreamliftError(f"{folder} is a run of {config.prompt!r}, not {prompt!r}: resume it with its own prompt")
+    if steps is not None:
+        config.steps = steps
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    from dreamlift.guidance.factory import make_text_guidance
+    from dreamlift.training.run_folder import prepare_run_folder
+    from dreamlift.training.trainer import Trainer
+
+    prompt = check_prompt(args.prompt)
+    args.prompt = prompt
+    folder = args.out or Path("runs") / slug(prompt)
+    started = time.perf_counter()
+    if args.resume:
+        prepare_run_folder(folder, "text", resume=True)
+        config = resumed_config(folder, prompt, args.steps)
+    else:
+        config = build_config(args)
+    config.validate()
+    guidance = make_text_guidance(config)  # bad prompts and priors fail here, before any file is written
+    folder = prepare_run_folder(folder, "text", resume=args.resume)
+    trainer = Trainer(config, folder, guidance, kind="text", show_progress=not args.quiet)
+    summary = trainer.run(resume=args.resume)
+    trained = time.perf_counter() - started
+    written = finish_run(trainer, config, quiet=args.quiet)
+    total = time.perf_counter() - started
+    print(f"{folder}: {summary['step']} steps in {trained:.1f} s (total {total:.1f} s); wrote {', '.join(written) or 'checkpoints'}")
+    return 0
+
+
+def finish_run(trainer, config, quiet: bool = False) -> list[str]:
+    """Write the run's assets (mesh.glb, turntable.mp4) from the trained field."""
+    written = ["config.json", "log.jsonl", "checkpoints/", "previews/"]
+    if not (config.export_mesh or config.export_video):
+        return written
+    try:
+        from dreamlift import export
+    except ImportError:  # the export package is optional in a stripped-down install
+        sys.stderr.write("warning: dreamlift.export is unavailable; no mesh or video written\n")
+        return written
+    folder = trainer.folder
+    field = trainer.field
+    if config.export_mesh and hasattr(export, "export_run"):
+        export.export_run(folder, field, formats=("glb",), occupancy=trainer.occupancy)
+        written.append("mesh.glb")
+    if config.export_video and hasattr(export, "write_turntable"):
+        export.write_turntable(field, folder / "turntable.mp4", occupancy=trainer.occupancy, progress=not quiet)
+        written.append("turntable.mp4")
+    return written

@@ -1,0 +1,194 @@
+"""The bundled text prior: the *exact* denoiser of the toy world.
+
+What it is, honestly: a memory of the toy world, not a learned model. For a caption
+it holds a finite set of renders ``{x_i}`` of that object (TOYWORLD.md's cameras and
+lights, made on first use and cached on disk). For that finite set the
+posterior-mean denoiser is known in closed form,
+
+    x̂0(x_t) = Σ_i softmax_i(−‖x_t − √ᾱ_t·x_i‖² / 2(1 − ᾱ_t)) · x_i,
+    ε̂ = (x_t − √ᾱ_t·x̂0) / √(1 − ᾱ_t),
+
+which is the true score of that distribution, with no training. Only renders whose
+camera azimuth lies within ``azimuth_window`` degrees of the training camera's take
+part (a view-conditioned set: far sharper than three view-dependent captions), and
+optionally only those within ``elevation_window``. Classifier-free guidance, when
+``guidance_scale != 1``, uses an unconditional set of all toy objects.
+
+It runs anywhere and lets the pipeline be *measured* against ground truth; real
+prompts need a real prior (``--prior stable-diffusion``).
+
+Pixels are diffused as ``x = 2·image − 1`` flattened to ``(B, 3·H·W)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from dreamlift.guidance.base import Guidance, TimestepSchedule, Weighting, classifier_free_guidance, linear_alphas_cumprod
+from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
+
+
+@dataclass
+class ToyPriorConfig:
+    """Settings of :class:`ToyPrior`."""
+
+    resolution: int = 32
+    """Render size of the memorised set (TOYWORLD native size)."""
+    renders_per_object: int = 1024
+    """Renders per object in the memorised set."""
+    azimuth_window: float = 20.0
+    """Only renders within this many degrees of azimuth of the training camera take part."""
+    elevation_window: float | None = None
+    """If set, only renders within this many degrees of elevation take part."""
+    guidance_scale: float = 1.0
+    """Classifier-free guidance scale; 1 means the conditional denoiser alone."""
+    unconditional_renders_per_object: int = 64
+    """Renders per object in the unconditional set (used only when guidance_scale != 1)."""
+    seed: int = 1234
+    """Seed of the memorised cameras and lights (part of the cache key)."""
+    supersample: int = 2
+    """Supersampling of the memorised renders."""
+
+
+def cache_dir() -> Path:
+    """``$DREAMLIFT_CACHE``, else ``$XDG_CACHE_HOME/dreamlift``, else ``~/.cache/dreamlift``."""
+    if os.environ.get("DREAMLIFT_CACHE"):
+        return Path(os.environ["DREAMLIFT_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dreamlift"
+
+
+def _toyworld_fingerprint() -> str:
+    """Hash of the toy world's source: the cache is rebuilt when the world or its renderer changes."""
+    import dreamlift.rendering.shading as shading
+    import dreamlift.toyworld as toyworld
+
+    digest = hashlib.sha256()
+    folder = Path(toyworld.__file__).parent
+    for path in sorted(folder.glob("*.py")) + [Path(shading.__file__)]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class RenderSet:
+    """Memorised renders of one object: ``images (N, 3·H·W)`` in [−1, 1] and their cameras ``(N,)``."""
+
+    images: Tensor
+    elevation: Tensor
+    azimuth: Tensor
+
+
+def memorised_cameras(count: int, seed: int) -> OrbitCameras:
+    """TOYWORLD's training distribution, azimuths stratified so that every window is covered."""
+    generator = torch.Generator().manual_seed(seed)
+    azimuth = -180.0 + 360.0 * (torch.arange(count) + torch.rand(count, generator=generator)) / count
+    elevation = -10.0 + 70.0 * torch.rand(count, generator=generator)
+    radius = 2.8 + 0.4 * torch.rand(count, generator=generator)
+    return OrbitCameras(elevation, azimuth, radius, torch.full((count,), 40.0))
+
+
+def load_render_set(obj, count: int, resolution: int, seed: int, supersample: int) -> RenderSet:
+    """Renders of ``obj`` (a ``ToyObject``), from the on-disk cache or made now and cached."""
+    from safetensors.torch import load_file, save
+
+    from dreamlift._atomic import write_bytes
+    from dreamlift.rendering.shading import sample_lights
+    from dreamlift.toyworld import composite_white, render
+
+    key = f"{obj.shape}-{obj.color}-{count}-{resolution}-{seed}-{supersample}-{_toyworld_fingerprint()}"
+    path = cache_dir() / "toy-prior" / f"{key}.safetensors"
+    if path.exists():
+        try:
+            data = load_file(str(path))
+            return RenderSet(data["images"], data["elevation"], data["azimuth"])
+        except Exception:  # a damaged cache entry is rebuilt, never trusted
+            pass
+    cameras = memorised_cameras(count, seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    lights = sample_lights(cameras, generator=generator)
+    chunks = []
+    for start in range(0, count, 256):
+        part = slice(start, start + 256)
+        chunk_lights = type(lights)(lights.direction[part], lights.ambient[part])
+        rgba = render(obj, cameras[part], size=resolution, lights=chunk_lights, supersample=supersample)
+        chunks.append(composite_white(rgba))
+    images = (torch.cat(chunks) * 2.0 - 1.0).reshape(count, -1).contiguous()
+    tensors = {"images": images, "elevation": cameras.elevation.contiguous(), "azimuth": cameras.azimuth.contiguous()}
+    try:
+        write_bytes(path, save(tensors))
+    except OSError:
+        pass  # an unwritable cache only costs time
+    return RenderSet(images, cameras.elevation, cameras.azimuth)
+
+
+def posterior_mean(x_t: Tensor, alpha_bar: Tensor, renders: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Exact ``x̂0`` of a uniform mixture of point masses ``renders (N, D)`` for ``x_t (B, D)``.
+
+    ``alpha_bar`` is ``(B,)``; ``mask (B, N)`` limits which renders each row may use.
+    """
+    a = alpha_bar[:, None]
+    # ‖x_t − √a·x_i‖² = ‖x_t‖² − 2√a·x_t·x_i + a‖x_i‖²; the first term is constant per row
+    logits = (2.0 * a.sqrt() * (x_t @ renders.t()) - a * (renders * renders).sum(1)[None]) / (2.0 * (1.0 - a))
+    if mask is not None:
+        logits = logits.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(logits, dim=1)
+    return weights @ renders
+
+
+class ToyPrior(Guidance):
+    """The exact denoiser of one toy-world object (see the module docstring)."""
+
+    def __init__(self, obj, config: ToyPriorConfig | None = None, schedule: TimestepSchedule | None = None, weighting: Weighting = Weighting.SDS):
+        self.object = obj
+        self.config = config or ToyPriorConfig()
+        self.schedule = schedule or TimestepSchedule()
+        self.weighting = Weighting(weighting)
+        self.resolution = self.config.resolution
+        self.alphas_cumprod = linear_alphas_cumprod()
+        c = self.config
+        self.renders = load_render_set(obj, c.renders_per_object, c.resolution, c.seed, c.supersample)
+        self.unconditional: RenderSet | None = None
+        if c.guidance_scale != 1.0:
+            self.unconditional = self._unconditional_set()
+
+    def _unconditional_set(self) -> RenderSet:
+        from dreamlift.toyworld import all_objects
+
+        c = self.config
+        sets = [load_render_set(o, c.unconditional_renders_per_object, c.resolution, c.seed, c.supersample) for o in all_objects()]
+        return RenderSet(
+            torch.cat([s.images for s in sets]), torch.cat([s.elevation for s in sets]), torch.cat([s.azimuth for s in sets])
+        )
+
+    def encode(self, images: Tensor) -> Tensor:
+        if images.shape[1] != self.resolution or images.shape[2] != self.resolution:
+            raise ValueError(f"the toy prior takes {self.resolution}x{self.resolution} renders, got {tuple(images.shape[1:3])}")
+        return (images * 2.0 - 1.0).reshape(images.shape[0], -1)
+
+    def _window(self, renders: RenderSet, cameras: OrbitCameras) -> Tensor:
+        mask = wrap_degrees(renders.azimuth[None] - cameras.azimuth[:, None]).abs() <= self.config.azimuth_window
+        if self.config.elevation_window is not None:
+            mask = mask & ((renders.elevation[None] - cameras.elevation[:, None]).abs() <= self.config.elevation_window)
+        return mask
+
+    def denoise(self, x_t: Tensor, timesteps: Tensor, cameras: OrbitCameras, renders: RenderSet | None = None) -> Tensor:
+        """``x̂0`` for ``x_t (B, D)`` at ``timesteps (B,)`` from the renders near each camera."""
+        renders = renders or self.renders
+        alpha_bar = self.alphas_cumprod[timesteps]
+        return posterior_mean(x_t, alpha_bar, renders.images, self._window(renders, cameras))
+
+    def predict_noise(self, x_t: Tensor, timesteps: Tensor, cameras: OrbitCameras) -> Tensor:
+        a = self.alphas_cumprod[timesteps][:, None]
+        to_eps = lambda x0: (x_t - a.sqrt() * x0) / (1.0 - a).sqrt()  # noqa: E731
+        eps_cond = to_eps(self.denoise(x_t, timesteps, cameras))
+        if self.unconditional is None:
+            return eps_cond
+        eps_uncond = to_eps(self.denoise(x_t, timesteps, cameras, self.unconditional))
+        return classifier_free_guidance(eps_uncond, eps_cond, self.config.guidance_scale)

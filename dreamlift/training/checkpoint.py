@@ -1,0 +1,90 @@
+"""Checkpoints: tensors in safetensors, everything else in JSON, both written atomically.
+
+``DIR/checkpoints/step-000400.safetensors`` holds the field, optimiser moments,
+occupancy grid and random-generator state; ``step-000400.json`` holds the step, the
+optimiser's scalar state, counters, and the SHA-256 and size of the tensor file. The
+JSON is written last, so a checkpoint without a matching JSON (a crash between the
+two) is ignored, and one whose tensor file does not match its checksum is skipped
+in favour of the previous good one. The newest ``keep`` checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import Tensor
+
+from dreamlift._atomic import write_bytes, write_json
+
+
+@dataclass
+class Checkpoint:
+    step: int
+    tensors: dict[str, Tensor]
+    meta: dict[str, Any]
+
+
+def _name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+def save_checkpoint(folder: Path, step: int, tensors: dict[str, Tensor], meta: dict[str, Any], keep: int = 2) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    data = save_safetensors({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
+    tensor_path = folder / f"{_name(step)}.safetensors"
+    write_bytes(tensor_path, data)
+    record = dict(meta, step=step, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    write_json(folder / f"{_name(step)}.json", record)
+    for old in sorted(folder.glob("step-*.json"))[:-keep]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".safetensors").unlink(missing_ok=True)
+    return tensor_path
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """JSON records, newest first."""
+    return sorted(folder.glob("step-*.json"), reverse=True) if folder.is_dir() else []
+
+
+def load_latest_checkpoint(folder: Path) -> tuple[Checkpoint | None, list[str]]:
+    """The newest checkpoint that verifies, and a note for each one that did not."""
+    skipped: list[str] = []
+    for record_path in list_checkpoints(folder):
+        try:
+            meta = json.loads(record_path.read_text())
+            data = record_path.with_suffix(".safetensors").read_bytes()
+        except (OSError, ValueError) as error:
+            skipped.append(f"{record_path.name}: unreadable ({error.__class__.__name__})")
+            continue
+        if len(data) != meta.get("size") or hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+            skipped.append(f"{record_path.name}: tensor file does not match its checksum")
+            continue
+        return Checkpoint(step=int(meta["step"]), tensors=load_safetensors(data), meta=meta), skipped
+    return None, skipped
+
+
+def optimizer_to_tensors(optimizer: torch.optim.Optimizer, prefix: str = "optimizer") -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Split an optimiser's state into tensors (per parameter) and JSON-ready param groups."""
+    state = optimizer.state_dict()
+    tensors = {}
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            tensors[f"{prefix}.{index}.{name}"] = torch.as_tensor(value)
+    return tensors, {"param_groups": state["param_groups"]}
+
+
+def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], meta: dict[str, Any], prefix: str = "optimizer") -> None:
+    state: dict[int, dict[str, Tensor]] = {}
+    for key, value in tensors.items():
+        if not key.startswith(prefix + "."):
+            continue
+        _, index, name = key.split(".", 2)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

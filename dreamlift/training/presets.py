@@ -1,0 +1,25 @@
+"""Presets: the settings each prior trains best with, as Python objects in one place."""
+
+from __future__ import annotations
+
+from dreamlift.errors import DreamliftError
+from dreamlift.training.config import LossWeights, Ramp, TrainConfig
+
+
+def toy_text() -> TrainConfig:
+    """The bundled toy prior on a CPU: 32x32 renders, ~1 minute on 2 cores (see bench/text.py)."""
+    return TrainConfig(
+        prior="toy",
+        steps=1200,
+        size=32,
+        learning_rate=0.03,
+        mlp_learning_rate=0.003,
+        losses=LossWeights(orientation=Ramp(0, 0.0, 0, 0.0), opacity=0.0, entropy=0.0),
+    )
+
+
+def preset_for_prior(prior: str) -> TrainConfig:
+    """A fresh preset for ``prior`` (raises a one-line error for an unknown name)."""
+    if prior == "toy":
+        return toy_text()
+    raise DreamliftError(f"unknown prior {prior!r}: choose toy, stable-diffusion or deepfloyd-if")
