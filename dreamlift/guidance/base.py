@@ -177,7 +177,9 @@ class Guidance(abc.ABC):
         x = self.encode(images)
         batch = x.shape[0]
         timesteps = self.schedule.sample(batch, self.num_train_timesteps, progress, generator).to(x.device)
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        # random draws happen on the generator's device (a CPU generator serves a GPU model too)
+        draw_device = generator.device if generator is not None else x.device
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=draw_device).to(x.device)
         with torch.no_grad():
             x_t = self.add_noise(x.detach(), noise, timesteps)
             eps_hat = self.predict_noise(x_t, timesteps, cameras).to(x.dtype)

@@ -107,7 +107,8 @@ def load_render_set(obj, count: int, resolution: int, seed: int, supersample: in
     if path.exists():
         try:
             data = load_file(str(path))
-            return RenderSet(data["images"], data["elevation"], data["azimuth"])
+            # clone: fresh, aligned allocations, so matrix products match those of a freshly built set
+            return RenderSet(data["images"].clone(), data["elevation"].clone(), data["azimuth"].clone())
         except Exception:  # a damaged cache entry is rebuilt, never trusted
             pass
     cameras = memorised_cameras(count, seed)

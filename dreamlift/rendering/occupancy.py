@@ -70,6 +70,12 @@ class OccupancyGrid:
         occupied = self.density > self.config.threshold
         self.mask = dilate(occupied) if self.config.dilate else occupied
 
+    def dilated(self) -> "OccupancyGrid":
+        """A copy whose mask is grown by one cell (for final renders, where no update follows)."""
+        grid = OccupancyGrid(self.config, self.bound, self.mask.device)
+        grid.density, grid.mask = self.density, dilate(self.mask)
+        return grid
+
     @property
     def occupied_fraction(self) -> float:
         return float(self.mask.float().mean())

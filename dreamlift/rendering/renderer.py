@@ -220,8 +220,10 @@ def render_field(
     """Render a field for viewing, scoring or export: no gradients, no jitter, in batches of cameras.
 
     Returns ``image (B,H,W,3)``, ``opacity (B,H,W,1)``, ``depth (B,H,W,1)``, ``normals (B,H,W,3)``
-    (zeros when ``normals`` is False and the shading needs none).
+    (zeros when ``normals`` is False and the shading needs none). Empty space is skipped with
+    ``occupancy`` grown by one cell, and samples hidden behind the surface are not evaluated.
     """
+    occupancy = None if occupancy is None else occupancy.dilated()
     renderer = VolumeRenderer(RenderConfig(samples_per_ray=samples_per_ray, skip_empty=True), occupancy)
     outputs: dict[str, list[Tensor]] = {"image": [], "opacity": [], "depth": [], "normals": []}
     color = torch.tensor(background, dtype=torch.float32)

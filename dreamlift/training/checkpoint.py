@@ -66,7 +66,9 @@ def load_latest_checkpoint(folder: Path) -> tuple[Checkpoint | None, list[str]]:
         if len(data) != meta.get("size") or hashlib.sha256(data).hexdigest() != meta.get("sha256"):
             skipped.append(f"{record_path.name}: tensor file does not match its checksum")
             continue
-        return Checkpoint(step=int(meta["step"]), tensors=load_safetensors(data), meta=meta), skipped
+        # clone: fresh, aligned allocations, so vectorised kernels (and results) match an uninterrupted run
+        tensors = {key: value.clone() for key, value in load_safetensors(data).items()}
+        return Checkpoint(step=int(meta["step"]), tensors=tensors, meta=meta), skipped
     return None, skipped
 
 

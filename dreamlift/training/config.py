@@ -21,6 +21,7 @@ from dreamlift.rendering.occupancy import OccupancyConfig
 from dreamlift.rendering.renderer import RenderConfig
 from dreamlift.scene.background import BackgroundKind
 from dreamlift.scene.field import FieldConfig
+from dreamlift.training.reference import ImageSettings
 
 
 @dataclass
@@ -123,6 +124,8 @@ class TrainConfig:
     """Write turntable.mp4 at the end of the run."""
     max_bad_steps: int = 5
     """Consecutive non-finite steps before rolling back to the last checkpoint."""
+    image: ImageSettings | None = None
+    """Image runs only: the input views, reference-view losses and image priors (None for text runs)."""
 
     def validate(self) -> None:
         """Raise a one-line :class:`DreamliftError` for settings that cannot run."""

@@ -97,6 +97,7 @@ class Trainer:
             betas=(0.9, 0.99),
             eps=1e-15,
         )
+        self.base_learning_rates = [group["lr"] for group in self.optimizer.param_groups]
         self.generator = torch.Generator().manual_seed(config.seed)
         self.step = 0
         self.skipped_steps = 0
@@ -185,9 +186,10 @@ class Trainer:
                     )
                 started = time.perf_counter()
                 record = self.train_step()
-                if record is None:
+                if record is None:  # the step is skipped: no update, but it counts as done
                     bad_in_a_row += 1
                     self.skipped_steps += 1
+                    self.step += 1
                     self._log({"step": self.step, "event": "skipped non-finite step", "skipped_steps": self.skipped_steps})
                     if bad_in_a_row >= config.max_bad_steps:
                         self._roll_back()
@@ -277,14 +279,16 @@ class Trainer:
 
     def _roll_back(self) -> None:
         scale = 0.5
+        rollbacks, skipped = self.rollbacks, self.skipped_steps
         if not self.restore():
             raise DreamliftError(
                 f"training diverged (non-finite loss or gradient {self.config.max_bad_steps} steps in a row) before the first checkpoint: "
                 "lower the learning rate or change --seed"
             )
-        self.rollbacks += 1
-        for group in self.optimizer.param_groups:
-            group["lr"] *= scale ** self.rollbacks
+        self.rollbacks = max(rollbacks, self.rollbacks) + 1
+        self.skipped_steps = max(skipped, self.skipped_steps)
+        for group, base in zip(self.optimizer.param_groups, self.base_learning_rates):
+            group["lr"] = base * scale**self.rollbacks
         self._log({"step": self.step, "event": "rolled back after non-finite steps", "learning_rate_scale": scale**self.rollbacks})
         self._say(f"non-finite steps: rolled back to step {self.step} with learning rate x{scale ** self.rollbacks:g}")
 

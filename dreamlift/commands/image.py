@@ -1,0 +1,205 @@
+"""``dreamlift image photo.png [--out DIR] [--prior toy|zero123|PATH] [--elevation DEG] ...``: one image to 3D.
+
+The image is decoded, matted and recentred (:func:`~dreamlift.inputs.load_reference_image`);
+its camera is at ``--elevation`` (default 0), azimuth 0 (the result's front faces the
+input camera), radius and fovy the prior's. With ``--views table.csv`` several images
+with known cameras are used instead. The run folder is that of ``dreamlift text``
+(kind ``image``) plus ``DIR/input.png``, the processed input the input view is
+fitted to (``DIR/inputs/view-NN.png`` for a table's further views), and, for the toy
+prior, ``DIR/view_prior.json``: the toy objects it recognised. Every bad input is a
+one-line error before any file is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from dreamlift.commands._common import finite_float, positive_int, slug
+from dreamlift.errors import DreamliftError
+
+MATTING_CHOICES = ("auto", "alpha", "border", "rembg")
+CANDIDATES_FILE = "view_prior.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", nargs="?", type=Path, default=None, help="PNG, JPEG or WebP of one object (RGBA, or on a plain background)")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<image name>)")
+    parser.add_argument("--prior", default="toy", help="toy (default, bundled), zero123 (with --model), or a Zero-1-to-3 model folder")
+    parser.add_argument("--model", default=None, help="Zero-1-to-3 model folder in the diffusers layout (or hub id) for --prior zero123")
+    parser.add_argument("--elevation", type=finite_float, default=0.0, help="degrees above the horizon the image was taken from (default 0)")
+    parser.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; a CPU run repeats exactly (default 0)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    parser.add_argument("--views", type=Path, default=None, help="a .csv/.json table of images with known cameras, instead of one image")
+    parser.add_argument("--matting", choices=MATTING_CHOICES, default="auto", help="how the background is removed (default auto)")
+    parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def resolve_prior(prior: str, model: str | None) -> tuple[str, str | None]:
+    """``(prior name, model)``: ``toy``, ``zero123`` (needs a model), or a model folder meaning zero123."""
+    if prior == "toy":
+        if model is not None:
+            raise DreamliftError("--model is for --prior zero123; the toy prior is bundled")
+        return "toy", None
+    if prior == "zero123":
+        if not model:
+            raise DreamliftError("--prior zero123 needs --model: a Zero-1-to-3 folder in the diffusers layout, or a hub id")
+        return "zero123", model
+    if Path(prior).expanduser().exists():
+        if model is not None:
+            raise DreamliftError("give the Zero-1-to-3 model either as --prior PATH or as --model, not both")
+        return "zero123", prior
+    raise DreamliftError(f"unknown prior {prior!r}: choose toy or zero123, or give an existing Zero-1-to-3 model folder")
+
+
+def quantised(view):
+    """The view with its image rounded to 8 bits, exactly as ``input.png`` stores it (so a resume repeats)."""
+    import torch
+
+    from dreamlift.inputs import ReferenceImage, ViewInput
+
+    rgba = torch.floor(view.image.rgba.clamp(0.0, 1.0) * 255.0 + 0.5) / 255.0
+    image = ReferenceImage(rgba=rgba, source_size=view.image.source_size, matting=view.image.matting, path=view.image.path)
+    return ViewInput(image=image, camera=view.camera, weight=view.weight)
+
+
+def load_input_views(args: argparse.Namespace, config) -> list:
+    """The user's image (or view table) as ``ViewInput`` s, with the cameras recorded in ``config.image``."""
+    from dreamlift.inputs import ViewInput, load_reference_image, load_view_table
+    from dreamlift.rendering.cameras import OrbitCameras
+    from dreamlift.training.reference import ReferenceCamera
+
+    settings = config.image
+    if args.views is not None:
+        views = load_view_table(args.views, size=config.size, border_ratio=settings.border_ratio, matting=args.matting)
+        settings.source = str(args.views.expanduser().resolve())
+    else:
+        if not -90.0 <= args.elevation <= 90.0:
+            raise DreamliftError(f"--elevation {args.elevation:g} is outside [-90, 90] degrees")
+        base = settings.views[0]
+        camera = OrbitCameras.make(args.elevation, 0.0, base.radius, base.fovy)
+        image = load_reference_image(args.image, size=config.size, border_ratio=settings.border_ratio, matting=args.matting)
+        views = [ViewInput(image=image, camera=camera)]
+        settings.source = str(args.image.expanduser().resolve())
+    settings.matting = args.matting
+    settings.views = [
+        ReferenceCamera(
+            elevation=float(v.camera.elevation[0]),
+            azimuth=float(v.camera.azimuth[0]),
+            radius=float(v.camera.radius[0]),
+            fovy=float(v.camera.fovy[0]),
+            weight=float(v.weight),
+            file="input.png" if i == 0 else f"inputs/view-{i + 1:02d}.png",
+        )
+        for i, v in enumerate(views)
+    ]
+    return [quantised(v) for v in views]
+
+
+def read_saved_views(folder: Path, config) -> list:
+    """A resumed run's processed input views, read back from its folder exactly as they were fitted."""
+    import torch
+
+    from dreamlift.inputs import ReferenceImage, ViewInput
+    from dreamlift.inputs.image import decode_image
+    from dreamlift.rendering.cameras import OrbitCameras
+
+    views = []
+    for record in config.image.views:
+        path = folder / record.file
+        decoded = decode_image(path)
+        if decoded.alpha is None or decoded.rgb.shape[:2] != (config.size, config.size):
+            raise DreamliftError(f"{path} is not the run's {config.size}x{config.size} RGBA input: the run folder is damaged")
+        rgba = torch.cat((torch.from_numpy(decoded.rgb), torch.from_numpy(decoded.alpha)[..., None]), dim=-1)
+        image = ReferenceImage(rgba=rgba, source_size=decoded.source_size, matting=config.image.matting, path=path)
+        camera = OrbitCameras.make(record.elevation, record.azimuth, record.radius, record.fovy)
+        views.append(ViewInput(image=image, camera=camera, weight=record.weight))
+    return views
+
+
+def resumed_config(folder: Path, image: Path | None, steps: int | None):
+    from dreamlift.training.config import TrainConfig, from_dict
+    from dreamlift.training.run_folder import read_run_record
+
+    config = from_dict(TrainConfig, read_run_record(folder)["config"])
+    if config.image is None:
+        raise DreamliftError(f"{folder} holds no image settings: the run folder is damaged")
+    if image is not None and str(image.expanduser().resolve()) != config.image.source:
+        raise DreamliftError(f"{folder} is a run of {config.image.source}, not {image}: resume it without naming another image")
+    if steps is not None:
+        config.steps = steps
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    from dreamlift._atomic import write_png, write_text
+    from dreamlift.commands.text import finish_run
+    from dreamlift.guidance.factory import make_image_guidance
+    from dreamlift.guidance.toy_view import candidates_from_json, candidates_to_json
+    from dreamlift.training.reference import ReferenceTargets, ReferenceViewHook, image_preset
+    from dreamlift.training.run_folder import prepare_run_folder
+    from dreamlift.training.trainer import Trainer
+
+    started = time.perf_counter()
+    if args.image is not None and args.views is not None:
+        raise DreamliftError("give one image or --views TABLE, not both")
+    if args.image is None and args.views is None and not args.resume:
+        raise DreamliftError("give an image file (PNG, JPEG or WebP), or --views TABLE")
+    source = args.image if args.image is not None else args.views
+    if args.out is None and source is None:
+        raise DreamliftError("--resume needs --out: the run folder to continue")
+    folder = args.out or Path("runs") / slug(source.stem)
+    candidates = None
+    if args.resume:
+        prepare_run_folder(folder, "image", resume=True)
+        config = resumed_config(folder, args.image, args.steps)
+        views = read_saved_views(folder, config)
+        if config.prior == "toy":
+            path = folder / CANDIDATES_FILE
+            if not path.is_file():
+                raise DreamliftError(f"{path} is missing: the run folder is damaged; start a new run")
+            candidates = candidates_from_json(path.read_text())
+    else:
+        prior, model = resolve_prior(args.prior, args.model)
+        config = image_preset(prior)
+        config.model = model
+        config.seed = args.seed
+        if args.steps is not None:
+            config.steps = args.steps
+        if args.no_export:
+            config.export_mesh = config.export_video = False
+        views = load_input_views(args, config)  # bad images fail here, before any file is written
+    config.validate()
+    config.image.validate()
+    made = make_image_guidance(config, views, candidates)  # and bad priors here
+    folder = prepare_run_folder(folder, "image", resume=args.resume)
+    if not args.resume:
+        for record, view in zip(config.image.views, made.references):
+            write_png(folder / record.file, view.image.rgba)
+        if made.candidates is not None:
+            write_text(folder / CANDIDATES_FILE, candidates_to_json(made.candidates))
+    hook = ReferenceViewHook(config.image.loss, ReferenceTargets.from_views(made.references))
+    trainer = Trainer(config, folder, made.guidance, kind="image", hooks=[hook], show_progress=not args.quiet)
+    summary = trainer.run(resume=args.resume)
+    trained = time.perf_counter() - started
+    written = finish_run(trainer, config, quiet=args.quiet)
+    total = time.perf_counter() - started
+    if made.candidates is not None:
+        print(describe_candidates(made.candidates))
+    print(f"{folder}: {summary['step']} steps in {trained:.1f} s (total {total:.1f} s); wrote input.png, {', '.join(written)}")
+    return 0
+
+
+def describe_candidates(candidates: list) -> str:
+    """One line: what the toy view prior recognised, e.g. ``toy prior sees: a red chair turned -66 deg (1.00)``."""
+    from dreamlift.toyworld import caption
+
+    totals: dict = {}
+    for c in candidates:
+        totals[c.object] = totals.get(c.object, 0.0) + c.weight
+    best = max(candidates, key=lambda c: c.weight)
+    parts = [f"{caption(obj)} ({weight:.2f})" for obj, weight in sorted(totals.items(), key=lambda kv: -kv[1])]
+    return f"toy prior sees: {', '.join(parts)}; most likely turn {best.turn:+.0f} deg (input azimuth {-best.turn:+.0f} deg)"

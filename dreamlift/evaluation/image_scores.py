@@ -1,0 +1,245 @@
+"""Scores of an image run against ground truth, relative to the input camera.
+
+An image run puts its input camera at azimuth 0: the result's frame is the true
+object's frame turned so that the true input camera ``(E, A)`` becomes ``(E, 0)``.
+So the result seen from ``(e, a)`` is compared with the truth seen from
+``(e, a + A)``. The run must have been told the true elevation (``--elevation E``);
+a different elevation would tilt the frames, which orbit cameras cannot express.
+
+* **Novel views**: elevations 5°, 25°, 45° × azimuths 90°, 135°, 180°, 225°, 270°
+  from the input camera (all at least 90° away), radius 3, fovy 40, head light at
+  the camera with ambient 0.4, 32×32 by default: mean silhouette IoU
+  (opacity > 0.5 against truth alpha > 0.5) and PSNR of the images on white.
+* **Input view**: the result rendered from the run's input camera (as the
+  reference-view loss renders it) against the processed input the run was fitted to
+  (``DIR/input.png``), on white: PSNR and silhouette IoU.
+
+Ground truth is a toy object (a caption, rendered by the toy world) or a mesh file
+rendered in the toy world's style (:func:`render_mesh`): one colour, its bounding
+box centred on the origin, scaled so that its bounding sphere (about that centre)
+has radius 0.8, +Y up as stored, Lambertian with the same head light.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dreamlift.errors import DreamliftError
+from dreamlift.evaluation.scores import psnr, render_result, render_truth, silhouette_iou
+from dreamlift.rendering.cameras import OrbitCameras
+from dreamlift.rendering.shading import Lights, head_lights
+
+NOVEL_ELEVATIONS = (5.0, 25.0, 45.0)
+NOVEL_AZIMUTHS = (90.0, 135.0, 180.0, 225.0, 270.0)
+"""Azimuths of the novel views relative to the input camera (degrees)."""
+MESH_RADIUS = 0.8
+"""Bounding-sphere radius real meshes are scaled to."""
+CREASE_DEGREES = 30.0
+"""Edges sharper than this are shaded flat (the vertices are split there); smoother ones smoothly."""
+MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
+
+
+@dataclass
+class MeshTruth:
+    """A single-coloured mesh normalised as the module docstring says."""
+
+    vertices: np.ndarray
+    """``(V, 3)`` float64, world units."""
+    faces: np.ndarray
+    """``(F, 3)`` int64."""
+    normals: np.ndarray
+    """``(V, 3)`` unit vertex normals."""
+    albedo: tuple[float, float, float]
+    """Display RGB in [0, 1]."""
+    name: str = "mesh"
+
+
+def load_truth_mesh(path: str | Path, albedo: tuple[float, float, float]) -> MeshTruth:
+    """Read a mesh file and normalise it (bounding box centred, bounding sphere radius 0.8)."""
+    import trimesh
+
+    path = Path(path)
+    try:
+        mesh = trimesh.load(path, force="mesh")
+    except Exception as error:  # trimesh raises many kinds for bad files
+        raise DreamliftError(f"cannot read mesh {path} ({type(error).__name__}): give an .obj, .ply, .stl, .off or .glb file") from None
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise DreamliftError(f"mesh {path} has no triangles")
+    return normalised_truth(mesh, albedo, path.stem)
+
+
+def normalised_truth(mesh, albedo: tuple[float, float, float], name: str = "mesh") -> MeshTruth:
+    """A trimesh centred and scaled (module docstring); vertices are split at creases over ``CREASE_DEGREES``."""
+    import trimesh
+
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    centre = 0.5 * (vertices.min(0) + vertices.max(0))
+    vertices = vertices - centre
+    vertices *= MESH_RADIUS / np.linalg.norm(vertices, axis=1).max()
+    shaded = trimesh.graph.smooth_shade(trimesh.Trimesh(vertices, np.asarray(mesh.faces), process=False), angle=math.radians(CREASE_DEGREES))
+    return MeshTruth(
+        np.asarray(shaded.vertices, dtype=np.float64), np.asarray(shaded.faces, dtype=np.int64), np.asarray(shaded.vertex_normals), tuple(albedo), name
+    )
+
+
+def render_mesh(truth: MeshTruth, cameras: OrbitCameras, size: int, lights: Lights, supersample: int = 4) -> Tensor:
+    """Straight-alpha RGBA ``(B, size, size, 4)`` of a mesh, as the toy world renders its objects.
+
+    A z-buffer over ``size·supersample`` subpixels (pixel centres, row 0 on top, the
+    cameras' OpenGL axes): the nearest triangle by perspective-correct depth wins;
+    normals are the vertex normals interpolated perspective-correctly, turned toward
+    the camera on the back of open surfaces. Pixels average their subpixels like
+    :func:`dreamlift.toyworld.render` (alpha = covered share, RGB = mean covered colour).
+    """
+    from dreamlift.export.raster import rasterize
+
+    fine = size * supersample
+    vertices, faces = truth.vertices, truth.faces
+    corners = vertices[faces]
+    face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    albedo = np.asarray(truth.albedo, dtype=np.float64)
+    images = []
+    for b in range(len(cameras)):
+        c2w = cameras[b].camera_to_world()[0].double().numpy()
+        rotation, centre = c2w[:3, :3], c2w[:3, 3]
+        local = (vertices - centre) @ rotation  # camera coordinates: +X right, +Y up, looking down −Z
+        depth = -local[:, 2]
+        tan_half = math.tan(math.radians(float(cameras.fovy[b])) / 2.0)
+        pixels = np.stack(((local[:, 0] / (depth * tan_half) + 1.0) * 0.5 * fine, (1.0 - local[:, 1] / (depth * tan_half)) * 0.5 * fine), axis=1)
+        frags = rasterize(pixels[faces], fine, fine)
+        rgb = np.ones((fine * fine, 3))
+        hit = np.zeros(fine * fine)
+        if frags.face.size:
+            inverse_depth = (frags.weights / depth[faces[frags.face]]).sum(1)  # 1/z is linear on the screen
+            pixel = frags.row * fine + frags.col
+            order = np.lexsort((-inverse_depth, pixel))
+            first = np.ones(order.size, dtype=bool)
+            first[1:] = pixel[order][1:] != pixel[order][:-1]
+            win = order[first]
+            face = frags.face[win]
+            weights = frags.weights[win] / depth[faces[face]]
+            weights /= weights.sum(1, keepdims=True)
+            point = (weights[..., None] * vertices[faces[face]]).sum(1)
+            normal = (weights[..., None] * truth.normals[faces[face]]).sum(1)
+            normal /= np.linalg.norm(normal, axis=1, keepdims=True).clip(1e-12)
+            back = (face_normals[face] * (centre - point)).sum(1) < 0
+            normal[back] = -normal[back]
+            light = lights.direction[b].double().numpy()
+            ambient = float(lights.ambient[b])
+            diffuse = np.clip(normal @ light, 0.0, None)
+            rgb[pixel[win]] = albedo[None] * (ambient + (1.0 - ambient) * diffuse)[:, None]
+            hit[pixel[win]] = 1.0
+        rgb = rgb.reshape(size, supersample, size, supersample, 3)
+        hit = hit.reshape(size, supersample, size, supersample)
+        covered = hit.sum(axis=(1, 3))
+        summed = (rgb * hit[..., None]).sum(axis=(1, 3))
+        colour = np.where(covered[..., None] > 0, summed / np.maximum(covered, 1.0)[..., None], 1.0)
+        images.append(np.concatenate((colour, (covered / supersample**2)[..., None]), axis=-1))
+    return torch.from_numpy(np.stack(images)).float().clamp(0.0, 1.0)
+
+
+def parse_truth(spec: str, colour: str | None = None):
+    """A toy caption → ``ToyObject``; an existing mesh file → :class:`MeshTruth` in ``colour`` (a toy colour name)."""
+    from dreamlift.toyworld import COLORS, parse_caption
+
+    path = Path(spec).expanduser()
+    if path.suffix.lower() in MESH_SUFFIXES or path.exists():
+        if not path.is_file():
+            raise DreamliftError(f"mesh {path} does not exist: give a mesh file or a toy caption such as \"a yellow chair\"")
+        name = colour or "orange"
+        if name not in COLORS:
+            raise DreamliftError(f"unknown colour {name!r} for the mesh: choose one of {', '.join(COLORS)}")
+        return load_truth_mesh(path, COLORS[name])
+    if colour is not None:
+        raise DreamliftError("--truth-color is for mesh files; a caption names its own colour")
+    return parse_caption(spec)
+
+
+def render_truth_on_white(truth, cameras: OrbitCameras, size: int, ambient: float = 0.4) -> tuple[Tensor, Tensor]:
+    """Truth ``(B, H, W, 3)`` on white and alpha ``(B, H, W)``, head-lit, for a toy object or a mesh."""
+    if isinstance(truth, MeshTruth):
+        rgba = render_mesh(truth, cameras, size, head_lights(cameras, ambient))
+        return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:]), rgba[..., 3]
+    return render_truth(truth, cameras, size, ambient)
+
+
+def novel_cameras() -> OrbitCameras:
+    """The novel views in the result's frame (input camera at azimuth 0)."""
+    elevation = torch.tensor(NOVEL_ELEVATIONS).repeat_interleave(len(NOVEL_AZIMUTHS))
+    azimuth = torch.tensor(NOVEL_AZIMUTHS).repeat(len(NOVEL_ELEVATIONS))
+    return OrbitCameras.make(elevation, azimuth, 3.0, 40.0)
+
+
+@dataclass
+class ImageScores:
+    novel_silhouette_iou: float
+    """Mean silhouette IoU at the novel views (at least 90° from the input)."""
+    novel_psnr: float
+    """PSNR (dB) of the novel views on white."""
+    input_psnr: float
+    """PSNR (dB) of the input view against the processed input."""
+    input_silhouette_iou: float
+    """Silhouette IoU of the input view against the input's alpha."""
+    input_azimuth: float
+    input_elevation: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def score_image_run(loaded, truth, input_azimuth: float = 0.0, input_elevation: float | None = None, size: int = 32) -> ImageScores:
+    """Score a loaded image run (:func:`~dreamlift.training.run_folder.load_run`) against ``truth``."""
+    from dreamlift.inputs.image import decode_image
+    from dreamlift.training.config import TrainConfig, from_dict
+
+    if loaded.kind != "image":
+        raise DreamliftError(f"{loaded.path} is a {loaded.kind} run: --truth-image-of scores image runs; use --truth for text runs")
+    settings = from_dict(TrainConfig, loaded.config).image
+    reference = settings.views[0]
+    if input_elevation is not None and abs(input_elevation - reference.elevation) > 1e-3:
+        raise DreamliftError(
+            f"the run was made with --elevation {reference.elevation:g}, not {input_elevation:g}: "
+            "scoring assumes the run was told the true elevation"
+        )
+    cameras = novel_cameras()
+    truth_cameras = OrbitCameras(cameras.elevation, cameras.azimuth + float(input_azimuth), cameras.radius, cameras.fovy)
+    truth_rgb, truth_alpha = render_truth_on_white(truth, truth_cameras, size)
+    image, alpha = render_result(loaded.field, cameras, size, loaded.occupancy)
+
+    decoded = decode_image(loaded.path / reference.file)
+    if decoded.alpha is None:
+        raise DreamliftError(f"{loaded.path / reference.file} has no alpha: the run folder is damaged")
+    input_alpha = torch.from_numpy(decoded.alpha)[None]
+    input_rgb = torch.from_numpy(decoded.rgb)[None] * input_alpha[..., None] + (1.0 - input_alpha[..., None])
+    camera = OrbitCameras.make(reference.elevation, reference.azimuth, reference.radius, reference.fovy)
+    from dreamlift.rendering.renderer import render_field
+
+    out = render_field(loaded.field, camera, input_rgb.shape[1], shading="lambertian", lights=head_lights(camera, settings.loss.ambient), occupancy=loaded.occupancy)
+    return ImageScores(
+        novel_silhouette_iou=silhouette_iou(alpha, truth_alpha),
+        novel_psnr=psnr(image, truth_rgb),
+        input_psnr=psnr(out["image"].clamp(0, 1), input_rgb),
+        input_silhouette_iou=silhouette_iou(out["opacity"][..., 0], input_alpha),
+        input_azimuth=float(input_azimuth),
+        input_elevation=float(reference.elevation),
+    )
+
+
+def format_image_scores(scores: ImageScores) -> str:
+    """The lines ``dreamlift eval`` prints for an image run."""
+    return "\n".join(
+        [
+            f"novel views (>= 90 deg from the input, {len(NOVEL_ELEVATIONS) * len(NOVEL_AZIMUTHS)} cameras)",
+            f"  silhouette IoU  {scores.novel_silhouette_iou:.3f}",
+            f"  PSNR            {scores.novel_psnr:.2f} dB",
+            "input view",
+            f"  PSNR            {scores.input_psnr:.2f} dB",
+            f"  silhouette IoU  {scores.input_silhouette_iou:.3f}",
+        ]
+    )

@@ -1,0 +1,412 @@
+"""The bundled image prior: the *exact* view-conditioned denoiser of the toy world.
+
+What it is, honestly: a memory of the toy world, like the text prior
+(:mod:`dreamlift.guidance.toy`), not a learned model. Given input views (images with
+their cameras) it works in two steps.
+
+**1. Which toy object, turned how far, is this?** Every candidate ``(object, turn)``
+is weighed by a Gaussian likelihood of the input pixels. A turned object is the
+object rotated by ``turn`` degrees about +Y (right-handed: +Z goes toward +X), so its
+render from azimuth ``a`` is the unturned object's render from ``a − turn``; an input
+photographed from azimuth ``az_in`` of the true object is therefore, in the run's
+frame (input camera at azimuth 0), the object turned by ``−az_in``. Each candidate is
+rendered at every input camera (head light at the camera, ambient 0.4), framed
+exactly as :func:`~dreamlift.inputs.load_reference_image` frames the input (object
+box centred, larger side ``1 − border_ratio`` of the image), and compared with the
+input over RGB composited on white and alpha::
+
+    log p(views | object, turn) = −Σ_views weight · ‖framed_input − framed_render‖² / 2σ²
+
+Candidates are restricted cheaply first: the image's dominant colour(s) among the
+eight (a vote of each object pixel's chromaticity), then the 12 shapes × turns every
+``coarse_turn_step`` degrees; the best cells are refined ``refine_factor`` times more
+finely. The prior over turns is uniform (each grid point weighs its cell width) and
+over shapes uniform. The result is a short list of :class:`ViewCandidate`.
+
+**2. Denoising at a novel camera.** The prediction is the posterior-mean denoiser
+of the mixture ``Σ_k w_k · (memorised renders of candidate k near that camera)``:
+the memorised renders of each candidate object (``load_render_set``) whose camera,
+turned by the candidate's turn, lies within ``azimuth_window`` of the training
+camera, each weighted ``w_k / (their number)``; the weights enter the softmax of
+the exact denoiser as log-priors. The input views themselves (in the toy world's
+framing, see below) join the mixture near their own cameras, each as heavy as the
+heaviest memorised render there, so at the input camera and ``t → 0`` the
+denoiser returns the input image.
+
+**Framing.** The loader recentres and rescales the input; the toy world's renders
+are not. :func:`native_views` puts each input view back into the framing of the
+best candidate's render at its camera (the inverse of the loader's framing), so the
+reference-view loss and the prior agree on the object's size and place.
+
+**Outside the toy world** (a photo, a real mesh) the best-matching toy objects
+dominate the posterior: the unseen sides come out as those of the nearest toy
+object, framed to the input. It is a memory of twelve shapes, not a model of the
+world; ``--prior zero123`` is the real one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from dreamlift.errors import DreamliftError
+from dreamlift.guidance.base import TimestepSchedule, Weighting
+from dreamlift.guidance.toy import RenderSet, ToyPrior, ToyPriorConfig, load_render_set
+from dreamlift.inputs.framing import object_box, resample_matrix
+from dreamlift.inputs.image import ReferenceImage
+from dreamlift.inputs.views import ViewInput
+from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
+from dreamlift.rendering.shading import head_lights
+
+CANDIDATE_AMBIENT = 0.4
+"""Ambient term of the head light the candidates are rendered with (the middle of TOYWORLD's range)."""
+
+
+@dataclass
+class ToyViewConfig:
+    """Settings of :class:`ToyViewPrior` (its memory is set by the run's ``toy`` settings)."""
+
+    pixel_sigma: float = 0.1
+    """σ of the Gaussian likelihood per value (RGB on white and alpha, in [0, 1]) of the framed views."""
+    coarse_turn_step: float = 10.0
+    """Turns tried first, every this many degrees over the full circle."""
+    refine_factor: int = 5
+    """The best coarse cells are split into this many (odd) finer turns."""
+    refine_count: int = 3
+    """How many of the best coarse candidates are refined."""
+    colour_share: float = 0.2
+    """A colour is a candidate when at least this share of the object's pixels vote for it."""
+    max_colours: int = 2
+    """At most this many colours are tried (the most voted first)."""
+    min_weight: float = 1e-3
+    """Candidates with less posterior weight are dropped (the rest renormalised)."""
+    max_candidates: int = 48
+    """At most this many (object, turn) candidates are kept."""
+    max_objects: int = 3
+    """At most this many distinct objects are kept in memory (the heaviest)."""
+    reference_weight: float = 1.0
+    """Weight of an input view in the mixture, relative to the heaviest memorised render at its camera."""
+
+    def validate(self) -> None:
+        if not self.pixel_sigma > 0:
+            raise DreamliftError(f"toy view prior: pixel_sigma must be > 0, got {self.pixel_sigma}")
+        if not 0 < self.coarse_turn_step <= 180:
+            raise DreamliftError(f"toy view prior: coarse_turn_step must lie in (0, 180], got {self.coarse_turn_step}")
+        if self.refine_factor < 1 or self.refine_factor % 2 == 0:
+            raise DreamliftError(f"toy view prior: refine_factor must be an odd number >= 1, got {self.refine_factor}")
+        if self.max_candidates < 1 or self.max_objects < 1 or self.max_colours < 1:
+            raise DreamliftError("toy view prior: max_candidates, max_objects and max_colours must be at least 1")
+
+
+@dataclass(frozen=True)
+class ViewCandidate:
+    """One toy object turned about +Y, with its posterior weight."""
+
+    object: object
+    """A :class:`~dreamlift.toyworld.ToyObject`."""
+    turn: float
+    """Degrees about +Y (right-handed); the input azimuth of the true object is ``−turn``."""
+    weight: float
+    """Posterior weight (the kept candidates sum to 1)."""
+
+    def as_dict(self) -> dict:
+        return {"shape": self.object.shape, "color": self.object.color, "turn": self.turn, "weight": self.weight}
+
+
+def candidates_to_json(candidates: list[ViewCandidate]) -> str:
+    return json.dumps({"candidates": [c.as_dict() for c in candidates]}, indent=2) + "\n"
+
+
+def candidates_from_json(text: str) -> list[ViewCandidate]:
+    """Inverse of :func:`candidates_to_json` (a damaged file is a one-line error)."""
+    from dreamlift.toyworld import ToyObject
+
+    try:
+        rows = json.loads(text)["candidates"]
+        result = [ViewCandidate(ToyObject(r["shape"], r["color"]), float(r["turn"]), float(r["weight"])) for r in rows]
+    except (ValueError, KeyError, TypeError):
+        raise DreamliftError("the toy view prior's candidates file is damaged: start a new run") from None
+    if not result:
+        raise DreamliftError("the toy view prior's candidates file is empty: start a new run")
+    return result
+
+
+# ----------------------------------------------------------------------------- identification
+
+
+def dominant_colours(views: list[ViewInput], share: float, limit: int) -> list[str]:
+    """Names of the toy colours the object pixels vote for, most voted first.
+
+    Each pixel with alpha > 0.5 votes for the palette colour (the eight, plus the fixed
+    part colours, whose votes are not counted) nearest in chromaticity (angle between
+    RGB vectors): Lambertian shading under a white light scales a colour, it does not
+    turn it.
+    """
+    from dreamlift.toyworld.colors import BEIGE, BROWN, COLORS, DARK_GRAY
+
+    names = list(COLORS)
+    palette = torch.tensor([*COLORS.values(), DARK_GRAY, BROWN, BEIGE])
+    palette = palette / palette.norm(dim=-1, keepdim=True)
+    votes = torch.zeros(len(palette))
+    for view in views:
+        rgba = view.image.rgba
+        colours = rgba[..., :3][rgba[..., 3] > 0.5]
+        if colours.numel() == 0:
+            continue
+        direction = colours / colours.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        nearest = (direction @ palette.t()).argmax(dim=1)
+        votes += torch.bincount(nearest, minlength=len(palette)).float() * float(view.weight)
+    named = votes[: len(names)]
+    total = float(votes.sum())
+    order = torch.argsort(named, descending=True).tolist()
+    chosen = [names[i] for i in order[:limit] if total > 0 and float(named[i]) >= share * total]
+    return chosen or [names[order[0]]]
+
+
+def render_candidates(obj, turns: Tensor, cameras: OrbitCameras, size: int) -> Tensor:
+    """RGBA ``(T, V, size, size, 4)``: ``obj`` turned by each of ``turns (T,)``, seen from each camera ``(V,)``."""
+    from dreamlift.toyworld import render
+
+    count, views = turns.numel(), len(cameras)
+    azimuth = (cameras.azimuth[None, :] - turns[:, None]).reshape(-1)
+    tiled = OrbitCameras(
+        cameras.elevation.repeat(count), azimuth, cameras.radius.repeat(count), cameras.fovy.repeat(count)
+    )
+    rgba = render(obj, tiled, size=size, lights=head_lights(tiled, CANDIDATE_AMBIENT), supersample=2)
+    return rgba.reshape(count, views, size, size, 4)
+
+
+def _comparable(rgba: Tensor) -> Tensor:
+    """``(..., 4)`` straight RGBA → RGB on white and alpha, the values the likelihood compares."""
+    alpha = rgba[..., 3:]
+    return torch.cat((rgba[..., :3] * alpha + (1.0 - alpha), alpha), dim=-1)
+
+
+@dataclass
+class Identification:
+    """The posterior over toy candidates and the best candidate's native renders."""
+
+    candidates: list[ViewCandidate]
+    """Kept candidates, heaviest first, weights summing to 1."""
+    best_renders: Tensor
+    """``(V, H, W, 4)``: the heaviest candidate seen from each input camera, unframed."""
+    log_likelihood_gap: float
+    """Log-likelihood of the best candidate minus that of the best *other object* (a confidence)."""
+
+
+def identify(views: list[ViewInput], config: ToyViewConfig, border_ratio: float) -> Identification:
+    """Weigh toy candidates by how well they explain ``views`` (framed as the loader frames them)."""
+    from dreamlift.toyworld import SHAPE_NAMES, ToyObject
+
+    config.validate()
+    if not views:
+        raise DreamliftError("the toy view prior needs at least one input view")
+    size = views[0].image.size
+    cameras = OrbitCameras(*(torch.cat([getattr(v.camera, f) for v in views]) for f in ("elevation", "azimuth", "radius", "fovy")))
+    weights = torch.tensor([float(v.weight) for v in views])
+    inputs = _comparable(torch.stack([v.image.rgba for v in views]))  # (V, H, W, 4)
+    scale = 1.0 / (2.0 * config.pixel_sigma**2)
+
+    def score(obj, turns: Tensor) -> tuple[Tensor, Tensor]:
+        rgba = render_candidates(obj, turns, cameras, size)
+        framed = frame_batch(rgba.reshape(-1, size, size, 4), size, border_ratio).reshape(rgba.shape)
+        error = ((_comparable(framed) - inputs[None]) ** 2).sum(dim=(2, 3, 4))  # (T, V)
+        return -(error * weights[None]).sum(1) * scale, rgba
+
+    coarse = config.coarse_turn_step
+    turns = torch.arange(-180.0, 180.0, coarse)
+    objects = [ToyObject(shape, colour) for colour in dominant_colours(views, config.colour_share, config.max_colours) for shape in SHAPE_NAMES]
+    rows: list[tuple[int, float, float, float]] = []  # (object index, turn, log posterior, cell width)
+    for index, obj in enumerate(objects):
+        log_lik, _ = score(obj, turns)
+        rows += [(index, float(t), float(l) + math.log(coarse), coarse) for t, l in zip(turns, log_lik)]
+    if config.refine_factor > 1:
+        fine = coarse / config.refine_factor
+        half = config.refine_factor // 2
+        best = sorted(rows, key=lambda r: -r[2])[: config.refine_count]
+        for index, centre, _, _ in best:
+            rows = [r for r in rows if not (r[0] == index and r[1] == centre and r[3] == coarse)]
+            fine_turns = centre + fine * torch.arange(-half, half + 1, dtype=torch.float32)
+            log_lik, _ = score(objects[index], fine_turns)
+            rows += [(index, float(wrap_degrees(t)), float(l) + math.log(fine), fine) for t, l in zip(fine_turns, log_lik)]
+    log_post = torch.tensor([r[2] for r in rows], dtype=torch.float64)
+    posterior = torch.softmax(log_post, dim=0)
+    order = torch.argsort(posterior, descending=True).tolist()
+    best_index = rows[order[0]][0]
+    others = [float(log_post[i]) for i in order if rows[i][0] != best_index]
+    gap = float(log_post[order[0]]) - (others[0] if others else float("-inf"))
+    kept, kept_objects = [], []
+    for i in order:
+        obj_index = rows[i][0]
+        if float(posterior[i]) < config.min_weight or len(kept) >= config.max_candidates:
+            break
+        if obj_index not in kept_objects:
+            if len(kept_objects) >= config.max_objects:
+                continue
+            kept_objects.append(obj_index)
+        kept.append((objects[obj_index], rows[i][1], float(posterior[i])))
+    total = sum(w for _, _, w in kept)
+    candidates = [ViewCandidate(obj, turn, w / total) for obj, turn, w in kept]
+    _, best_renders = score(candidates[0].object, torch.tensor([candidates[0].turn]))
+    return Identification(candidates, best_renders[0], gap)
+
+
+def _extents(profile: Tensor) -> tuple[Tensor, Tensor]:
+    """Batched :func:`~dreamlift.inputs.framing.object_box` along one axis: ``profile (N, L)`` → starts, ends ``(N,)``."""
+    inside = profile >= 0.5
+    length = profile.shape[1]
+    first = inside.float().argmax(dim=1)
+    last = length - 1 - inside.flip(1).float().argmax(dim=1)
+    rows = torch.arange(profile.shape[0])
+    padded = torch.nn.functional.pad(profile, (1, 1))
+    before, after = padded[rows, first], padded[rows, last + 2]
+    return first + (1.0 - profile[rows, first]) - before, last + profile[rows, last] + after
+
+
+def _resample_matrices(source_length: int, start: Tensor, step: Tensor, count: int) -> Tensor:
+    """Batched :func:`~dreamlift.inputs.framing.resample_matrix`: ``(N, count, source_length)``."""
+    u = torch.arange(count, dtype=torch.float64)[None, :, None]
+    x = torch.arange(source_length, dtype=torch.float64)[None, None, :]
+    start, step = start.double()[:, None, None], step.double()[:, None, None]
+    low, high = start + u * step, start + (u + 1.0) * step
+    area = torch.clamp(torch.minimum(high, x + 1.0) - torch.maximum(low, x), min=0.0) / step
+    centre = start + (u + 0.5) * step
+    linear = torch.clamp(1.0 - (centre - (x + 0.5)).abs(), min=0.0)
+    return torch.where(step >= 1.0, area, linear).float()
+
+
+def frame_batch(rgba: Tensor, size: int, border_ratio: float) -> Tensor:
+    """:func:`~dreamlift.inputs.framing.frame_object` for a batch ``(N, H, W, 4)`` at once (same result)."""
+    rgba = rgba.to(torch.float32)
+    alpha = rgba[..., 3]
+    peak = alpha.flatten(1).amax(1).clamp_min(1e-8)
+    normalised = (alpha / peak.clamp(max=1.0)[:, None, None]).clamp(0.0, 1.0)
+    x0, x1 = _extents(normalised.amax(dim=1))
+    y0, y1 = _extents(normalised.amax(dim=2))
+    side = torch.maximum(x1 - x0, y1 - y0) / (1.0 - border_ratio)
+    step = side / size
+    rows = _resample_matrices(rgba.shape[1], 0.5 * (y0 + y1) - 0.5 * side, step, size)
+    cols = _resample_matrices(rgba.shape[2], 0.5 * (x0 + x1) - 0.5 * side, step, size)
+    premultiplied = torch.cat([rgba[..., :3] * alpha[..., None], alpha[..., None]], dim=-1)
+    out = torch.einsum("nuy,nyxc->nuxc", rows, premultiplied)
+    out = torch.einsum("nvx,nuxc->nuvc", cols, out).clamp(0.0, 1.0)
+    out_alpha = out[..., 3:]
+    colour = torch.where(out_alpha > 1e-8, out[..., :3] / out_alpha.clamp(min=1e-8), torch.zeros_like(out[..., :3]))
+    return torch.cat([colour.clamp(0.0, 1.0), out_alpha], dim=-1)
+
+
+def place_in_box(framed: Tensor, box: tuple[float, float, float, float], border_ratio: float) -> Tensor:
+    """Undo the loader's framing: ``(S, S, 4)`` framed RGBA → ``(S, S, 4)`` with its object filling ``box``.
+
+    ``box`` is ``(x0, y0, x1, y1)`` in output pixels (:func:`~dreamlift.inputs.framing.object_box`).
+    The framed square of side ``max(box)/(1 − border_ratio)`` centred on the box is
+    resampled (premultiplied, area-averaged) into place; the rest is transparent.
+    """
+    size = framed.shape[0]
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0) / (1.0 - border_ratio)
+    step = side / size  # output pixels per framed pixel
+    start_x, start_y = 0.5 * (x0 + x1) - 0.5 * side, 0.5 * (y0 + y1) - 0.5 * side
+    alpha = framed[..., 3:]
+    premultiplied = torch.cat((framed[..., :3] * alpha, alpha), dim=-1)
+    rows = resample_matrix(size, -start_y / step, 1.0 / step, size).to(torch.float32)
+    cols = resample_matrix(size, -start_x / step, 1.0 / step, size).to(torch.float32)
+    out = torch.einsum("uy,yxc->uxc", rows, premultiplied)
+    out = torch.einsum("vx,uxc->uvc", cols, out).clamp(0.0, 1.0)
+    out_alpha = out[..., 3:]
+    colour = torch.where(out_alpha > 1e-8, out[..., :3] / out_alpha.clamp_min(1e-8), torch.zeros_like(out[..., :3]))
+    return torch.cat((colour.clamp(0.0, 1.0), out_alpha), dim=-1)
+
+
+def native_views(views: list[ViewInput], best_renders: Tensor, border_ratio: float) -> list[ViewInput]:
+    """The input views in the toy world's framing: each placed in the best candidate's box at its camera."""
+    result = []
+    for view, render in zip(views, best_renders):
+        placed = place_in_box(view.image.rgba, object_box(render[..., 3]), border_ratio)
+        image = ReferenceImage(rgba=placed, source_size=view.image.source_size, matting=view.image.matting, path=view.image.path)
+        result.append(ViewInput(image=image, camera=view.camera, weight=view.weight))
+    return result
+
+
+# ----------------------------------------------------------------------------- the prior
+
+
+def weighted_posterior_mean(x_t: Tensor, alpha_bar: Tensor, renders: Tensor, log_prior: Tensor) -> Tensor:
+    """Exact ``x̂0`` of the mixture ``Σ_i π_i δ(x − x_i)`` for ``x_t (B, D)``; ``log_prior (B, N)`` is ``log π``.
+
+    The same closed form as :func:`~dreamlift.guidance.toy.posterior_mean`, with
+    weights; ``−inf`` entries take no part.
+    """
+    a = alpha_bar[:, None]
+    logits = (2.0 * a.sqrt() * (x_t @ renders.t()) - a * (renders * renders).sum(1)[None]) / (2.0 * (1.0 - a))
+    return torch.softmax(logits + log_prior, dim=1) @ renders
+
+
+class ToyViewPrior(ToyPrior):
+    """The exact view-conditioned denoiser of the toy world (see the module docstring).
+
+    ``candidates`` come from :func:`identify` (or a saved run); ``references`` are the
+    input views in the toy world's framing (:func:`native_views`). Classifier-free
+    guidance, when ``config.guidance_scale != 1``, uses the text prior's unconditional
+    set of all toy objects.
+    """
+
+    def __init__(
+        self,
+        candidates: list[ViewCandidate],
+        references: list[ViewInput],
+        config: ToyPriorConfig | None = None,
+        view_config: ToyViewConfig | None = None,
+        schedule: TimestepSchedule | None = None,
+        weighting: Weighting = Weighting.SDS,
+    ):
+        if not candidates:
+            raise DreamliftError("the toy view prior needs at least one candidate object")
+        super().__init__(candidates[0].object, config, schedule, weighting)  # memory of the best object (+ CFG set)
+        self.view_config = view_config or ToyViewConfig()
+        self.candidates = list(candidates)
+        c = self.config
+        objects = list(dict.fromkeys(cand.object for cand in candidates))
+        sets = [self.renders] + [load_render_set(o, c.renders_per_object, c.resolution, c.seed, c.supersample) for o in objects[1:]]
+        self.memory = RenderSet(torch.cat([s.images for s in sets]), torch.cat([s.elevation for s in sets]), torch.cat([s.azimuth for s in sets]))
+        self.memory_object = torch.cat([torch.full((s.images.shape[0],), i) for i, s in enumerate(sets)])
+        self.candidate_object = torch.tensor([objects.index(cand.object) for cand in candidates])
+        self.candidate_turn = torch.tensor([cand.turn for cand in candidates], dtype=torch.float32)
+        self.candidate_weight = torch.tensor([cand.weight for cand in candidates], dtype=torch.float32)
+        for view in references:
+            if view.image.size != self.resolution:
+                raise DreamliftError(f"the toy view prior takes {self.resolution}x{self.resolution} input views, got {view.image.size}")
+        self.reference_images = torch.stack([v.image.rgb_on_white.reshape(-1) * 2.0 - 1.0 for v in references]) if references else torch.zeros(0, self.memory.images.shape[1])
+        self.reference_elevation = torch.tensor([float(v.camera.elevation[0]) for v in references])
+        self.reference_azimuth = torch.tensor([float(v.camera.azimuth[0]) for v in references])
+        self.reference_weight = torch.tensor([float(v.weight) for v in references])
+
+    def _near(self, elevation: Tensor, azimuth: Tensor, cameras: OrbitCameras) -> Tensor:
+        """``(B, N)``: which views ``(N,)`` (already turned) lie within the windows of each camera."""
+        mask = wrap_degrees(azimuth[None] - cameras.azimuth[:, None]).abs() <= self.config.azimuth_window
+        if self.config.elevation_window is not None:
+            mask = mask & ((elevation[None] - cameras.elevation[:, None]).abs() <= self.config.elevation_window)
+        return mask
+
+    def log_prior(self, cameras: OrbitCameras) -> Tensor:
+        """``(B, N + R)`` log weights of the memorised renders and the input views for each camera."""
+        weight = torch.zeros(len(cameras), self.memory.images.shape[0])
+        for obj, turn, w in zip(self.candidate_object.tolist(), self.candidate_turn, self.candidate_weight):
+            near = self._near(self.memory.elevation, self.memory.azimuth + turn, cameras) & (self.memory_object == obj)[None]
+            weight += w * near / near.sum(1, keepdim=True).clamp_min(1)
+        heaviest = weight.max(dim=1, keepdim=True).values
+        near_input = self._near(self.reference_elevation, self.reference_azimuth, cameras)
+        reference = self.view_config.reference_weight * self.reference_weight[None] * heaviest * near_input
+        return torch.cat((weight, reference), dim=1).log()
+
+    def denoise(self, x_t: Tensor, timesteps: Tensor, cameras: OrbitCameras, renders: RenderSet | None = None) -> Tensor:
+        """``x̂0`` for ``x_t (B, D)``: the weighted mixture near each camera (``renders``: the CFG set)."""
+        if renders is not None:
+            return super().denoise(x_t, timesteps, cameras, renders)
+        alpha_bar = self.alphas_cumprod[timesteps]
+        memory = torch.cat((self.memory.images, self.reference_images))
+        return weighted_posterior_mean(x_t, alpha_bar, memory, self.log_prior(cameras))
