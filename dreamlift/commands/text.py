@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
-from dreamlift.commands._common import check_prompt, positive_int, slug
+from dreamlift.commands._common import check_prompt, finite_float, positive_int, slug
 from dreamlift.errors import DreamliftError
 
 
@@ -21,12 +22,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    real = parser.add_argument_group("real priors (stable-diffusion, deepfloyd-if)")
+    real.add_argument("--model-config", default=None, help="diffusers folder with the configs of a single-file --model")
+    real.add_argument("--allow-network", action="store_true", help="let a hub id download (default: the local cache only)")
+    real.add_argument("--dtype", choices=("auto", "fp32", "fp16", "bf16"), default=None, help="model precision")
+    real.add_argument("--guidance-scale", type=finite_float, default=None, help="classifier-free guidance scale")
+    real.add_argument("--negative", default=None, help="negative prompt")
+    real.add_argument("--perp-neg", action="store_true", help="Perp-Neg against the Janus failure")
+    real.add_argument("--cpu-offload", action="store_true", help="keep the UNet on the CPU between calls (small GPUs)")
 
 
 def build_config(args: argparse.Namespace):
+    from dreamlift.guidance.factory import TEXT_PRIORS
     from dreamlift.training.presets import preset_for_prior
 
+    if args.prior not in TEXT_PRIORS and args.model is None:  # --prior PATH: a model folder or file
+        from dreamlift.guidance.real_presets import prior_for_model_path
+
+        args.model, args.prior = args.prior, prior_for_model_path(args.prior)
     config = preset_for_prior(args.prior)
+    settings_field = {"stable-diffusion": "stable_diffusion", "deepfloyd-if": "deepfloyd_if"}.get(args.prior)
+    if settings_field is not None:
+        setattr(config, settings_field, real_prior_settings(getattr(config, settings_field), args))
     config.prompt = args.prompt
     config.model = args.model
     config.seed = args.seed
@@ -35,6 +52,23 @@ def build_config(args: argparse.Namespace):
     if args.no_export:
         config.export_mesh = config.export_video = False
     return config
+
+
+def real_prior_settings(settings, args: argparse.Namespace):
+    """The preset's real-prior settings with the command line's overrides."""
+    changes = {
+        "dtype": args.dtype,
+        "guidance_scale": args.guidance_scale,
+        "negative_prompt": args.negative,
+        "perp_neg": True if args.perp_neg else None,
+        "cpu_offload": True if args.cpu_offload else None,
+        "allow_network": True if args.allow_network else None,
+    }
+    if args.model is not None:
+        changes.update(model=args.model, variant=None)
+    if args.model_config is not None and hasattr(settings, "model_config"):
+        changes["model_config"] = args.model_config
+    return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
 
 
 def resumed_config(folder: Path, prompt: str, steps: int | None):

@@ -24,6 +24,10 @@ def make_text_guidance(config: TrainConfig) -> Guidance:
         from dreamlift.toyworld import parse_caption
 
         return ToyPrior(parse_caption(config.prompt), config.toy, config.timesteps, config.weighting)
+    if config.prior in ("stable-diffusion", "deepfloyd-if"):
+        from dreamlift.guidance.real_presets import build_real_text_guidance
+
+        return build_real_text_guidance(config)
     raise DreamliftError(f"unknown prior {config.prior!r}: choose one of {', '.join(TEXT_PRIORS)}")
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import TimestepSchedule, Weighting
+from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig
+from dreamlift.guidance.stable_diffusion import StableDiffusionConfig
 from dreamlift.guidance.toy import ToyPriorConfig
 from dreamlift.rendering.cameras import CameraRanges
 from dreamlift.rendering.occupancy import OccupancyConfig
@@ -124,6 +126,10 @@ class TrainConfig:
     """Write turntable.mp4 at the end of the run."""
     max_bad_steps: int = 5
     """Consecutive non-finite steps before rolling back to the last checkpoint."""
+    stable_diffusion: StableDiffusionConfig | None = None
+    """Stable Diffusion settings (``--prior stable-diffusion`` only)."""
+    deepfloyd_if: DeepFloydIFConfig | None = None
+    """DeepFloyd IF settings (``--prior deepfloyd-if`` only)."""
     image: ImageSettings | None = None
     """Image runs only: the input views, reference-view losses and image priors (None for text runs)."""
 

@@ -22,4 +22,11 @@ def preset_for_prior(prior: str) -> TrainConfig:
     """A fresh preset for ``prior`` (raises a one-line error for an unknown name)."""
     if prior == "toy":
         return toy_text()
+    if prior in ("stable-diffusion", "deepfloyd-if"):
+        from dreamlift.guidance.real_presets import PRIOR_FIELDS, preset_for
+
+        preset = preset_for(prior)
+        config = preset.train_config()
+        setattr(config, PRIOR_FIELDS[prior], preset.prior_config())
+        return config
     raise DreamliftError(f"unknown prior {prior!r}: choose toy, stable-diffusion or deepfloyd-if")

@@ -265,7 +265,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             return None
         self.optimizer.step()
-        extras = {k: float(v.detach()) for k, v in terms.items() if k != "sds"}
+        extras = {f"loss_{k}": float(v.detach()) for k, v in terms.items() if k != "sds"}
         return StepRecord(
             step=self.step,
             loss=float(loss.detach()),

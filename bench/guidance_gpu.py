@@ -1,0 +1,315 @@
+"""One SDS step with full-size Stable Diffusion 2.1-base and DeepFloyd IF-I-XL architectures, random weights.
+
+Nothing is downloaded: the UNets and the VAE are built from their published configs
+(the SD-2.1-base UNet has 866 M parameters, IF-I-XL 4.30 B) with random weights, and
+the text embeddings are random tensors of the right shape (77×1024 CLIP, 77×4096 T5),
+which costs the same per step as real ones. The render is a small stand-in for the
+NeRF (an MLP over Fourier features of the pixel grid, 64×64 by default, as the
+presets' render size), so its gradient path is real.
+
+Each step runs the project's own guidance objects (``StableDiffusionGuidance``,
+``DeepFloydIFGuidance``) exactly as training does: render → ``guidance(images, cameras)``
+(encode, timestep, noise, CFG UNet call, SDS loss) → ``loss.backward()``. CUDA events
+split the step into render / encode (VAE for SD, resize for IF) / UNet (``predict_noise``,
+both CFG branches in one batch) / backward. Printed: median ms per phase and per step,
+peak GPU memory, over fp32 (TF32 matmuls), bf16, fp16, eager and with ``torch.compile``
+(the default on CUDA: the UNet in mode ``reduce-overhead``, i.e. CUDA graphs, and SD's VAE encoder).
+
+    python bench/guidance_gpu.py               # the full table (needs a CUDA GPU, diffusers)
+    python bench/guidance_gpu.py --tiny        # the same code on tiny configs, CPU or GPU (a smoke test)
+    python bench/guidance_gpu.py --only sd     # Stable Diffusion variants only
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dreamlift.guidance._diffusers_common import PromptEmbeddings  # noqa: E402
+from dreamlift.guidance.base import TimestepSchedule  # noqa: E402
+from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig, DeepFloydIFGuidance  # noqa: E402
+from dreamlift.guidance.stable_diffusion import StableDiffusionConfig, StableDiffusionGuidance  # noqa: E402
+from dreamlift.rendering.cameras import OrbitCameras  # noqa: E402
+
+# stabilityai/stable-diffusion-2-1-base unet/config.json (866 M parameters)
+SD21_BASE_UNET = dict(
+    sample_size=64,
+    in_channels=4,
+    out_channels=4,
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    block_out_channels=(320, 640, 1280, 1280),
+    layers_per_block=2,
+    cross_attention_dim=1024,
+    attention_head_dim=(5, 10, 20, 20),
+    use_linear_projection=True,
+    act_fn="silu",
+    norm_num_groups=32,
+)
+# the SD VAE (vae/config.json of SD 1.x/2.x, 84 M parameters)
+SD_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    block_out_channels=(128, 256, 512, 512),
+    layers_per_block=2,
+    latent_channels=4,
+    norm_num_groups=32,
+    scaling_factor=0.18215,
+)
+# DeepFloyd/IF-I-XL-v1.0 unet/config.json (4.30 B parameters)
+IF_I_XL_UNET = dict(
+    sample_size=64,
+    in_channels=3,
+    out_channels=6,
+    layers_per_block=3,
+    block_out_channels=(704, 1408, 2112, 2816),
+    down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D"),
+    up_block_types=("SimpleCrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
+    mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+    cross_attention_dim=2816,
+    encoder_hid_dim=4096,
+    encoder_hid_dim_type="text_proj",
+    attention_head_dim=64,
+    addition_embed_type="text",
+    addition_embed_type_num_heads=64,
+    cross_attention_norm="group_norm",
+    resnet_time_scale_shift="scale_shift",
+    act_fn="gelu",
+)
+SD_TEXT_DIM, IF_TEXT_DIM, TOKENS = 1024, 4096, 77
+
+TINY_SD_UNET = dict(SD21_BASE_UNET, sample_size=8, block_out_channels=(32, 32, 64, 64), cross_attention_dim=32, attention_head_dim=(2, 2, 4, 4))
+TINY_SD_VAE = dict(SD_VAE, block_out_channels=(32, 32, 32, 32))
+TINY_IF_UNET = dict(IF_I_XL_UNET, sample_size=16, block_out_channels=(32, 64, 64, 64), cross_attention_dim=32, encoder_hid_dim=64, attention_head_dim=8, addition_embed_type_num_heads=2)
+
+
+class StandInRender(torch.nn.Module):
+    """A learnable stand-in for the NeRF render: an MLP over Fourier features of the pixel grid → (B, S, S, 3)."""
+
+    def __init__(self, size: int, frequencies: int = 8, width: int = 64):
+        super().__init__()
+        axis = (torch.arange(size) + 0.5) / size * 2 - 1
+        grid = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1).reshape(-1, 2)
+        scales = 2.0 ** torch.arange(frequencies) * math.pi
+        angles = grid[:, :, None] * scales
+        self.register_buffer("features", torch.cat((angles.sin(), angles.cos()), dim=-1).flatten(1))
+        self.size = size
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(4 * frequencies, width), torch.nn.ReLU(), torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, 3)
+        )
+
+    def forward(self, batch: int) -> torch.Tensor:
+        rgb = torch.sigmoid(self.mlp(self.features)).reshape(1, self.size, self.size, 3)
+        return rgb.expand(batch, -1, -1, -1)
+
+
+def random_embeddings(dim: int, dtype: torch.dtype, device: torch.device) -> PromptEmbeddings:
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    sample = lambda *shape: torch.randn(*shape, generator=generator).to(device, dtype)  # noqa: E731
+    return PromptEmbeddings(uncond=sample(TOKENS, dim), plain=sample(TOKENS, dim), views=sample(4, TOKENS, dim))
+
+
+def build_guidance(prior: str, dtype_name: str, device: torch.device, tiny: bool, **options):
+    """A guidance object of the project with random full-size (or tiny) weights built on ``device``."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
+    torch.manual_seed(0)
+    if prior == "sd":
+        config = StableDiffusionConfig(model="random", dtype=dtype_name, **options)
+        vae_dtype = torch.float32 if (dtype == torch.float16 and config.upcast_vae) else dtype
+        with torch.device(device):
+            unet = UNet2DConditionModel(**(TINY_SD_UNET if tiny else SD21_BASE_UNET)).to(dtype)
+            vae = AutoencoderKL(**(TINY_SD_VAE if tiny else SD_VAE)).to(vae_dtype)
+        scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+        dim = TINY_SD_UNET["cross_attention_dim"] if tiny else SD_TEXT_DIM
+        return StableDiffusionGuidance(
+            vae=vae,
+            vae_dtype=vae_dtype,
+            unet=unet,
+            scheduler=scheduler,
+            embeddings=random_embeddings(dim, dtype, device),
+            config=config,
+            schedule=TimestepSchedule(),
+            device=device,
+            dtype=dtype,
+        )
+    config = DeepFloydIFConfig(model="random", dtype=dtype_name, **options)
+    with torch.device(device):
+        unet = UNet2DConditionModel(**(TINY_IF_UNET if tiny else IF_I_XL_UNET)).to(dtype)
+    scheduler = DDPMScheduler(beta_schedule="squaredcos_cap_v2", variance_type="learned_range")
+    dim = TINY_IF_UNET["encoder_hid_dim"] if tiny else IF_TEXT_DIM
+    return DeepFloydIFGuidance(
+        unet=unet,
+        scheduler=scheduler,
+        embeddings=random_embeddings(dim, dtype, device),
+        config=config,
+        schedule=TimestepSchedule(),
+        device=device,
+        dtype=dtype,
+    )
+
+
+class PhaseTimer:
+    """Wraps ``encode`` and ``predict_noise`` of a guidance object to time them with CUDA events (wall clock on CPU)."""
+
+    def __init__(self, guidance, cuda: bool):
+        self.cuda = cuda
+        self.marks: dict[str, object] = {}
+        for name in ("encode", "predict_noise"):
+            original = getattr(guidance, name)
+            setattr(guidance, name, self._wrap(name, original))
+
+    def mark(self, name: str) -> None:
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self.marks[name] = event
+        else:
+            self.marks[name] = time.perf_counter()
+
+    def _wrap(self, name, function):
+        def timed(*args, **kwargs):
+            self.mark(f"{name}:start")
+            result = function(*args, **kwargs)
+            self.mark(f"{name}:end")
+            return result
+
+        return timed
+
+    def elapsed(self, start: str, end: str) -> float:
+        a, b = self.marks[start], self.marks[end]
+        return a.elapsed_time(b) if self.cuda else (b - a) * 1000.0
+
+
+def run_variant(name: str, prior: str, dtype: str, device: torch.device, args, **options) -> dict:
+    cuda = device.type == "cuda"
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    built = time.perf_counter()
+    guidance = build_guidance(prior, dtype, device, args.tiny, **options)
+    render = StandInRender(args.render_size).to(device)
+    build_seconds = time.perf_counter() - built
+    timer = PhaseTimer(guidance, cuda)
+    cameras = OrbitCameras.make([15.0] * args.batch, [30.0 + 40.0 * i for i in range(args.batch)])
+
+    def step() -> None:
+        timer.mark("step:start")
+        images = render(args.batch)
+        out = guidance(images, cameras, progress=0.5)
+        timer.mark("backward:start")
+        out.loss.backward()
+        timer.mark("step:end")
+
+    first = time.perf_counter()
+    step()
+    if cuda:
+        torch.cuda.synchronize()
+    first_seconds = time.perf_counter() - first
+    for _ in range(args.warmup - 1):
+        step()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    phases = {"render": [], "encode": [], "unet": [], "backward": [], "step": []}
+    for _ in range(args.steps):
+        step()
+        if cuda:
+            torch.cuda.synchronize()
+        phases["render"].append(timer.elapsed("step:start", "encode:start"))
+        phases["encode"].append(timer.elapsed("encode:start", "encode:end"))
+        phases["unet"].append(timer.elapsed("predict_noise:start", "predict_noise:end"))
+        phases["backward"].append(timer.elapsed("backward:start", "step:end"))
+        phases["step"].append(timer.elapsed("step:start", "step:end"))
+    row = {"variant": name, "prior": prior, "dtype": dtype, **{k: round(statistics.median(v), 2) for k, v in phases.items()}}
+    row["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None
+    row["build_s"] = round(build_seconds, 1)
+    row["first_step_s"] = round(first_seconds, 1)
+    row["params_m"] = round(sum(p.numel() for p in guidance.unet.parameters()) / 1e6, 1)
+    del guidance, render, timer
+    return row
+
+
+VARIANTS = [
+    # name, prior, dtype, options; unnamed options are the config defaults (NCHW, cuDNN benchmark on,
+    # compile on CUDA with the UNet in "reduce-overhead" mode (CUDA graphs) and SD's VAE encoder compiled)
+    ("SD fp32 (TF32) eager", "sd", "fp32", {"compile": False}),
+    ("SD fp16 eager", "sd", "fp16", {"compile": False}),
+    ("SD bf16 eager", "sd", "bf16", {"compile": False}),
+    ("SD bf16 eager, NHWC", "sd", "bf16", {"compile": False, "channels_last": True}),
+    ("SD bf16 eager, Perp-Neg", "sd", "bf16", {"compile": False, "perp_neg": True}),
+    ("SD bf16 compile default", "sd", "bf16", {"compile_mode": "default"}),
+    ("SD bf16 (the default)", "sd", "bf16", {}),
+    ("IF fp32 (TF32) eager", "if", "fp32", {"compile": False}),
+    ("IF bf16 eager", "if", "bf16", {"compile": False}),
+    ("IF bf16 (the default)", "if", "bf16", {}),
+]
+
+
+def print_table(rows: list[dict], header: str) -> None:
+    print(header)
+    print(f"{'variant':<24} {'step ms':>8} {'render':>7} {'encode':>7} {'unet':>7} {'backward':>8} {'peak GiB':>8} {'1st step s':>10}")
+    for r in rows:
+        peak = "-" if r["peak_gib"] is None else f"{r['peak_gib']:.2f}"
+        print(
+            f"{r['variant']:<24} {r['step']:>8.1f} {r['render']:>7.2f} {r['encode']:>7.2f} {r['unet']:>7.2f} {r['backward']:>8.2f} {peak:>8} {r['first_step_s']:>10.1f}"
+        )
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny configs (smoke test; CPU is fine)")
+    parser.add_argument("--only", choices=("sd", "if"), default=None, help="run one prior's variants")
+    parser.add_argument("--variants", default=None, help="comma-separated variant numbers (1-based) to run")
+    parser.add_argument("--skip-compile", action="store_true", help="only the eager variants")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per variant (median reported)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation happens here)")
+    parser.add_argument("--render-size", type=int, default=64, help="stand-in render size (the presets' 64)")
+    parser.add_argument("--batch", type=int, default=1, help="cameras per step (the presets' 1)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    args = parser.parse_args(argv)
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type != "cuda" and not args.tiny:
+        print("no CUDA GPU: the full-size benchmark needs one (use --tiny for a CPU smoke test)")
+        return 1
+    torch.set_float32_matmul_precision("high")  # fp32 rows use TF32 tensor cores, as PyTorch users usually do
+    import diffusers
+
+    card = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    header = f"{card}; torch {torch.__version__}; diffusers {diffusers.__version__}; render {args.render_size}px, batch {args.batch}; median of {args.steps} steps"
+    rows = []
+    chosen = {int(v) for v in args.variants.split(",")} if args.variants else set(range(1, len(VARIANTS) + 1))
+    for number, (name, prior, dtype, options) in enumerate(VARIANTS, start=1):
+        if number not in chosen or (args.only and prior != args.only) or (args.skip_compile and options.get("compile") is not False):
+            continue
+        try:
+            rows.append(run_variant(name, prior, dtype, device, args, **options))
+        except Exception as error:  # one failing variant (out of memory, compiler) must not lose the others
+            print(f"{name}: failed: {type(error).__name__}: {' '.join(str(error).split())[:300]}")
+            continue
+        print_table(rows[-1:], header if len(rows) == 1 else "")
+        if args.json:
+            args.json.write_text(json.dumps({"header": header, "rows": rows}, indent=2))
+    print()
+    print_table(rows, header)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

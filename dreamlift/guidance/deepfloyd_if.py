@@ -1,0 +1,127 @@
+"""DeepFloyd IF stage I as a pixel-space SDS prior (64×64), through diffusers.
+
+Renders ``(B, H, W, 3)`` in [0, 1] are resized to 64×64 and mapped to [−1, 1]; that
+image is the diffused variable, so SDS acts on pixels and no VAE is involved. The
+T5-XXL text embeddings of the run's prompts are computed once at construction, after
+which the text encoder (about 9.5 GB in half precision) is released. The UNet predicts
+ε and a learned variance (6 channels); only ε is used. The shared UNet call, CFG,
+view prompts and Perp-Neg live in :mod:`dreamlift.guidance._diffusers_common`.
+
+IF is gated on the Hugging Face hub: accept its licence and log in before the first
+download. Build it with :func:`build_deepfloyd_if_guidance`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from dreamlift.errors import DreamliftError
+from dreamlift.guidance._diffusers_common import (
+    DiffusersGuidance,
+    DiffusersPriorConfig,
+    LoadedParts,
+    ModelSource,
+    check_components,
+    embed_and_release,
+    loading_errors,
+    pretrained_kwargs,
+    require_diffusers,
+    resize_renders,
+    resolve_device,
+    resolve_dtype,
+    resolve_model_source,
+    transformers_dtype,
+    warn_if_cpu,
+)
+from dreamlift.guidance.base import TimestepSchedule
+
+PRIOR_NAME = "DeepFloyd IF"
+PIPELINES = ("IFPipeline",)
+COMPONENTS = ("unet", "text_encoder", "tokenizer", "scheduler")
+GATED_PREFIXES = ("DeepFloyd/",)
+
+
+@dataclass
+class DeepFloydIFConfig(DiffusersPriorConfig):
+    """Settings of the DeepFloyd IF stage-I prior (shared fields documented in DiffusersPriorConfig)."""
+
+    model: str = "DeepFloyd/IF-I-XL-v1.0"
+    """A diffusers IFPipeline folder or a hub id (gated: needs an accepted licence and a token)."""
+    guidance_scale: float = 20.0
+    """CFG scale; 20 as in threestudio's dreamfusion-if config."""
+    max_text_length: int = 77
+    """T5 tokens per prompt (IFPipeline's 77)."""
+
+
+class DeepFloydIFGuidance(DiffusersGuidance):
+    """SDS on 64×64 pixels. ``encode``: renders → ``(B, 3, 64, 64)`` in [−1, 1], fp32, differentiable."""
+
+    def __init__(self, **shared):
+        super().__init__(**shared)
+        self.input_size = int(self.config.resolution or self.unet_config.sample_size)
+        multiple = 2 ** (len(self.unet_config.block_out_channels) - 1)
+        if self.input_size % multiple:
+            raise DreamliftError(f"resolution {self.input_size} does not suit this model: give a multiple of {multiple}")
+
+    def encode(self, images: Tensor) -> Tensor:
+        return resize_renders(images, self.input_size, self.device).float()
+
+
+def _load_parts(source: ModelSource, config: DeepFloydIFConfig, dtype: torch.dtype) -> LoadedParts:
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+    from transformers import AutoTokenizer, T5EncoderModel
+
+    common = pretrained_kwargs(source, config.cache_dir)
+    where = source.location
+    unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", torch_dtype=dtype, variant=config.variant, **common)
+    text_encoder = T5EncoderModel.from_pretrained(where, subfolder="text_encoder", variant=config.variant, **transformers_dtype(dtype), **common)
+    tokenizer = AutoTokenizer.from_pretrained(where, subfolder="tokenizer", **common)
+    scheduler = DDPMScheduler.from_pretrained(where, subfolder="scheduler", **common)
+    return LoadedParts(unet, scheduler, tokenizer, text_encoder)
+
+
+def load_deepfloyd_if_parts(config: DeepFloydIFConfig, dtype: torch.dtype) -> LoadedParts:
+    """Find and load the stage-I UNet, T5 encoder, tokenizer and scheduler named by ``config``."""
+    source = resolve_model_source(
+        config.model,
+        prior=PRIOR_NAME,
+        allow_network=config.allow_network,
+        cache_dir=config.cache_dir,
+        single_file=False,
+        gated_prefixes=GATED_PREFIXES,
+    )
+    check_components(source, PRIOR_NAME, COMPONENTS, PIPELINES)
+    with loading_errors(config.model, PRIOR_NAME):
+        return _load_parts(source, config, dtype)
+
+
+def build_deepfloyd_if_guidance(
+    prompt: str,
+    config: DeepFloydIFConfig,
+    schedule: TimestepSchedule,
+    device: str | torch.device | None = None,
+) -> DeepFloydIFGuidance:
+    """Load IF stage I as ``config`` says, encode ``prompt`` once with T5, release T5, return the guidance."""
+    require_diffusers()
+    config.validate()
+    schedule.validate()
+    device = resolve_device(device)
+    warn_if_cpu(device, PRIOR_NAME, "tens of seconds (4.3B-parameter UNet)")
+    dtype = resolve_dtype(config.dtype, device)
+    parts = load_deepfloyd_if_parts(config, dtype)
+    embeddings, encoder_ref = embed_and_release(
+        parts, prompt, config.negative_prompt, device, max_length=config.max_text_length, attention_mask=True
+    )
+    return DeepFloydIFGuidance(
+        unet=parts.unet,
+        scheduler=parts.scheduler,
+        embeddings=embeddings,
+        config=config,
+        schedule=schedule,
+        device=device,
+        dtype=dtype,
+        text_encoder_ref=encoder_ref,
+    )

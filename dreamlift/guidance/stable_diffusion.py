@@ -1,0 +1,221 @@
+"""Stable Diffusion 1.x / 2.x as a latent SDS prior, through diffusers.
+
+Renders ``(B, H, W, 3)`` in [0, 1] are resized to the model's input size (512 for
+SD-1.5 and SD-2.1-base), mapped to [−1, 1] and encoded by the VAE *with* gradient; SDS
+acts on the scaled latents (the posterior mean, times ``vae.config.scaling_factor``).
+The UNet runs without gradient: classifier-free guidance with the negative prompt as
+the unconditional branch, view-dependent prompts per camera, optional Perp-Neg (see
+:mod:`dreamlift.guidance._diffusers_common`). v-prediction models (SD-2.x at 768) are
+converted to ε.
+
+Precision: the UNet runs in the config's dtype; with fp16 the VAE stays in fp32 by
+default (``upcast_vae``) so that the backward pass through it cannot overflow, and the
+guidance arithmetic is always done in fp32. bf16 has fp32's range and needs no upcast.
+
+Build it with :func:`build_stable_diffusion_guidance`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from dreamlift.errors import DreamliftError
+from dreamlift.guidance._diffusers_common import (
+    CompiledWithFallback,
+    DiffusersGuidance,
+    DiffusersPriorConfig,
+    LoadedParts,
+    ModelSource,
+    check_components,
+    embed_and_release,
+    loading_errors,
+    pretrained_kwargs,
+    require_diffusers,
+    resize_renders,
+    resolve_device,
+    resolve_dtype,
+    resolve_model_source,
+    transformers_dtype,
+    warn_if_cpu,
+)
+from dreamlift.guidance.base import TimestepSchedule
+
+PRIOR_NAME = "Stable Diffusion"
+PIPELINES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")
+COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+@dataclass
+class StableDiffusionConfig(DiffusersPriorConfig):
+    """Settings of the Stable Diffusion prior (shared fields documented in DiffusersPriorConfig)."""
+
+    model: str = "stabilityai/stable-diffusion-2-1-base"
+    """A diffusers folder, a single SD-1.x/2.x ``.safetensors`` checkpoint, or a hub id (stable-dreamfusion's default model)."""
+    model_config: str | None = None
+    """For a single-file checkpoint: a local diffusers folder of the same SD version that supplies the configs
+    (None: the folder the file sits in if it is one, else diffusers' default configs from the HF cache/hub)."""
+    guidance_scale: float = 100.0
+    """CFG scale; 100 as in DreamFusion and stable-dreamfusion for SDS."""
+    vae_slicing: bool = False
+    """Encode a batch of renders one image at a time through the VAE (less memory for batches > 1)."""
+    upcast_vae: bool = True
+    """With fp16, keep the VAE in fp32 so the gradient through it stays finite (no effect for fp32/bf16)."""
+
+
+class _FallbackModule(torch.nn.Module):
+    """Puts a :class:`CompiledWithFallback` where the VAE expects its ``encoder`` submodule."""
+
+    def __init__(self, wrapped: CompiledWithFallback):
+        super().__init__()
+        self.wrapped = wrapped
+        self.inner = wrapped.eager
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.wrapped(x)
+
+
+class StableDiffusionGuidance(DiffusersGuidance):
+    """SDS on Stable Diffusion latents. ``encode``: renders → scaled VAE latents ``(B, 4, s/8, s/8)`` in fp32."""
+
+    def __init__(self, *, vae: torch.nn.Module, vae_dtype: torch.dtype, **shared):
+        super().__init__(**shared)
+        config: StableDiffusionConfig = self.config
+        self.vae_dtype = vae_dtype
+        vae.requires_grad_(False).eval()
+        if config.vae_slicing:
+            vae.enable_slicing()
+        if config.channels_last and self.device.type == "cuda":
+            vae.to(memory_format=torch.channels_last)
+        if vae.dtype != vae_dtype:
+            vae.to(vae_dtype)
+        self.vae = vae.to(self.device)
+        if self.compiled:  # the encoder runs forward and backward every step: fusing its norms and activations pays
+            self.vae.encoder = _FallbackModule(CompiledWithFallback(vae.encoder))
+        self.latent_scale = float(vae.config.scaling_factor)
+        self.latent_shift = float(getattr(vae.config, "shift_factor", None) or 0.0)
+        vae_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.input_size = int(config.resolution or self.unet_config.sample_size * vae_factor)
+        multiple = vae_factor * 2 ** (len(self.unet_config.block_out_channels) - 1)
+        if self.input_size % multiple:
+            raise DreamliftError(f"resolution {self.input_size} does not suit this model: give a multiple of {multiple}")
+
+    def encode(self, images: Tensor) -> Tensor:
+        x = resize_renders(images, self.input_size, self.device).to(self.vae_dtype)
+        if self.config.channels_last and self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        latents = self.vae.encode(x).latent_dist.mean
+        return (latents.float() - self.latent_shift) * self.latent_scale
+
+
+def _load_parts(source: ModelSource, config: StableDiffusionConfig, dtype: torch.dtype) -> LoadedParts:
+    from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import AutoTokenizer, CLIPTextModel
+
+    if source.kind == "single_file":
+        extra = {"config": source.config_folder} if source.config_folder else {}
+        pipe = StableDiffusionPipeline.from_single_file(
+            source.location,
+            torch_dtype=dtype,
+            local_files_only=source.local_files_only,
+            cache_dir=config.cache_dir,
+            safety_checker=None,
+            requires_safety_checker=False,
+            **extra,
+        )
+        scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+        return LoadedParts(pipe.unet, scheduler, pipe.tokenizer, pipe.text_encoder, pipe.vae)
+    common = pretrained_kwargs(source, config.cache_dir)
+    where = source.location
+    unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", torch_dtype=dtype, variant=config.variant, **common)
+    vae = AutoencoderKL.from_pretrained(where, subfolder="vae", torch_dtype=dtype, variant=config.variant, **common)
+    text_encoder = CLIPTextModel.from_pretrained(where, subfolder="text_encoder", variant=config.variant, **transformers_dtype(dtype), **common)
+    tokenizer = AutoTokenizer.from_pretrained(where, subfolder="tokenizer", **common)
+    scheduler = DDPMScheduler.from_pretrained(where, subfolder="scheduler", **common)
+    return LoadedParts(unet, scheduler, tokenizer, text_encoder, vae)
+
+
+def _checkpoint_shapes(path: str) -> dict:
+    """Key → object with ``.shape`` for a .safetensors file, read from its header only."""
+    from safetensors import safe_open
+
+    class Shape:
+        def __init__(self, shape):
+            self.shape = torch.Size(shape)
+
+    with safe_open(path, framework="pt") as handle:
+        return {key: Shape(handle.get_slice(key).get_shape()) for key in handle.keys()}
+
+
+def _configs_for_single_file(source: ModelSource, config: StableDiffusionConfig) -> ModelSource:
+    """A single file without a config folder: use diffusers' default configs for its SD version from the
+    Hugging Face cache (diffusers itself would go online for them even with ``local_files_only``)."""
+    if source.kind != "single_file" or source.config_folder is not None or config.allow_network:
+        return source
+    import huggingface_hub
+    from diffusers.loaders.single_file_utils import fetch_diffusers_config
+
+    with loading_errors(config.model, PRIOR_NAME):
+        repo = fetch_diffusers_config(_checkpoint_shapes(source.location))["pretrained_model_name_or_path"]
+    cached = huggingface_hub.try_to_load_from_cache(repo, "model_index.json", cache_dir=config.cache_dir)
+    if not isinstance(cached, str):
+        raise DreamliftError(
+            f"the single file {config.model} needs the configs of its model ({repo}), which are not in the Hugging Face "
+            f"cache, and network access is off: give model_config (--model-config DIR) with a diffusers folder of the same "
+            f"SD version, put the file in such a folder, or allow the network (--allow-network)"
+        )
+    return ModelSource("single_file", source.location, str(Path(cached).parent), True)
+
+
+def load_stable_diffusion_parts(config: StableDiffusionConfig, dtype: torch.dtype) -> LoadedParts:
+    """Find and load the UNet, VAE, CLIP text encoder, tokenizer and scheduler named by ``config``."""
+    source = resolve_model_source(
+        config.model,
+        prior=PRIOR_NAME,
+        allow_network=config.allow_network,
+        cache_dir=config.cache_dir,
+        config_folder=config.model_config,
+    )
+    check_components(source, PRIOR_NAME, COMPONENTS, PIPELINES)
+    source = _configs_for_single_file(source, config)
+    with loading_errors(config.model, PRIOR_NAME):
+        return _load_parts(source, config, dtype)
+
+
+def build_stable_diffusion_guidance(
+    prompt: str,
+    config: StableDiffusionConfig,
+    schedule: TimestepSchedule,
+    device: str | torch.device | None = None,
+) -> StableDiffusionGuidance:
+    """Load Stable Diffusion as ``config`` says, encode ``prompt`` once, and return the guidance.
+
+    ``device`` None picks the GPU when there is one; on the CPU it warns about speed.
+    """
+    require_diffusers()
+    config.validate()
+    schedule.validate()
+    device = resolve_device(device)
+    warn_if_cpu(device, PRIOR_NAME, "about 50 s at 512 px (measured, SD-1.5 size)")
+    dtype = resolve_dtype(config.dtype, device)
+    vae_dtype = torch.float32 if (dtype == torch.float16 and config.upcast_vae) else dtype
+    parts = load_stable_diffusion_parts(config, dtype)
+    max_length = min(int(parts.tokenizer.model_max_length), int(parts.text_encoder.config.max_position_embeddings))
+    embeddings, encoder_ref = embed_and_release(
+        parts, prompt, config.negative_prompt, device, max_length=max_length, attention_mask=False
+    )
+    return StableDiffusionGuidance(
+        vae=parts.vae,
+        vae_dtype=vae_dtype,
+        unet=parts.unet,
+        scheduler=parts.scheduler,
+        embeddings=embeddings,
+        config=config,
+        schedule=schedule,
+        device=device,
+        dtype=dtype,
+        text_encoder_ref=encoder_ref,
+    )

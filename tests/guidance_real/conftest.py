@@ -1,0 +1,65 @@
+"""Fixtures of the real-prior tests: tiny SD and IF models saved once per session; one CPU thread per test."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from . import tiny_models
+
+
+@dataclass
+class TinyModels:
+    sd_folder: Path
+    """A StableDiffusionPipeline folder."""
+    sd_single_file: Path
+    """The same weights as one LDM-layout .safetensors, in a folder of its own (no configs beside it)."""
+    sd_single_file_in_folder: Path
+    """The same file inside a copy of the diffusers folder (configs inferred from its folder)."""
+    if_folder: Path
+    """An IFPipeline folder."""
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> TinyModels:
+    pytest.importorskip("diffusers")
+    pytest.importorskip("transformers")
+    root = tmp_path_factory.mktemp("tiny_priors")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        sd = tiny_models.build_tiny_sd(root / "work")
+        sd_folder = tiny_models.save_sd_folder(sd, root / "sd")
+        single = tiny_models.save_sd_single_file(sd, root / "single" / "tiny-sd.safetensors")
+        inside = root / "sd_with_file"
+        shutil.copytree(sd_folder, inside)
+        shutil.copy(single, inside / "tiny-sd.safetensors")
+        if_folder = tiny_models.save_if_folder(tiny_models.build_tiny_if(), root / "if")
+    finally:
+        torch.set_num_threads(threads)
+    return TinyModels(sd_folder, single, inside / "tiny-sd.safetensors", if_folder)
+
+
+@pytest.fixture(autouse=True)
+def one_thread_offline(monkeypatch):
+    """Tiny models run fastest single-threaded on a shared CPU; any attempt to open a network connection fails the test."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    attempts = []
+
+    def refuse(sock, address, *args):
+        attempts.append(address)
+        raise OSError(f"network access attempted in a test: {address}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args, **kwargs: refuse(None, host))
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    yield
+    torch.set_num_threads(threads)
+    assert not attempts, f"tried to reach the network: {attempts}"
