@@ -11,14 +11,20 @@ import argparse
 import sys
 
 from dreamlift.commands import eval as eval_command
+from dreamlift.commands import export as export_command
+from dreamlift.commands import image as image_command
 from dreamlift.commands import render as render_command
 from dreamlift.commands import text as text_command
+from dreamlift.commands import view as view_command
 from dreamlift.errors import DreamliftError
 
 COMMANDS = {
     "text": (text_command, "text prompt to a 3D asset by score distillation"),
+    "image": (image_command, "one image (or a few with known cameras) to a 3D asset"),
     "render": (render_command, "render a run's result from any orbit camera to a PNG"),
     "eval": (eval_command, "score a run against toy-world ground truth"),
+    "export": (export_command, "re-export a run's mesh (glb, obj, ply) with other settings"),
+    "view": (view_command, "serve a local web page showing a run, or a gallery of runs"),
 }
 
 

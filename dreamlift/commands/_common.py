@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import unicodedata
+from pathlib import Path
 
 from dreamlift.errors import DreamliftError
 
@@ -31,14 +34,34 @@ def finite_float(text: str) -> float:
 
 
 def check_prompt(prompt: str) -> str:
-    """Reject prompts no prior can use: empty, control characters, absurdly long."""
-    if not prompt or not prompt.strip():
+    """Reject prompts no prior can use: empty, control characters, undecodable bytes, absurdly long.
+
+    Tabs and line breaks count as spaces; runs of white space become one space.
+    """
+    if not isinstance(prompt, str) or not prompt.strip():
         raise DreamliftError('the prompt is empty: give a description such as "a red cube"')
     if len(prompt) > MAX_PROMPT_CHARACTERS:
         raise DreamliftError(f"the prompt has {len(prompt)} characters; keep it under {MAX_PROMPT_CHARACTERS}")
-    if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", prompt):
-        raise DreamliftError("the prompt contains control characters: give plain text")
+    for char in prompt:
+        category = unicodedata.category(char)
+        if category == "Cs":  # bytes that were not UTF-8, as Python passes them from the command line
+            raise DreamliftError("the prompt is not valid UTF-8 text: give plain text")
+        if category == "Cc" and char not in "\t\n":
+            raise DreamliftError("the prompt contains control characters: give plain text")
     return " ".join(prompt.split())
+
+
+def check_output_file(path: Path, option: str = "--out") -> None:
+    """Refuse, before any work is done, an output file that cannot be written."""
+    if path.is_dir():
+        raise DreamliftError(f"{option} {path} is a folder: give a file name")
+    existing = Path(os.path.abspath(path)).parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DreamliftError(f"cannot write {option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DreamliftError(f"cannot write {option} {path}: permission denied in {existing}")
 
 
 def slug(text: str, limit: int = 40) -> str:

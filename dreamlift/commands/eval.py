@@ -7,6 +7,10 @@ import json
 from pathlib import Path
 
 from dreamlift.commands._common import positive_int
+from dreamlift.errors import DreamliftError
+
+MAX_SIZE = 256
+"""Largest comparison size: the score renders 24 held-out views of the run and of the truth (more with the turn search) at this size."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,9 +26,14 @@ def run(args: argparse.Namespace) -> int:
     from dreamlift.toyworld import parse_caption
     from dreamlift.training.run_folder import load_run
 
+    if args.size > MAX_SIZE:
+        raise DreamliftError(f"--size {args.size} is too large: use at most {MAX_SIZE} (the toy world is native at 32)")
     obj = parse_caption(args.truth)
     loaded = load_run(args.run)
     scores = score_field(loaded.field, obj, size=args.size, occupancy=loaded.occupancy, search_turn=not args.no_turn).as_dict()
+    mesh_path = args.run / "mesh.glb"
+    if mesh_path.is_file():
+        scores.update(mesh_scores(mesh_path, obj))
     if args.json:
         print(json.dumps(scores))
         return 0
@@ -34,4 +43,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"best turn       {scores['turn']:.1f} deg")
     if scores["janus"] is not None:
         print(f"Janus failure   {'yes' if scores['janus'] else 'no'}")
+    if "mesh_iou" in scores:
+        print(f"mesh volume IoU {scores['mesh_iou']:.3f} (turn {scores['mesh_turn']:.1f} deg)")
+        print(f"mesh Chamfer    {scores['mesh_chamfer']:.4f}")
     return 0
+
+
+def mesh_scores(path: Path, obj) -> dict:
+    """Volumetric IoU and Chamfer distance of the run's exported mesh against the truth."""
+    import trimesh
+
+    from dreamlift.errors import DreamliftError
+    from dreamlift.evaluation.mesh_scores import score_toy_mesh
+
+    try:
+        mesh = trimesh.load(str(path), force="mesh", process=False)
+    except Exception as error:  # a damaged file must not hide the other scores behind a traceback
+        raise DreamliftError(f"cannot read {path} ({error.__class__.__name__}): re-export it with 'dreamlift export'") from None
+    result = score_toy_mesh(mesh, obj)
+    return {"mesh_iou": result.iou, "mesh_turn": result.turn, "mesh_chamfer": result.chamfer}

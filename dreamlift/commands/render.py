@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dreamlift.commands._common import finite_float, positive_int
+from dreamlift.commands._common import check_output_file, finite_float, positive_int
 from dreamlift.errors import DreamliftError
 
 
@@ -35,10 +35,11 @@ def run(args: argparse.Namespace) -> int:
         raise DreamliftError("--radius must be larger than 1 (the scene's bounding sphere)")
     if not 0 < args.fovy < 180:
         raise DreamliftError("--fovy must lie between 0 and 180 degrees")
-    if args.out.suffix.lower() != ".png":
-        raise DreamliftError(f"--out {args.out} must end in .png")
     if args.out.is_dir():
         raise DreamliftError(f"--out {args.out} is a folder: give a .png file name")
+    if args.out.suffix.lower() != ".png":
+        raise DreamliftError(f"--out {args.out} must end in .png")
+    check_output_file(args.out)
     loaded = load_run(args.run)
     cameras = OrbitCameras.make(args.elevation, args.azimuth, args.radius, args.fovy)
     out = render_field(loaded.field, cameras, args.size, shading=args.shading, lights=head_lights(cameras), occupancy=loaded.occupancy)

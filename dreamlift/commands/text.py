@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="model folder, .safetensors file or hub id for real priors")
     parser.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; a CPU run repeats exactly (default 0)")
+    parser.add_argument("--device", default=None, help="auto (default: CUDA for real priors when present), cpu or cuda")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -51,6 +51,8 @@ def build_config(args: argparse.Namespace):
         config.steps = args.steps
     if args.no_export:
         config.export_mesh = config.export_video = False
+    if args.device is not None:
+        config.device = args.device
     return config
 
 
@@ -114,17 +116,17 @@ def finish_run(trainer, config, quiet: bool = False) -> list[str]:
     written = ["config.json", "log.jsonl", "checkpoints/", "previews/"]
     if not (config.export_mesh or config.export_video):
         return written
-    try:
-        from dreamlift import export
-    except ImportError:  # the export package is optional in a stripped-down install
-        sys.stderr.write("warning: dreamlift.export is unavailable; no mesh or video written\n")
-        return written
-    folder = trainer.folder
-    field = trainer.field
-    if config.export_mesh and hasattr(export, "export_run"):
-        export.export_run(folder, field, formats=("glb",), occupancy=trainer.occupancy)
+    from dreamlift import export
+
+    field = trainer.field.cpu().eval()
+    occupancy = trainer.occupancy
+    occupancy.load_state_dict({k: v.cpu() for k, v in occupancy.state_dict().items()})
+    if config.export_mesh:
+        export.export_run(trainer.folder, field, formats=("glb",), occupancy=occupancy, turntable=config.export_video, progress=not quiet)
         written.append("mesh.glb")
-    if config.export_video and hasattr(export, "write_turntable"):
-        export.write_turntable(field, folder / "turntable.mp4", occupancy=trainer.occupancy, progress=not quiet)
+        if config.export_video:
+            written.append("turntable.mp4")
+    elif config.export_video:
+        export.write_turntable(field, trainer.folder / "turntable.mp4", occupancy=occupancy, progress=not quiet)
         written.append("turntable.mp4")
     return written

@@ -27,7 +27,9 @@ def make_text_guidance(config: TrainConfig) -> Guidance:
     if config.prior in ("stable-diffusion", "deepfloyd-if"):
         from dreamlift.guidance.real_presets import build_real_text_guidance
 
-        return build_real_text_guidance(config)
+        from dreamlift.training.trainer import resolve_device
+
+        return build_real_text_guidance(config, device=resolve_device(config))
     raise DreamliftError(f"unknown prior {config.prior!r}: choose one of {', '.join(TEXT_PRIORS)}")
 
 

@@ -113,7 +113,7 @@ class RealPriorPreset:
                 textureless_share=self.textureless_share,
                 ambient=self.ambient,
             ),
-            losses=LossWeights(orientation=Ramp(*self.orientation), opacity=self.opacity, entropy=self.entropy),
+            losses=LossWeights(orientation=Ramp(*self.orientation), opacity=self.opacity, entropy=Ramp(0, self.entropy, 0, self.entropy)),
         )
 
 

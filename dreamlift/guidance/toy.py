@@ -186,10 +186,13 @@ class ToyPrior(Guidance):
         return posterior_mean(x_t, alpha_bar, renders.images, self._window(renders, cameras))
 
     def predict_noise(self, x_t: Tensor, timesteps: Tensor, cameras: OrbitCameras) -> Tensor:
+        """``ε̂`` (computed on the CPU, where the memorised renders live; returned on ``x_t``'s device)."""
+        device = x_t.device
+        x_t, timesteps, cameras = x_t.cpu(), timesteps.cpu(), cameras.to("cpu")
         a = self.alphas_cumprod[timesteps][:, None]
         to_eps = lambda x0: (x_t - a.sqrt() * x0) / (1.0 - a).sqrt()  # noqa: E731
         eps_cond = to_eps(self.denoise(x_t, timesteps, cameras))
         if self.unconditional is None:
-            return eps_cond
+            return eps_cond.to(device)
         eps_uncond = to_eps(self.denoise(x_t, timesteps, cameras, self.unconditional))
-        return classifier_free_guidance(eps_uncond, eps_cond, self.config.guidance_scale)
+        return classifier_free_guidance(eps_uncond, eps_cond, self.config.guidance_scale).to(device)

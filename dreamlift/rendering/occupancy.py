@@ -62,7 +62,8 @@ class OccupancyGrid:
         r = self.config.resolution
         idx = torch.arange(r, device=self.density.device, dtype=torch.float32)
         grid = torch.stack(torch.meshgrid(idx, idx, idx, indexing="ij"), dim=-1).reshape(-1, 3)
-        jitter = torch.rand(grid.shape, generator=generator).to(grid.device)
+        draw_device = generator.device if generator is not None else grid.device
+        jitter = torch.rand(grid.shape, generator=generator, device=draw_device).to(grid.device)
         points = ((grid + jitter) / r * 2.0 - 1.0) * self.bound
         values = torch.cat([density_fn(chunk) for chunk in points.split(65536)]).reshape(r, r, r)
         previous = torch.where(torch.isinf(self.density), values, self.density * self.config.decay)

@@ -101,12 +101,18 @@ class VolumeRenderer:
         shading = ShadingMode(shading)
         skip = self.config.skip_empty if skip_empty is None else skip_empty
         origins, directions = generate_rays(cameras, size)
+        device = origins.device
         batch = origins.shape[0]
         o, d = origins.reshape(-1, 3), directions.reshape(-1, 3)
         num_rays, num_samples = o.shape[0], self.config.samples_per_ray
         near, far, hit = intersect_sphere(o, d, self.config.bound)
-        offsets = torch.rand(num_rays, num_samples, generator=generator) if stratified else torch.full((num_rays, num_samples), 0.5)
-        steps = (torch.arange(num_samples, dtype=torch.float32)[None] + offsets) / num_samples
+        # random draws on the generator's device (a CPU generator also serves GPU renders)
+        offsets = (
+            torch.rand(num_rays, num_samples, generator=generator, device=generator.device if generator else device).to(device)
+            if stratified
+            else torch.full((num_rays, num_samples), 0.5, device=device)
+        )
+        steps = (torch.arange(num_samples, dtype=torch.float32, device=device)[None] + offsets) / num_samples
         span = (far - near).clamp_min(0.0)
         t = near[:, None] + span[:, None] * steps
         deltas = (span / num_samples)[:, None].expand(-1, num_samples)
@@ -124,9 +130,9 @@ class VolumeRenderer:
 
         with_normals = need_normals or shading is not ShadingMode.ALBEDO
         total = num_rays * num_samples
-        density = torch.zeros(total, dtype=points.dtype)
-        colors = torch.zeros(total, 3, dtype=points.dtype)
-        normals = torch.zeros(total, 3, dtype=points.dtype)
+        density = torch.zeros(total, dtype=points.dtype, device=device)
+        colors = torch.zeros(total, 3, dtype=points.dtype, device=device)
+        normals = torch.zeros(total, 3, dtype=points.dtype, device=device)
         if index.numel() > 0:
             if with_normals:
                 # normals (three extra look-ups each) only where the sample can be seen at all
@@ -149,7 +155,7 @@ class VolumeRenderer:
             if shading is not ShadingMode.ALBEDO:
                 if lights is None:
                     raise ValueError("lambertian and textureless shading need lights")
-                ray_image = torch.arange(batch).repeat_interleave(size * size)
+                ray_image = torch.arange(batch, device=device).repeat_interleave(size * size)
                 sample_image = ray_image[:, None].expand(-1, num_samples).reshape(-1)[index]
                 sel_albedo = lambertian(sel_albedo, sel_normals, lights.direction[sample_image], lights.ambient[sample_image])
             density = density.index_put((index,), sel_density)
@@ -172,7 +178,7 @@ class VolumeRenderer:
             facing = (normals * d[:, None, :]).sum(-1).clamp_min(0.0) ** 2
             orientation = (weights.detach() * facing).sum(1).mean()
         else:
-            orientation = torch.zeros(())
+            orientation = torch.zeros((), device=device)
         shape = (batch, size, size)
         return RenderOutput(
             image=image.reshape(*shape, 3),
@@ -194,7 +200,7 @@ class VolumeRenderer:
         """
         with torch.no_grad():
             index = valid.reshape(-1).nonzero().squeeze(1)
-            density = torch.zeros(valid.numel(), dtype=points.dtype)
+            density = torch.zeros(valid.numel(), dtype=points.dtype, device=points.device)
             if index.numel() > 0:
                 density = density.index_put((index,), field.density(points.reshape(-1, 3)[index]))
             tau = density.reshape(valid.shape) * deltas
@@ -226,9 +232,12 @@ def render_field(
     occupancy = None if occupancy is None else occupancy.dilated()
     renderer = VolumeRenderer(RenderConfig(samples_per_ray=samples_per_ray, skip_empty=True), occupancy)
     outputs: dict[str, list[Tensor]] = {"image": [], "opacity": [], "depth": [], "normals": []}
-    color = torch.tensor(background, dtype=torch.float32)
+    device = next(iter(field.parameters())).device if hasattr(field, "parameters") else torch.device("cpu")
+    cameras = cameras.to(device)
+    lights = None if lights is None else lights.to(device)
+    color = torch.tensor(background, dtype=torch.float32, device=device)
     for start in range(0, len(cameras), cameras_per_batch):
-        part = torch.arange(start, min(start + cameras_per_batch, len(cameras)))
+        part = torch.arange(start, min(start + cameras_per_batch, len(cameras)), device=device)
         light = None if lights is None else Lights(lights.direction[part], lights.ambient[part])
         out = renderer.render(
             field,
@@ -242,4 +251,4 @@ def render_field(
         )
         for key in outputs:
             outputs[key].append(getattr(out, key))
-    return {key: torch.cat(value) for key, value in outputs.items()}
+    return {key: torch.cat(value).cpu() for key, value in outputs.items()}

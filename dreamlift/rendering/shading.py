@@ -32,6 +32,9 @@ class Lights:
     direction: Tensor
     ambient: Tensor
 
+    def to(self, device) -> "Lights":
+        return Lights(self.direction.to(device), self.ambient.to(device))
+
 
 def sample_lights(
     cameras: OrbitCameras,
@@ -41,14 +44,19 @@ def sample_lights(
 ) -> Lights:
     """Head lights jittered within ``max_angle`` degrees, ambient uniform in ``ambient_range``."""
     count = len(cameras)
-    toward = cameras.position / cameras.position.norm(dim=-1, keepdim=True)
+    device = cameras.elevation.device
+    draw_device = generator.device if generator is not None else torch.device("cpu")
+    position = cameras.position.to(draw_device)  # drawn where the generator lives, returned on the cameras' device
+    toward = position / position.norm(dim=-1, keepdim=True)
     cos_max = math.cos(math.radians(max_angle))
-    cos_theta = 1.0 - (1.0 - cos_max) * torch.rand(count, generator=generator)
-    phi = 2.0 * math.pi * torch.rand(count, generator=generator)
+    cos_theta = 1.0 - (1.0 - cos_max) * torch.rand(count, generator=generator, device=draw_device)
+    phi = 2.0 * math.pi * torch.rand(count, generator=generator, device=draw_device)
     sin_theta = torch.sqrt((1.0 - cos_theta**2).clamp_min(0.0))
     # an orthonormal frame around `toward`
     helper = torch.where(
-        toward[:, 1:2].abs() < 0.9, torch.tensor([0.0, 1.0, 0.0]).expand_as(toward), torch.tensor([1.0, 0.0, 0.0]).expand_as(toward)
+        toward[:, 1:2].abs() < 0.9,
+        toward.new_tensor([0.0, 1.0, 0.0]).expand_as(toward),
+        toward.new_tensor([1.0, 0.0, 0.0]).expand_as(toward),
     )
     axis_a = torch.linalg.cross(helper, toward, dim=-1)
     axis_a = axis_a / axis_a.norm(dim=-1, keepdim=True)
@@ -59,8 +67,8 @@ def sample_lights(
         + sin_theta[:, None] * torch.sin(phi)[:, None] * axis_b
     )
     low, high = ambient_range
-    ambient = low + (high - low) * torch.rand(count, generator=generator)
-    return Lights(direction=direction, ambient=ambient)
+    ambient = low + (high - low) * torch.rand(count, generator=generator, device=draw_device)
+    return Lights(direction=direction.to(device), ambient=ambient.to(device))
 
 
 def lambertian(albedo: Tensor, normals: Tensor, light_direction: Tensor, ambient: Tensor) -> Tensor:
@@ -76,4 +84,4 @@ def lambertian(albedo: Tensor, normals: Tensor, light_direction: Tensor, ambient
 def head_lights(cameras: OrbitCameras, ambient: float = 0.4) -> Lights:
     """A head light exactly at each camera (no jitter): previews, evaluation and exports."""
     direction = cameras.position / cameras.position.norm(dim=-1, keepdim=True)
-    return Lights(direction=direction, ambient=torch.full((len(cameras),), ambient))
+    return Lights(direction=direction, ambient=torch.full((len(cameras),), ambient, device=direction.device))

@@ -32,7 +32,8 @@ class Background(nn.Module):
         if self.kind is BackgroundKind.FIXED:
             return self.color.expand_as(directions)
         if self.kind is BackgroundKind.RANDOM:
-            colors = torch.rand(directions.shape[0], 3, generator=generator, device=directions.device)
+            draw_device = generator.device if generator is not None else directions.device
+            colors = torch.rand(directions.shape[0], 3, generator=generator, device=draw_device).to(directions.device)
             return colors[:, None, None, :].expand_as(directions)
         freqs = 2.0 ** torch.arange(2, device=directions.device, dtype=directions.dtype)
         scaled = (directions[..., None, :] * freqs[:, None]).flatten(-2)

@@ -6,6 +6,10 @@ optimiser's scalar state, counters, and the SHA-256 and size of the tensor file.
 JSON is written last, so a checkpoint without a matching JSON (a crash between the
 two) is ignored, and one whose tensor file does not match its checksum is skipped
 in favour of the previous good one. The newest ``keep`` checkpoints are kept.
+
+A record is trusted no more than the tensor file: one that is not a JSON object, whose
+step is not that of its file name, or whose tensor file does not parse is skipped as
+damaged too. Tensors are only ever read with safetensors (no pickle).
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ class Checkpoint:
     step: int
     tensors: dict[str, Tensor]
     meta: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        """``step-000400``: the stem of its files."""
+        return _name(self.step)
 
 
 def _name(step: int) -> str:
@@ -58,18 +67,39 @@ def load_latest_checkpoint(folder: Path) -> tuple[Checkpoint | None, list[str]]:
     skipped: list[str] = []
     for record_path in list_checkpoints(folder):
         try:
-            meta = json.loads(record_path.read_text())
+            meta = json.loads(record_path.read_text(encoding="utf-8"))
             data = record_path.with_suffix(".safetensors").read_bytes()
         except (OSError, ValueError) as error:
             skipped.append(f"{record_path.name}: unreadable ({error.__class__.__name__})")
             continue
-        if len(data) != meta.get("size") or hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        problem = _record_problem(record_path, meta)
+        if problem is not None:
+            skipped.append(f"{record_path.name}: {problem}")
+            continue
+        if len(data) != meta["size"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
             skipped.append(f"{record_path.name}: tensor file does not match its checksum")
             continue
+        try:
+            loaded = load_safetensors(data)
+        except Exception as error:  # noqa: BLE001 - SafetensorError and friends: a damaged file, not a bug
+            skipped.append(f"{record_path.name}: tensor file does not parse ({error.__class__.__name__})")
+            continue
         # clone: fresh, aligned allocations, so vectorised kernels (and results) match an uninterrupted run
-        tensors = {key: value.clone() for key, value in load_safetensors(data).items()}
-        return Checkpoint(step=int(meta["step"]), tensors=tensors, meta=meta), skipped
+        tensors = {key: value.clone() for key, value in loaded.items()}
+        return Checkpoint(step=meta["step"], tensors=tensors, meta=meta), skipped
     return None, skipped
+
+
+def _record_problem(record_path: Path, meta: Any) -> str | None:
+    """Why a checkpoint record cannot be trusted, or None."""
+    if not isinstance(meta, dict):
+        return "record is not a JSON object"
+    step, size, digest = meta.get("step"), meta.get("size"), meta.get("sha256")
+    if not isinstance(step, int) or isinstance(step, bool) or record_path.stem != _name(step):
+        return f"record names step {step!r}, not that of its file name"
+    if not isinstance(size, int) or not isinstance(digest, str):
+        return "record has no size and checksum"
+    return None
 
 
 def optimizer_to_tensors(optimizer: torch.optim.Optimizer, prefix: str = "optimizer") -> tuple[dict[str, Tensor], dict[str, Any]]:

@@ -52,8 +52,8 @@ class LossWeights:
     """Orientation penalty: normals facing away from the camera, weighted by the render weights."""
     opacity: float = 0.0
     """Sparsity: mean rendered opacity (pushes empty space to stay empty)."""
-    entropy: float = 0.0
-    """Binary entropy of the rendered opacity (pushes it to 0 or 1)."""
+    entropy: Ramp = field(default_factory=lambda: Ramp(0, 0.0, 0, 0.0))
+    """Binary entropy of the rendered opacity, summed over pixels (pushes it to 0 or 1: crisp silhouettes)."""
 
 
 @dataclass
@@ -124,6 +124,8 @@ class TrainConfig:
     """Write mesh.glb at the end of the run."""
     export_video: bool = True
     """Write turntable.mp4 at the end of the run."""
+    device: str = "auto"
+    """Where the NeRF trains: ``cpu``, ``cuda``, or ``auto`` (CUDA for real priors when there is a GPU, else the CPU)."""
     max_bad_steps: int = 5
     """Consecutive non-finite steps before rolling back to the last checkpoint."""
     stable_diffusion: StableDiffusionConfig | None = None

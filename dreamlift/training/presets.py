@@ -14,7 +14,7 @@ def toy_text() -> TrainConfig:
         size=32,
         learning_rate=0.03,
         mlp_learning_rate=0.003,
-        losses=LossWeights(orientation=Ramp(0, 0.0, 0, 0.0), opacity=0.0, entropy=0.0),
+        losses=LossWeights(orientation=Ramp(0, 0.0, 0, 0.0), opacity=0.0, entropy=Ramp(0, 0.0, 0, 0.0)),
     )
 
 

@@ -2,6 +2,11 @@
 
 ``DIR/config.json`` holds ``{"kind": "text"|"image", "format": RUN_FORMAT,
 "dreamlift_version": ..., "torch_version": ..., "config": {...}}``.
+
+Every check that can fail is done before anything is written (:func:`check_run_folder`),
+so a refused command leaves the disk as it was. A run folder is trusted no more than
+any other input: a damaged or hand-edited ``config.json`` or a checkpoint that does
+not fit its settings is a one-line :class:`DreamliftError`, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,12 +18,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from dreamlift.errors import DreamliftError
 
 RUN_FORMAT = 1
 """Version of the run-folder layout; a folder of another format cannot be resumed."""
+
+
+TEMPORARY_PATTERNS = (".*.tmp", ".write-test-*")
+"""Names of the temporary files a killed process can leave (``_atomic`` temp files, write tests)."""
+RUN_SUBFOLDERS = (".", "checkpoints", "previews", "inputs")
+"""Folders of a run that :func:`remove_stale_temporaries` tidies."""
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its closest ancestor that exists."""
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_creatable(folder: Path) -> None:
+    """Refuse, without writing anything, a folder that cannot be created or written."""
+    existing = _nearest_existing(folder)
+    if not existing.is_dir():
+        raise DreamliftError(f"cannot write to output folder {folder}: {existing} is a file; choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DreamliftError(f"cannot write to output folder {folder}: Permission denied; choose another --out")
 
 
 def _check_writable(folder: Path) -> None:
@@ -31,8 +57,8 @@ def _check_writable(folder: Path) -> None:
         raise DreamliftError(f"cannot write to output folder {folder}: {reason}; choose another --out") from None
 
 
-def prepare_run_folder(path: str | os.PathLike, kind: str, resume: bool) -> Path:
-    """Check ``path`` can hold a new run (or, with ``resume``, holds a run of ``kind``)."""
+def check_run_folder(path: str | os.PathLike, kind: str, resume: bool) -> Path:
+    """Every check of :func:`prepare_run_folder`, writing nothing (call it before slow work)."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise DreamliftError(f"output path {folder} is a file, not a folder: choose another --out")
@@ -45,28 +71,94 @@ def prepare_run_folder(path: str | os.PathLike, kind: str, resume: bool) -> Path
             raise DreamliftError(
                 f"{folder} holds a {record.get('kind')!r} run, not a {kind!r} run: resume it with 'dreamlift {record.get('kind')}'"
             )
+        config = read_run_config(folder, record)
+        _validate(config, config_path)
     elif config_path.exists():
         raise DreamliftError(f"{folder} already holds a run: add --resume to continue it, or choose another --out")
-    _check_writable(folder)
+    _check_creatable(folder)
     return folder
+
+
+def prepare_run_folder(path: str | os.PathLike, kind: str, resume: bool) -> Path:
+    """Check ``path`` can hold a new run (or, with ``resume``, holds a run of ``kind``), then create it.
+
+    On resume, temporary files left by a killed process are removed first.
+    """
+    folder = check_run_folder(path, kind, resume)
+    _check_writable(folder)
+    if resume:
+        remove_stale_temporaries(folder)
+    return folder
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete what a killed run leaves behind: temp files and tensor files without their JSON record.
+
+    Only call this when no other process writes to ``folder`` (at the start of a resume).
+    """
+    removed = []
+    for sub in RUN_SUBFOLDERS:
+        where = Path(folder) / sub
+        if not where.is_dir():
+            continue
+        for pattern in TEMPORARY_PATTERNS:
+            removed.extend(p for p in where.glob(pattern) if p.is_file())
+    checkpoints = Path(folder) / "checkpoints"
+    if checkpoints.is_dir():
+        removed.extend(p for p in checkpoints.glob("step-*.safetensors") if not p.with_suffix(".json").exists())
+    for stale in removed:
+        stale.unlink(missing_ok=True)
+    return removed
 
 
 def read_run_record(folder: Path) -> dict[str, Any]:
     """The parsed ``config.json`` of a run folder, with format checks."""
     config_path = Path(folder) / "config.json"
     try:
-        record = json.loads(config_path.read_text())
+        record = json.loads(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DreamliftError(f"{folder} is not a dreamlift run folder (no config.json): give the --out folder of a run") from None
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
         raise DreamliftError(f"{config_path} is unreadable ({error.__class__.__name__}): the run folder is damaged") from None
-    if not isinstance(record, dict) or "config" not in record:
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise DreamliftError(f"{config_path} is not a dreamlift run record: give the --out folder of a run")
     if record.get("format") != RUN_FORMAT:
+        written_by = record.get("dreamlift_version")
+        by = f" dreamlift {written_by}" if isinstance(written_by, str) else " another dreamlift"
         raise DreamliftError(
-            f"{folder} was written by an incompatible dreamlift (run format {record.get('format')}, this one reads {RUN_FORMAT})"
+            f"{folder} was written by{by} in run format {record.get('format')!r}; this one reads format {RUN_FORMAT}: "
+            "use that version, or start a new run in another --out"
         )
+    if record.get("kind") not in ("text", "image"):
+        raise DreamliftError(f"{config_path} names no known kind of run ({record.get('kind')!r}): the run folder is damaged")
     return record
+
+
+def read_run_config(folder: Path, record: dict[str, Any] | None = None):
+    """The run's :class:`~dreamlift.training.config.TrainConfig`; a damaged one is a one-line error."""
+    from dreamlift.training.config import TrainConfig, from_dict
+
+    record = record if record is not None else read_run_record(folder)
+    try:
+        return from_dict(TrainConfig, record["config"])
+    except DreamliftError as error:
+        raise DreamliftError(f"{Path(folder) / 'config.json'} is damaged ({error}): start a new run") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise DreamliftError(
+            f"{Path(folder) / 'config.json'} is damaged ({error.__class__.__name__}: {str(error)[:120]}): start a new run"
+        ) from None
+
+
+def _validate(config, config_path: Path) -> None:
+    """``config.validate()``, with wrong value types (a hand-edited file) as one-line errors."""
+    try:
+        config.validate()
+    except DreamliftError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise DreamliftError(
+            f"{config_path} is damaged ({error.__class__.__name__}: {str(error)[:120]}): start a new run"
+        ) from None
 
 
 @dataclass
@@ -86,24 +178,37 @@ def load_run(run_dir: str | os.PathLike) -> LoadedRun:
     from dreamlift.rendering.occupancy import OccupancyGrid
     from dreamlift.scene.field import NeRFField
     from dreamlift.training.checkpoint import load_latest_checkpoint
-    from dreamlift.training.config import TrainConfig, from_dict
 
     folder = Path(run_dir)
     if not folder.is_dir():
         raise DreamliftError(f"run folder {folder} does not exist: give the --out folder of a run")
     record = read_run_record(folder)
-    config = from_dict(TrainConfig, record["config"])
+    config = read_run_config(folder, record)
     checkpoint, skipped = load_latest_checkpoint(folder / "checkpoints")
+    if checkpoint is None and skipped:
+        raise DreamliftError(
+            f"{folder} has no usable checkpoint ({'; '.join(skipped)}): they are damaged; continue the run with --resume to write new ones"
+        )
     if checkpoint is None:
-        extra = f" ({'; '.join(skipped)})" if skipped else ""
-        raise DreamliftError(f"{folder} has no usable checkpoint yet{extra}: let the run reach its first checkpoint")
-    field = NeRFField(config.nerf)
+        raise DreamliftError(f"{folder} has no usable checkpoint yet: let the run reach its first checkpoint")
+    mismatch = DreamliftError(
+        f"the checkpoint {checkpoint.name} in {folder} does not match the run's config.json (tensor names or shapes differ): "
+        "the folder is damaged or mixes two runs; render another run"
+    )
+    try:
+        field = NeRFField(config.nerf)
+        occupancy = OccupancyGrid(config.occupancy, config.nerf.bound)
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as error:
+        raise DreamliftError(f"{folder / 'config.json'} is damaged ({error.__class__.__name__}): start a new run") from None
     state = {k[len("field.") :]: v for k, v in checkpoint.tensors.items() if k.startswith("field.")}
     try:
         field.load_state_dict(state)
     except RuntimeError:
-        raise DreamliftError(f"the checkpoint in {folder} does not match its config (field shapes differ): the folder is damaged") from None
+        raise mismatch from None
+    grid = {k[len("occupancy.") :]: v for k, v in checkpoint.tensors.items() if k.startswith("occupancy.")}
+    expected = occupancy.state_dict()
+    if grid.keys() != expected.keys() or any(grid[k].shape != expected[k].shape for k in expected):
+        raise mismatch
     field.eval()
-    occupancy = OccupancyGrid(config.occupancy, config.nerf.bound)
-    occupancy.load_state_dict({"density": checkpoint.tensors["occupancy.density"], "mask": checkpoint.tensors["occupancy.mask"]})
+    occupancy.load_state_dict(grid)
     return LoadedRun(path=folder, config=record["config"], kind=record["kind"], field=field, occupancy=occupancy, step=checkpoint.step)

@@ -42,6 +42,19 @@ from dreamlift.training.config import TrainConfig, to_dict
 from dreamlift.training.run_folder import RUN_FORMAT
 
 
+def resolve_device(config: TrainConfig) -> torch.device:
+    """``config.device`` made concrete; a CUDA request without a GPU is a one-line error."""
+    if config.device == "auto":
+        wants_gpu = config.prior != "toy" and torch.cuda.is_available()
+        return torch.device("cuda" if wants_gpu else "cpu")
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise DreamliftError(f"device {config.device!r} was asked for but no CUDA GPU is available: use --device cpu")
+    try:
+        return torch.device(config.device)
+    except RuntimeError:
+        raise DreamliftError(f"unknown device {config.device!r}: use auto, cpu or cuda") from None
+
+
 class RunInterrupted(DreamliftError):
     """The run was stopped by a signal after saving a checkpoint (exit status 130)."""
 
@@ -82,10 +95,11 @@ class Trainer:
         self.kind = kind
         self.hooks = list(hooks or [])
         self.show_progress = show_progress
+        self.device = resolve_device(config)
         torch.manual_seed(config.seed)
-        self.field = NeRFField(config.nerf)
-        self.background = Background(config.background)
-        self.occupancy = OccupancyGrid(config.occupancy, config.nerf.bound)
+        self.field = NeRFField(config.nerf).to(self.device)
+        self.background = Background(config.background).to(self.device)
+        self.occupancy = OccupancyGrid(config.occupancy, config.nerf.bound, self.device)
         self.renderer = VolumeRenderer(config.render, self.occupancy)
         encoding_params = list(self.field.encoding.parameters())
         other_params = list(self.field.mlp.parameters()) + list(self.background.parameters())
@@ -238,9 +252,9 @@ class Trainer:
         config = self.config
         if self.step % config.occupancy.update_every == 0:
             self.occupancy.update(self.field.density, self.generator)
-        cameras = sample_cameras(config.cameras, config.batch_size, self.generator)
+        cameras = sample_cameras(config.cameras, config.batch_size, self.generator)  # drawn on the CPU
         shading = self.shading_for_step()
-        out = self.render_training_view(cameras, shading)
+        out = self.render_training_view(cameras.to(self.device), shading)
         guided = self.guidance(out.image, cameras, progress=self.step / config.steps, generator=self.generator)
         opacity = out.opacity.clamp(1e-5, 1.0 - 1e-5)
         terms = {"sds": guided.loss}
@@ -249,9 +263,10 @@ class Trainer:
             terms["orientation"] = orientation_weight * out.orientation
         if config.losses.opacity > 0:
             terms["opacity"] = config.losses.opacity * opacity.mean()
-        if config.losses.entropy > 0:
-            entropy = -(opacity * opacity.log() + (1 - opacity) * (1 - opacity).log()).mean()
-            terms["entropy"] = config.losses.entropy * entropy
+        entropy_weight = config.losses.entropy.at(self.step)
+        if entropy_weight > 0:
+            entropy = -(opacity * opacity.log() + (1 - opacity) * (1 - opacity).log()).sum((1, 2, 3)).mean()
+            terms["entropy"] = entropy_weight * entropy
         for hook in self.hooks:
             terms.update(hook.losses(self.step, self))
         loss = sum(terms.values())
@@ -296,9 +311,8 @@ class Trainer:
     @torch.no_grad()
     def render_previews(self, size: int | None = None) -> RenderOutput:
         size = size or self.config.size
-        return self.renderer.render(
-            self.field, PREVIEW_VIEWS, size, shading=ShadingMode.LAMBERTIAN, lights=head_lights(PREVIEW_VIEWS), stratified=False
-        )
+        views = PREVIEW_VIEWS.to(self.device)
+        return self.renderer.render(self.field, views, size, shading=ShadingMode.LAMBERTIAN, lights=head_lights(views), stratified=False)
 
     def write_previews(self) -> None:
         out = self.render_previews()

@@ -1,0 +1,394 @@
+"""Zero-1-to-3 guidance (arXiv 2303.11328) through diffusers parts: a view-conditioned prior.
+
+Zero-1-to-3 is Stable Diffusion fine-tuned to draw an object from a new camera given
+one image of it and the relative pose. The input image conditions it twice:
+
+* **cross-attention**: its CLIP image embedding ``c`` (``CLIPVisionModelWithProjection``
+  ``image_embeds``, not normalised), concatenated with the 4-vector pose ``T`` of
+  :mod:`dreamlift.guidance.relative_pose` and projected back, ``proj([c, T])``, one token;
+* **concatenation**: its VAE latent (the posterior *mean*, **not** multiplied by the
+  VAE's scaling factor, as Zero-1-to-3 was trained) stacked on the noisy latent as
+  4 more UNet input channels (the UNet takes 8).
+
+Classifier-free guidance is on the image: the unconditional branch zeroes both the
+projected embedding and the concatenated latent (zero123's ``cond['c_crossattn']``,
+``cond['c_concat']``), ``ε̂ = ε_u + s·(ε_c − ε_u)``.
+
+The diffused variable ``x`` is the scaled VAE latent of the render
+(``mean · scaling_factor``, deterministic so the SDS gradient has no VAE noise),
+rendered or resized to the model's image size (256 for the public checkpoints).
+
+**Model folder** (the diffusers layout of the public conversions, e.g. zero123-xl as
+used by threestudio and stable-dreamfusion): ``unet/`` (``UNet2DConditionModel``, 8
+input channels), ``vae/`` (``AutoencoderKL``), ``image_encoder/``
+(``CLIPVisionModelWithProjection``), ``feature_extractor/`` (its
+``preprocessor_config.json``: the normalisation mean and std; optional, CLIP's
+otherwise), ``scheduler/`` (its config gives ``alphas_cumprod``; optional, Stable
+Diffusion's scaled-linear schedule otherwise), and the pose projection as either
+
+* ``clip_camera_projection/`` (threestudio's ``extern/zero123.py``
+  ``CLIPCameraProjection``, a diffusers ``ModelMixin`` with ``config.json`` and one
+  ``torch.nn.Linear`` stored under ``proj.``), or
+* ``cc_projection/`` (the diffusers community ``pipeline_zero1to3.py``
+  ``CCProjection``, the Linear under ``projection.``).
+
+Neither class is imported: the folder's ``*.safetensors`` (or, failing that,
+``*.bin`` read with ``torch.load(weights_only=True)``) must hold exactly one 2-D
+weight of shape ``(D, D + 4)`` and optionally its bias; a plain ``nn.Linear`` is built
+from it. ``model_index.json`` is not needed, so no pipeline code is ever imported.
+
+Stable-Zero123 uses the same parts with a different pose vector
+(:class:`~dreamlift.guidance.relative_pose.PoseEmbedding`); ``variant="auto"``
+picks it when the model name contains ``stable-zero123`` / ``stable_zero123``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dreamlift.errors import DreamliftError
+from dreamlift.guidance.base import Guidance, TimestepSchedule, Weighting, classifier_free_guidance, linear_alphas_cumprod
+from dreamlift.guidance.relative_pose import PoseEmbedding, pose_embedding
+from dreamlift.rendering.cameras import OrbitCameras
+
+PROJECTION_FOLDERS = ("clip_camera_projection", "cc_projection")
+"""Folder names of the pose projection in the public conversions, in the order tried."""
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+_LAYOUT = "unet, vae, image_encoder, feature_extractor, clip_camera_projection or cc_projection, scheduler"
+_DOWNLOAD_PATTERNS = ["model_index.json", "unet/*", "vae/*", "image_encoder/*", "feature_extractor/*", "scheduler/*"] + [
+    f"{name}/*" for name in PROJECTION_FOLDERS
+]
+
+
+@dataclass
+class Zero123Config:
+    """Settings of :class:`Zero123Guidance`."""
+
+    model: str = ""
+    """A folder in the diffusers layout (see the module doc), or a Hugging Face model id."""
+    variant: str = "auto"
+    """Pose vector: ``zero123``, ``stable-zero123``, or ``auto`` (from the model name)."""
+    dtype: str = "auto"
+    """Weights' dtype: ``float32``, ``float16``, ``bfloat16``, or ``auto`` (float16 on CUDA, else float32)."""
+    guidance_scale: float = 3.0
+    """Classifier-free guidance scale on the image (zero123 uses 3 to 5; Stable-Zero123 5)."""
+    weighting: Weighting = Weighting.SDS
+    """SDS weighting ``w(t)``."""
+    render_size: int | None = None
+    """Size to render at for this prior; None: the model's image size (renders are resized anyway)."""
+    radius_scale: float = 1.0
+    """Multiplies Δradius (world units) in the pose vector (see relative_pose)."""
+    allow_network: bool = False
+    """Whether a Hugging Face model id missing from the local cache may be downloaded."""
+
+
+@dataclass
+class Zero123Model:
+    """The loaded parts of a Zero-1-to-3 model (frozen, in eval mode)."""
+
+    unet: nn.Module
+    vae: nn.Module
+    image_encoder: nn.Module
+    projection: nn.Linear
+    alphas_cumprod: Tensor
+    """``(T,)`` float32 cumulative alphas of the training schedule."""
+    clip_size: int
+    """Side of the CLIP encoder's input."""
+    clip_mean: tuple[float, float, float]
+    clip_std: tuple[float, float, float]
+    variant: PoseEmbedding
+    dtype: torch.dtype
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def image_size(self) -> int:
+        """Pixel size the UNet was trained at (``sample_size · vae_scale_factor``)."""
+        return int(self.unet.config.sample_size) * self.vae_scale_factor
+
+
+class Zero123Guidance(Guidance):
+    """Score distillation from Zero-1-to-3 given a reference image and its camera."""
+
+    def __init__(self, model: Zero123Model, config: Zero123Config, schedule: TimestepSchedule, device):
+        self.model = model
+        self.config = config
+        self.schedule = schedule
+        self.weighting = Weighting(config.weighting)
+        self.device = torch.device(device)
+        self.alphas_cumprod = model.alphas_cumprod.to(self.device)
+        self.resolution = config.render_size or model.image_size
+        self.reference_camera: OrbitCameras | None = None
+        self.reference_embedding: Tensor | None = None
+        self.reference_latent: Tensor | None = None
+
+    @property
+    def image_size(self) -> int:
+        return self.model.image_size
+
+    def _resize(self, images_bchw: Tensor, size: int, mode: str = "bilinear") -> Tensor:
+        """Resize with Pillow-style (antialiased) filters, as CLIPImageProcessor does."""
+        if images_bchw.shape[-2:] == (size, size):
+            return images_bchw
+        return F.interpolate(images_bchw, size=(size, size), mode=mode, align_corners=False, antialias=True)
+
+    def _pixels(self, images: Tensor) -> Tensor:
+        """``(B, H, W, 3)`` in [0, 1] → ``(B, 3, S, S)`` in [−1, 1] at the model's image size."""
+        if images.dim() != 4 or images.shape[-1] != 3:
+            raise DreamliftError(f"images must have shape (B, H, W, 3), got {tuple(images.shape)}")
+        x = images.to(self.device, torch.float32).permute(0, 3, 1, 2)
+        return self._resize(x, self.image_size) * 2.0 - 1.0
+
+    def set_reference(self, image_rgb_on_white: Tensor, camera: OrbitCameras) -> None:
+        """Embed the reference image ``(1, H, W, 3)`` (over white) once; ``camera`` is its orbit camera."""
+        if image_rgb_on_white.dim() == 3:
+            image_rgb_on_white = image_rgb_on_white[None]
+        if image_rgb_on_white.shape[0] != 1 or len(camera) != 1:
+            raise DreamliftError("Zero-1-to-3 takes exactly one reference image and one reference camera")
+        model = self.model
+        with torch.no_grad():
+            x = image_rgb_on_white.to(self.device, torch.float32).permute(0, 3, 1, 2).clamp(0.0, 1.0)
+            clip_input = self._resize(x, model.clip_size, mode="bicubic").clamp(0.0, 1.0)
+            mean = torch.tensor(model.clip_mean, device=self.device).view(1, 3, 1, 1)
+            std = torch.tensor(model.clip_std, device=self.device).view(1, 3, 1, 1)
+            clip_input = ((clip_input - mean) / std).to(model.dtype)
+            self.reference_embedding = model.image_encoder(pixel_values=clip_input).image_embeds[:, None, :]
+            pixels = self._pixels(image_rgb_on_white).to(model.dtype)
+            self.reference_latent = model.vae.encode(pixels).latent_dist.mode()  # unscaled, as zero123 trained
+        self.reference_camera = camera.to(self.device)
+
+    def encode(self, images: Tensor) -> Tensor:
+        """Renders ``(B, H, W, 3)`` → scaled VAE latents ``(B, 4, s, s)`` float32, with gradient."""
+        model = self.model
+        latents = model.vae.encode(self._pixels(images).to(model.dtype)).latent_dist.mode()
+        return latents.float() * float(model.vae.config.scaling_factor)
+
+    def camera_embedding(self, cameras: OrbitCameras) -> Tensor:
+        """``(B, 4)`` pose vectors of ``cameras`` relative to the reference camera."""
+        self._require_reference()
+        return pose_embedding(
+            self.reference_camera, cameras.to(self.device), self.model.variant, self.config.radius_scale
+        )
+
+    def conditioning(self, cameras: OrbitCameras) -> Tensor:
+        """``(B, 1, D)`` conditional cross-attention tokens ``proj([c_ref, T])``."""
+        pose = self.camera_embedding(cameras).to(self.model.dtype)
+        tokens = self.reference_embedding.expand(pose.shape[0], -1, -1)
+        return self.model.projection(torch.cat([tokens, pose[:, None, :]], dim=-1))
+
+    def predict_noise(self, x_t: Tensor, timesteps: Tensor, cameras: OrbitCameras) -> Tensor:
+        self._require_reference()
+        batch = x_t.shape[0]
+        if len(cameras) not in (1, batch):
+            raise DreamliftError(f"got {len(cameras)} cameras for {batch} images: give one camera per image")
+        if len(cameras) == 1 and batch > 1:
+            fields = (cameras.elevation, cameras.azimuth, cameras.radius, cameras.fovy)
+            cameras = OrbitCameras(*(v.expand(batch) for v in fields))
+        model = self.model
+        x_t = x_t.to(self.device, model.dtype)
+        timesteps = timesteps.to(self.device)
+        conditional = self.conditioning(cameras)
+        latent = self.reference_latent.expand(batch, -1, -1, -1)
+        if self.config.guidance_scale == 1.0:
+            inputs = torch.cat([x_t, latent], dim=1)
+            return model.unet(inputs, timesteps, encoder_hidden_states=conditional).sample.float()
+        inputs = torch.cat([torch.cat([x_t, x_t]), torch.cat([torch.zeros_like(latent), latent])], dim=1)
+        tokens = torch.cat([torch.zeros_like(conditional), conditional])
+        eps = model.unet(inputs, torch.cat([timesteps, timesteps]), encoder_hidden_states=tokens).sample.float()
+        eps_uncond, eps_cond = eps.chunk(2)
+        return classifier_free_guidance(eps_uncond, eps_cond, self.config.guidance_scale)
+
+    def _require_reference(self) -> None:
+        if self.reference_embedding is None:
+            raise DreamliftError("Zero-1-to-3 guidance has no reference image: call set_reference first")
+
+
+def build_zero123_guidance(
+    reference, reference_camera: OrbitCameras, config: Zero123Config, schedule: TimestepSchedule, device
+) -> Zero123Guidance:
+    """Load the model of ``config``, embed ``reference`` (a ReferenceImage) seen from ``reference_camera``."""
+    schedule.validate()
+    if not config.guidance_scale >= 0.0:
+        raise DreamliftError(f"guidance scale must be >= 0, got {config.guidance_scale}")
+    model = load_zero123_model(config, device)
+    guidance = Zero123Guidance(model, config, schedule, device)
+    guidance.set_reference(reference.rgb_on_white[None], reference_camera)
+    return guidance
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def resolve_dtype(name: str, device) -> torch.dtype:
+    """``auto`` → float16 on CUDA, float32 elsewhere."""
+    device = torch.device(device)
+    choices = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if name == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if name not in choices:
+        raise DreamliftError(f"unknown dtype {name!r}: choose one of auto, {', '.join(choices)}")
+    return choices[name]
+
+
+def resolve_variant(variant: str, model_name: str) -> PoseEmbedding:
+    if variant == "auto":
+        name = model_name.lower().replace("_", "-")
+        return PoseEmbedding.STABLE_ZERO123 if "stable-zero123" in name else PoseEmbedding.ZERO123
+    try:
+        return PoseEmbedding(variant)
+    except ValueError:
+        raise DreamliftError(f"unknown Zero-1-to-3 variant {variant!r}: choose auto, zero123 or stable-zero123") from None
+
+
+def resolve_model_folder(name: str, allow_network: bool) -> Path:
+    """A local folder as is; a Hugging Face id from the cache (downloaded only if ``allow_network``)."""
+    if not name:
+        raise DreamliftError(f"no Zero-1-to-3 model given: name a folder in the diffusers layout ({_LAYOUT})")
+    folder = Path(name).expanduser()
+    if folder.exists():
+        if not folder.is_dir():
+            raise DreamliftError(f"Zero-1-to-3 model {folder} is a file: give the model's folder ({_LAYOUT})")
+        return folder
+    parts = name.split("/")
+    if len(parts) != 2 or not all(parts) or name.startswith((".", "~")):
+        raise DreamliftError(f"Zero-1-to-3 model folder {folder} does not exist: check the path")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise DreamliftError("loading a hub model needs huggingface_hub: pip install 'dreamlift[diffusers]'") from None
+    try:
+        return Path(snapshot_download(name, allow_patterns=_DOWNLOAD_PATTERNS, local_files_only=not allow_network))
+    except Exception as exc:
+        how = "" if allow_network else " or allow network access,"
+        raise DreamliftError(
+            f"Zero-1-to-3 model {name} is not available ({type(exc).__name__}): download it with "
+            f"`huggingface-cli download {name}`,{how} or give a local folder"
+        ) from None
+
+
+def load_zero123_model(config: Zero123Config, device) -> Zero123Model:
+    """Load every part of the model named by ``config`` onto ``device`` (one-line errors)."""
+    try:
+        from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+        from transformers import CLIPVisionModelWithProjection
+    except ImportError:
+        raise DreamliftError("the Zero-1-to-3 prior needs diffusers and transformers: pip install 'dreamlift[diffusers]'") from None
+    device = torch.device(device)
+    dtype = resolve_dtype(config.dtype, device)
+    variant = resolve_variant(config.variant, config.model)
+    folder = resolve_model_folder(config.model, config.allow_network)
+    for part in ("unet", "vae", "image_encoder"):
+        if not (folder / part).is_dir():
+            raise DreamliftError(f"Zero-1-to-3 model {folder} has no {part}/ folder: give a model in the diffusers layout ({_LAYOUT})")
+
+    def load(part: str, loader):
+        try:
+            module = loader()
+        except DreamliftError:
+            raise
+        except Exception as exc:
+            detail = " ".join(str(exc).split())[:160]
+            raise DreamliftError(f"cannot load {part}/ of Zero-1-to-3 model {folder}: {type(exc).__name__}: {detail}") from None
+        if any(p.dtype != dtype for p in module.parameters()):
+            module = module.to(dtype=dtype)
+        return module.to(device=device).eval().requires_grad_(False)
+
+    unet = load(
+        "unet", lambda: UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype, local_files_only=True)
+    )
+    vae = load("vae", lambda: AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dtype, local_files_only=True))
+    image_encoder = load(
+        "image_encoder", lambda: CLIPVisionModelWithProjection.from_pretrained(folder / "image_encoder", local_files_only=True)
+    )
+    projection = load("camera_projection", lambda: load_camera_projection(folder))
+    if int(unet.config.in_channels) != 8:
+        raise DreamliftError(
+            f"{folder} is not a Zero-1-to-3 model: its unet takes {unet.config.in_channels} input channels, not 8"
+        )
+    width = projection.out_features
+    if int(image_encoder.config.projection_dim) != width or int(unet.config.cross_attention_dim) != width:
+        raise DreamliftError(
+            f"Zero-1-to-3 model {folder} does not fit together: image embeddings {image_encoder.config.projection_dim}, "
+            f"camera projection {width}, unet cross-attention {unet.config.cross_attention_dim}"
+        )
+    clip_mean, clip_std = _clip_preprocessing(folder)
+    clip_size = int(image_encoder.config.image_size)
+    alphas_cumprod = _alphas_cumprod(folder, DDPMScheduler)
+    return Zero123Model(unet, vae, image_encoder, projection, alphas_cumprod, clip_size, clip_mean, clip_std, variant, dtype)
+
+
+def load_camera_projection(folder: Path) -> nn.Linear:
+    """The pose projection ``Linear(D + 4 → D)`` from ``clip_camera_projection/`` or ``cc_projection/``."""
+    part = next((folder / name for name in PROJECTION_FOLDERS if (folder / name).is_dir()), None)
+    if part is None:
+        raise DreamliftError(f"Zero-1-to-3 model {folder} has no clip_camera_projection/ or cc_projection/ folder")
+    state = _read_state_dict(part)
+    weights = {k: v for k, v in state.items() if k.endswith("weight") and v.dim() == 2}
+    if len(weights) != 1:
+        raise DreamliftError(f"{part} must hold exactly one linear layer, found {len(weights)} 2-D weights")
+    (key, weight), = weights.items()
+    out_features, in_features = weight.shape
+    if in_features != out_features + 4:
+        raise DreamliftError(f"{part} projects {in_features} → {out_features}: expected (D + 4) → D for the 4 pose numbers")
+    bias = state.get(key[: -len("weight")] + "bias")
+    linear = nn.Linear(in_features, out_features, bias=bias is not None)
+    with torch.no_grad():
+        linear.weight.copy_(weight.float())
+        if bias is not None:
+            linear.bias.copy_(bias.float())
+    return linear
+
+
+def _read_state_dict(part: Path) -> dict[str, Tensor]:
+    safetensors_files = sorted(part.glob("*.safetensors"))
+    if safetensors_files:
+        from safetensors.torch import load_file
+
+        return load_file(str(safetensors_files[0]))
+    pickled = sorted([*part.glob("*.bin"), *part.glob("*.pt"), *part.glob("*.pth")])
+    if pickled:
+        state = torch.load(pickled[0], map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            state = state["state_dict"]
+        if isinstance(state, dict):
+            return {k: v for k, v in state.items() if isinstance(v, Tensor)}
+    raise DreamliftError(f"{part} has no weights (*.safetensors or *.bin)")
+
+
+def _clip_preprocessing(folder: Path) -> tuple[tuple, tuple]:
+    """CLIP's normalisation mean and std from ``feature_extractor/preprocessor_config.json`` (CLIP's own if absent).
+
+    The input side is the encoder's ``image_size`` (224 for ViT-L/14): the image is
+    resized to it whole, with no crop (Zero-1-to-3's ``FrozenCLIPImageEmbedder``).
+    """
+    path = folder / "feature_extractor" / "preprocessor_config.json"
+    if not path.is_file():
+        return CLIP_MEAN, CLIP_STD
+    try:
+        data = json.loads(path.read_text())
+        mean = tuple(float(v) for v in data.get("image_mean", CLIP_MEAN))
+        std = tuple(float(v) for v in data.get("image_std", CLIP_STD))
+    except (ValueError, TypeError, AttributeError):
+        raise DreamliftError(f"{path} is not a valid CLIP preprocessor config: re-download the model") from None
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise DreamliftError(f"{path} has an invalid mean or std: re-download the model")
+    return mean, std
+
+
+def _alphas_cumprod(folder: Path, scheduler_class) -> Tensor:
+    if not (folder / "scheduler").is_dir():
+        return linear_alphas_cumprod()
+    try:
+        scheduler = scheduler_class.from_pretrained(folder, subfolder="scheduler", local_files_only=True)
+    except Exception as exc:
+        raise DreamliftError(f"cannot read scheduler/ of Zero-1-to-3 model {folder}: {type(exc).__name__}") from None
+    return scheduler.alphas_cumprod.to(torch.float32)

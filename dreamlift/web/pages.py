@@ -1,0 +1,138 @@
+"""HTML of the viewer: one page per run, and a gallery of runs.
+
+Pages are static HTML with no inline script or style (the server's Content Security
+Policy forbids both): ``/static/viewer.css`` styles them, ``/static/viewer.js`` marks
+each ``<model-viewer>`` with ``data-state="loaded"`` or ``"error"`` when its model
+loads or fails (and says so on the page), and ``/vendor/model-viewer.js`` is the
+locally installed <model-viewer>. Every run-supplied text is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import quote
+
+from dreamlift.web.plot import svg_plot
+from dreamlift.web.runs import Run, RunInfo
+
+CURVE_ORDER = ("loss", "sds")
+"""Series plotted first; the others follow in log order."""
+MAX_CURVES = 8
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def file_url(run: Run, name: str) -> str:
+    return f"/runs/{quote(run.id)}/files/{quote(name)}"
+
+
+def _page(title: str, body: str, with_viewer: bool) -> str:
+    scripts = (
+        '<script type="module" src="/vendor/model-viewer.js"></script>\n<script type="module" src="/static/viewer.js"></script>\n'
+        if with_viewer
+        else ""
+    )
+    return (
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)} · dreamlift</title>\n"
+        '<link rel="icon" href="data:,">\n<link rel="stylesheet" href="/static/viewer.css">\n'
+        f"{scripts}</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def _curves(info: RunInfo) -> str:
+    names = [n for n in CURVE_ORDER if n in info.series] + [n for n in info.series if n not in CURVE_ORDER]
+    plots = [svg_plot(name, info.series[name]) for name in names[:MAX_CURVES] if info.series[name]]
+    if not plots:
+        return '<p class="empty">No training log yet.</p>'
+    return '<div class="curves">' + "".join(plots) + "</div>"
+
+
+def _model(run: Run, info: RunInfo) -> str:
+    if "mesh.glb" not in info.files:
+        return '<p class="empty">No mesh.glb yet: it is written at the end of the run (or by dreamlift export).</p>'
+    return (
+        f'<model-viewer id="model" src="{_e(file_url(run, "mesh.glb"))}" alt="3D model: {_e(info.title)}" '
+        'camera-controls touch-action="pan-y" camera-orbit="0deg 75deg auto" interaction-prompt="none" '
+        'shadow-intensity="0" data-state="loading" data-status="model-status">'
+        '<div slot="progress-bar"></div></model-viewer>'
+        '<p id="model-status" class="status">Loading the model…</p>'
+    )
+
+
+def _video(run: Run, info: RunInfo) -> str:
+    if "turntable.mp4" not in info.files:
+        return '<p class="empty">No turntable.mp4 yet.</p>'
+    return f'<video src="{_e(file_url(run, "turntable.mp4"))}" controls loop muted autoplay playsinline></video>'
+
+
+def _input(run: Run, info: RunInfo) -> str:
+    parts = []
+    if info.prompt:
+        parts.append(f'<p class="prompt">“{_e(info.prompt)}”</p>')
+    if "input.png" in info.files:
+        parts.append(f'<img class="input" src="{_e(file_url(run, "input.png"))}" alt="input image">')
+    return "".join(parts) or '<p class="empty">No prompt or input image recorded.</p>'
+
+
+def _previews(run: Run, info: RunInfo) -> str:
+    if not info.previews:
+        return ""
+    latest = info.previews[-1]
+    return (
+        f'<section><h2>Latest preview <span class="note">{_e(latest)}</span></h2>'
+        f'<img class="preview" src="{_e(file_url(run, latest))}" alt="preview renders"></section>'
+    )
+
+
+def _settings(info: RunInfo) -> str:
+    if not info.settings:
+        return '<p class="empty">No config.json.</p>'
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in info.settings)
+    return f'<table class="settings">{rows}</table>'
+
+
+def _downloads(run: Run, info: RunInfo) -> str:
+    names = [n for n in info.files if not n.startswith("previews/")]
+    links = "".join(f'<li><a href="{_e(file_url(run, n))}" download>{_e(n)}</a></li>' for n in names)
+    return f'<ul class="downloads">{links}</ul>'
+
+
+def run_page(run: Run, info: RunInfo, gallery: bool) -> str:
+    """The page of one run (``gallery``: link back to the list of runs)."""
+    back = '<a class="back" href="/">← all runs</a>' if gallery else ""
+    body = (
+        f'<header>{back}<h1>{_e(info.title)}</h1><p class="note">{_e(run.path)}</p></header>\n<main>\n'
+        f'<section class="wide"><h2>Model</h2>{_model(run, info)}</section>\n'
+        f"<section><h2>Turntable</h2>{_video(run, info)}</section>\n"
+        f"<section><h2>Input</h2>{_input(run, info)}</section>\n"
+        f'<section class="wide"><h2>Training curves</h2>{_curves(info)}</section>\n'
+        f"{_previews(run, info)}\n"
+        f'<section class="wide"><h2>Settings</h2>{_settings(info)}</section>\n'
+        f"<section><h2>Files</h2>{_downloads(run, info)}</section>\n</main>"
+    )
+    return _page(info.title, body, with_viewer="mesh.glb" in info.files)
+
+
+def _thumbnail(run: Run, info: RunInfo) -> str:
+    if "turntable.mp4" in info.files:
+        return f'<video src="{_e(file_url(run, "turntable.mp4"))}" loop muted autoplay playsinline></video>'
+    if info.previews:
+        return f'<img src="{_e(file_url(run, info.previews[-1]))}" alt="preview">'
+    if "input.png" in info.files:
+        return f'<img src="{_e(file_url(run, "input.png"))}" alt="input image">'
+    return '<div class="blank">no images yet</div>'
+
+
+def gallery_page(entries: list[tuple[Run, RunInfo]]) -> str:
+    """A grid of runs, each linking to its page."""
+    cards = "".join(
+        f'<a class="card" href="/runs/{quote(run.id)}/">{_thumbnail(run, info)}'
+        f'<span class="card-title">{_e(info.title)}</span><span class="note">{_e(run.id)}</span></a>'
+        for run, info in entries
+    )
+    body = f'<header><h1>dreamlift runs</h1><p class="note">{len(entries)} runs</p></header>\n<main class="gallery">{cards}</main>'
+    return _page("runs", body, with_viewer=False)

@@ -1,0 +1,80 @@
+"""Training curves as inline SVG (no JavaScript): one small line plot per logged series.
+
+``series_from_log(lines)`` reads log.jsonl lines (one JSON object each, with "step")
+into ``{name: [(step, value), ...]}`` for every numeric key but ``step``; lines that
+are not JSON (a torn last line) or carry an event instead of values are skipped.
+``svg_plot(name, points)`` draws one series: x is the step, y the value (linear
+axes, min and max labelled), a polyline of at most ``max_points`` points (longer
+series are averaged in bins), so a page stays small for long runs.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from typing import Iterable
+
+Series = dict[str, list[tuple[float, float]]]
+
+
+def series_from_log(lines: Iterable[str]) -> Series:
+    """Numeric series of a log.jsonl, in file order (see the module docstring)."""
+    series: Series = {}
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("step"), (int, float)):
+            continue
+        for key, value in row.items():
+            if key == "step" or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                continue
+            series.setdefault(key, []).append((float(row["step"]), float(value)))
+    return series
+
+
+def _binned(points: list[tuple[float, float]], max_points: int) -> list[tuple[float, float]]:
+    if len(points) <= max_points:
+        return points
+    size = len(points) / max_points
+    out = []
+    for i in range(max_points):
+        chunk = points[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)]
+        out.append((sum(p[0] for p in chunk) / len(chunk), sum(p[1] for p in chunk) / len(chunk)))
+    return out
+
+
+def _label(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def svg_plot(name: str, points: list[tuple[float, float]], width: int = 320, height: int = 160, max_points: int = 400) -> str:
+    """One series as an ``<svg>`` element (a figure with a title, axes labels and a polyline)."""
+    points = _binned(points, max_points)
+    left, right, top, bottom = 52, 8, 22, 22
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    if x1 == x0:
+        x1 = x0 + 1.0
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    sx = (width - left - right) / (x1 - x0)
+    sy = (height - top - bottom) / (y1 - y0)
+    coords = " ".join(f"{left + (x - x0) * sx:.1f},{height - bottom - (y - y0) * sy:.1f}" for x, y in points)
+    title = html.escape(name)
+    return (
+        f'<svg class="curve" role="img" aria-label="{title} against step" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}">'
+        f'<text x="{left}" y="14" class="curve-title">{title}</text>'
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" class="axis"/>'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" class="axis"/>'
+        f'<text x="{left - 4}" y="{top + 4}" text-anchor="end" class="tick">{_label(y1)}</text>'
+        f'<text x="{left - 4}" y="{height - bottom}" text-anchor="end" class="tick">{_label(y0)}</text>'
+        f'<text x="{left}" y="{height - 6}" class="tick">step {_label(x0)}</text>'
+        f'<text x="{width - right}" y="{height - 6}" text-anchor="end" class="tick">{_label(x1)}</text>'
+        f'<polyline points="{coords}" class="line" fill="none"/>'
+        "</svg>"
+    )

@@ -1,0 +1,148 @@
+"""Run folders as the viewer sees them: which runs, which of their files may be served, what to show.
+
+A run folder is a folder with ``config.json`` (DESIGN.md). ``find_runs`` accepts run
+folders and folders of runs (one level down), and gives each run a URL-safe id.
+Only the files named in ``SERVED_FILES`` and ``previews/*.png`` are ever served, and
+only when they are regular files whose real path lies inside the run folder (a
+symbolic link out of the folder is refused). Request paths are never joined to the
+file system: they are looked up in this allow-list.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dreamlift.errors import DreamliftError
+from dreamlift.web.plot import Series, series_from_log
+
+SERVED_FILES = (
+    "mesh.glb",
+    "mesh.obj",
+    "mesh.mtl",
+    "mesh.png",
+    "mesh.ply",
+    "turntable.mp4",
+    "turntable.gif",
+    "turntable_depth.mp4",
+    "turntable_normals.mp4",
+    "input.png",
+    "config.json",
+    "log.jsonl",
+)
+"""Files of a run folder the viewer serves (besides ``previews/*.png``)."""
+MAX_LOG_BYTES = 32 << 20
+"""A log.jsonl larger than this is read only up to here."""
+
+
+@dataclass
+class Run:
+    """A run folder and its id in URLs (``/runs/<id>/``)."""
+
+    id: str
+    path: Path
+
+
+@dataclass
+class RunInfo:
+    """What a run page shows."""
+
+    kind: str | None
+    prompt: str | None
+    settings: list[tuple[str, str]]
+    """Flattened ``config.json`` settings, ``("a.b", "value")``."""
+    series: Series
+    files: dict[str, Path]
+    previews: list[str] = field(default_factory=list)
+    """Served names of the preview images, oldest first."""
+
+    @property
+    def title(self) -> str:
+        return self.prompt or ("image run" if self.kind == "image" else "run")
+
+
+def is_run(path: Path) -> bool:
+    return (path / "config.json").is_file()
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-") or "run"
+
+
+def find_runs(paths: list[Path]) -> list[Run]:
+    """Runs of ``paths`` (each a run folder or a folder of runs), with unique ids."""
+    folders: list[Path] = []
+    for path in paths:
+        path = Path(path).expanduser()
+        if not path.is_dir():
+            raise DreamliftError(f"{path} is not a folder: give a run folder (with config.json) or a folder of runs")
+        if is_run(path):
+            folders.append(path.resolve())
+            continue
+        inner = sorted(p.resolve() for p in path.iterdir() if p.is_dir() and is_run(p))
+        if not inner:
+            raise DreamliftError(f"{path} is neither a run folder (no config.json) nor a folder of runs: give the --out folder of a run")
+        folders += inner
+    runs, used = [], set()
+    for folder in dict.fromkeys(folders):
+        base = _slug(folder.name)
+        run_id, n = base, 2
+        while run_id in used:
+            run_id, n = f"{base}-{n}", n + 1
+        used.add(run_id)
+        runs.append(Run(id=run_id, path=folder))
+    return runs
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.is_file() and path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
+
+
+def served_files(run: Run) -> dict[str, Path]:
+    """The allow-list of ``run``: served name → file (see the module docstring)."""
+    files = {name: run.path / name for name in SERVED_FILES}
+    previews = run.path / "previews"
+    if previews.is_dir():
+        for image in previews.glob("*.png"):
+            files[f"previews/{image.name}"] = image
+    return {name: path for name, path in files.items() if _inside(path, run.path)}
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        rows: list[tuple[str, str]] = []
+        for key in sorted(value):
+            rows += _flatten(value[key], f"{prefix}.{key}" if prefix else str(key))
+        return rows
+    return [(prefix, json.dumps(value) if not isinstance(value, str) else value)]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_run(run: Run) -> RunInfo:
+    """Read what a run page shows; a missing or damaged file just leaves its part out."""
+    record = _read_json(run.path / "config.json")
+    settings = record.get("config") if isinstance(record.get("config"), dict) else record
+    prompt = settings.get("prompt") if isinstance(settings.get("prompt"), str) and settings.get("prompt") else None
+    meta = {k: v for k, v in record.items() if k != "config"} if settings is not record else {}
+    files = served_files(run)
+    series: Series = {}
+    if "log.jsonl" in files:
+        with open(files["log.jsonl"], "rb") as handle:
+            text = handle.read(MAX_LOG_BYTES).decode("utf-8", errors="replace")
+        series = series_from_log(text.splitlines())
+    previews = sorted(name for name in files if name.startswith("previews/"))
+    kind = record.get("kind") if isinstance(record.get("kind"), str) else None
+    return RunInfo(kind=kind, prompt=prompt, settings=_flatten(meta) + _flatten(settings), series=series, files=files, previews=previews)

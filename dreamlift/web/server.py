@@ -1,0 +1,260 @@
+"""The viewer's local HTTP server (standard library only).
+
+Routes (GET and HEAD; anything else is 405):
+
+* ``/``: the run's page, or the gallery when several runs are served;
+* ``/runs/<id>/``: a run's page; ``/runs/<id>/files/<name>``: one of the run's
+  allowed files (:mod:`dreamlift.web.runs`); byte ranges are honoured for video;
+* ``/static/<name>``: this package's ``static/`` files; ``/vendor/model-viewer.js``:
+  the installed <model-viewer> (:mod:`dreamlift.web.modules`).
+
+Everything else is 404: request paths are looked up in allow-lists, never joined to
+the file system, so ``..``, encoded slashes and absolute paths cannot reach a file.
+By default the server binds 127.0.0.1 and then also refuses requests whose ``Host``
+header is not a loopback name (a guard against DNS rebinding). Every response
+carries a Content Security Policy that allows only this origin, so the page cannot
+fetch anything from the internet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import mimetypes
+import re
+import socket
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from dreamlift.errors import DreamliftError
+from dreamlift.web.modules import model_viewer_script
+from dreamlift.web.pages import gallery_page, run_page
+from dreamlift.web.runs import find_runs, read_run, served_files
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self'; "
+    "connect-src 'self' data: blob:; worker-src 'self' blob:; font-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+CONTENT_TYPES = {
+    ".glb": "model/gltf-binary",
+    ".mp4": "video/mp4",
+    ".gif": "image/gif",
+    ".png": "image/png",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".jsonl": "text/plain; charset=utf-8",
+    ".obj": "text/plain; charset=utf-8",
+    ".mtl": "text/plain; charset=utf-8",
+    ".ply": "application/octet-stream",
+}
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(header: str) -> str:
+    """The host part of a Host header (``name``, ``name:port``, ``[v6]:port``)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class ViewerApp:
+    """What the server serves: the runs (found at start; their files are read on every request) and the script."""
+
+    def __init__(self, paths: list[Path]):
+        self.runs = {run.id: run for run in find_runs([Path(p) for p in paths])}
+        self.model_viewer = model_viewer_script()
+
+    def static_files(self) -> dict[str, Path]:
+        return {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
+
+    def resolve(self, path: str) -> tuple[str, object] | None:
+        """``("html", text)`` or ``("file", Path)`` for a URL path, or None (404)."""
+        parts = path.split("/")[1:]
+        if parts == [""]:
+            if len(self.runs) == 1:
+                run = next(iter(self.runs.values()))
+                return "html", run_page(run, read_run(run), gallery=False)
+            return "html", gallery_page([(run, read_run(run)) for run in self.runs.values()])
+        if parts[:1] == ["static"] and len(parts) == 2:
+            found = self.static_files().get(parts[1])
+            return ("file", found) if found else None
+        if parts == ["vendor", "model-viewer.js"]:
+            return "file", self.model_viewer
+        if parts[:1] == ["runs"] and len(parts) >= 2 and parts[1] in self.runs:
+            run = self.runs[parts[1]]
+            if parts[2:] in ([], [""]):
+                return "html", run_page(run, read_run(run), gallery=len(self.runs) > 1)
+            if parts[2:3] == ["files"] and len(parts) >= 4:
+                found = served_files(run).get("/".join(parts[3:]))
+                return ("file", found) if found else None
+        return None
+
+
+def _handler(app: ViewerApp, check_host: bool) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "dreamlift-viewer"
+        sys_version = ""
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet by default
+            pass
+
+        def _headers(self, status: int, content_type: str, length: int, extra: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(length))
+            self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header("Cache-Control", "no-store")
+            for key, value in (extra or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+
+        def _text(self, status: HTTPStatus, text: str, content_type: str = "text/plain; charset=utf-8", body: bool = True) -> None:
+            data = text.encode("utf-8")
+            self._headers(status, content_type, len(data))
+            if body:
+                self.wfile.write(data)
+
+        def _file(self, path: Path, body: bool) -> None:
+            content_type = CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            size = path.stat().st_size
+            start, end, status = 0, size - 1, HTTPStatus.OK
+            match = _RANGE.match(self.headers.get("Range", "").strip())
+            if match and size > 0 and (match.group(1) or match.group(2)):
+                if match.group(1):
+                    start = int(match.group(1))
+                    end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+                else:
+                    start = max(0, size - int(match.group(2)))
+                if start > end or start >= size:
+                    self._headers(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, "text/plain", 0, {"Content-Range": f"bytes */{size}"})
+                    return
+                status = HTTPStatus.PARTIAL_CONTENT
+            extra = {"Accept-Ranges": "bytes"}
+            if status == HTTPStatus.PARTIAL_CONTENT:
+                extra["Content-Range"] = f"bytes {start}-{end}/{size}"
+            self._headers(status, content_type, end - start + 1, extra)
+            if not body:
+                return
+            with open(path, "rb") as handle:
+                handle.seek(start)
+                remaining = end - start + 1
+                while remaining > 0:
+                    chunk = handle.read(min(1 << 20, remaining))
+                    if not chunk:
+                        break
+                    self.wfile.write(chunk)
+                    remaining -= len(chunk)
+
+        def _serve(self, body: bool) -> None:
+            if check_host and not is_loopback(_host_name(self.headers.get("Host", ""))):
+                self._text(HTTPStatus.FORBIDDEN, "forbidden: this viewer only answers requests for localhost\n", body=body)
+                return
+            raw = urlsplit(self.path).path
+            path = unquote(raw)
+            if "\x00" in path or "\\" in path or not path.startswith("/") or "%2f" in raw.lower():
+                self._text(HTTPStatus.NOT_FOUND, "not found\n", body=body)
+                return
+            try:
+                found = app.resolve(path)
+            except OSError:
+                found = None
+            if found is None:
+                self._text(HTTPStatus.NOT_FOUND, "not found\n", body=body)
+            elif found[0] == "html":
+                self._text(HTTPStatus.OK, str(found[1]), "text/html; charset=utf-8", body=body)
+            else:
+                try:
+                    self._file(Path(found[1]), body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                except OSError:
+                    self._text(HTTPStatus.NOT_FOUND, "not found\n", body=body)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._serve(body=True)
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self._serve(body=False)
+
+        def _refuse(self) -> None:
+            self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
+            self.send_header("Allow", "GET, HEAD")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse  # noqa: N815
+
+    return Handler
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+class ViewerServer:
+    """The viewer bound to ``host:port`` (port 0 picks a free one); ``start()`` serves in a thread."""
+
+    def __init__(self, paths: list[Path], host: str = "127.0.0.1", port: int = 0):
+        app = ViewerApp(paths)
+        if not 0 <= int(port) <= 65535:
+            raise DreamliftError(f"port {port} is out of range: give 0 (any free port) to 65535")
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        try:
+            self.httpd = server_class((host, int(port)), _handler(app, check_host=is_loopback(host)))
+        except OSError as error:
+            raise DreamliftError(
+                f"cannot listen on {host}:{port} ({error.strerror or error}): give another --port, or --port 0 for any free one"
+            ) from None
+        self.httpd.daemon_threads = True
+        self.app = app
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.httpd.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        shown = "127.0.0.1" if host == "0.0.0.0" else (f"[{host}]" if ":" in host else host)
+        return f"http://{shown}:{port}/"
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def start(self) -> "ViewerServer":
+        self._thread = threading.Thread(target=self.serve_forever, name="dreamlift-viewer", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread:
+            self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "ViewerServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()

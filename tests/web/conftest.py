@@ -1,0 +1,22 @@
+"""Run folders for the viewer tests, built once per session with dreamlift's exporter."""
+
+from __future__ import annotations
+
+import pytest
+
+from viewer_runs import make_run
+
+
+@pytest.fixture(scope="session")
+def gallery(tmp_path_factory):
+    """A folder with two runs: a text run (prompt with HTML in it) and an image run."""
+    root = tmp_path_factory.mktemp("runs")
+    make_run(root / "snowman", prompt="a red <b>snowman</b> & friends")
+    make_run(root / "from image", image=True, video=False)
+    (root / "not a run").mkdir()
+    return root
+
+
+@pytest.fixture(scope="session")
+def text_run(gallery):
+    return gallery / "snowman"
