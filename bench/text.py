@@ -64,7 +64,7 @@ def main() -> None:
     captions = args.captions or default_captions()
     root = args.out or Path(tempfile.mkdtemp(prefix="bench-text-"))
     rows = []
-    print(f"{'caption':<22} {'seconds':>8} {'IoU':>6} {'PSNR':>6} {'colour':>7} {'turn':>6} {'Janus':>6}", flush=True)
+    print(f"{'caption':<22} {'seconds':>8} {'IoU':>6} {'PSNR':>6} {'colour':>7} {'turn':>6} {'Janus':>6} {'meshIoU':>8}", flush=True)
     for caption in captions:
         out = root / caption.replace(" ", "_")
         row = run_one(caption, out, args.steps, args.export, args.seed)
@@ -72,7 +72,7 @@ def main() -> None:
         janus = "-" if row["janus"] is None else ("yes" if row["janus"] else "no")
         print(
             f"{caption:<22} {row['seconds']:>8.1f} {row['silhouette_iou']:>6.3f} {row['psnr']:>6.2f} "
-            f"{row['color_error']:>7.3f} {row['turn']:>6.1f} {janus:>6}",
+            f"{row['color_error']:>7.3f} {row['turn']:>6.1f} {janus:>6} {row.get('mesh_iou', float('nan')):>8.3f}",
             flush=True,
         )
     janus_count = sum(1 for r in rows if r["janus"])
@@ -82,6 +82,8 @@ def main() -> None:
         f"{statistics.mean(r['silhouette_iou'] for r in rows):>6.3f} {statistics.mean(r['psnr'] for r in rows):>6.2f} "
         f"{statistics.mean(r['color_error'] for r in rows):>7.3f}"
     )
+    if all("mesh_iou" in r for r in rows):
+        print(f"mean mesh volume IoU {statistics.mean(r['mesh_iou'] for r in rows):.3f}")
     print(f"median seconds {statistics.median(r['seconds'] for r in rows):.1f}, max {max(r['seconds'] for r in rows):.1f}; "
           f"Janus failures {janus_count} of {janus_total}; runs in {root}")
 

@@ -49,7 +49,11 @@ def _format(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from dreamlift.export import ColourConfig, TurntableConfig, export_run
 
+    from dreamlift.commands._common import check_output_file
+
     fmt = _format(args)
+    if args.out is not None:
+        check_output_file(args.out)
     loaded = _load(args.run)
     result = export_run(
         loaded.path,

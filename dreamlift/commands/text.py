@@ -18,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="model folder, .safetensors file or hub id for real priors")
     parser.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; a CPU run repeats exactly (default 0)")
+    parser.add_argument(
+        "--checkpoint-every", type=positive_int, default=None, metavar="N",
+        help="steps between checkpoints (default: the preset's, 200); a crash loses at most N steps",
+    )
     parser.add_argument("--device", default=None, help="auto (default: CUDA for real priors when present), cpu or cuda")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
@@ -53,6 +57,8 @@ def build_config(args: argparse.Namespace):
         config.export_mesh = config.export_video = False
     if args.device is not None:
         config.device = args.device
+    if args.checkpoint_every is not None:
+        config.checkpoint_every = args.checkpoint_every
     return config
 
 
@@ -74,10 +80,9 @@ def real_prior_settings(settings, args: argparse.Namespace):
 
 
 def resumed_config(folder: Path, prompt: str, steps: int | None):
-    from dreamlift.training.config import TrainConfig, from_dict
-    from dreamlift.training.run_folder import read_run_record
+    from dreamlift.training.run_folder import read_run_config
 
-    config = from_dict(TrainConfig, read_run_record(folder)["config"])
+    config = read_run_config(folder)
     if " ".join(config.prompt.split()).lower() != prompt.lower():
         raise DreamliftError(f"{folder} is a run of {config.prompt!r}, not {prompt!r}: resume it with its own prompt")
     if steps is not None:
@@ -87,19 +92,22 @@ def resumed_config(folder: Path, prompt: str, steps: int | None):
 
 def run(args: argparse.Namespace) -> int:
     from dreamlift.guidance.factory import make_text_guidance
-    from dreamlift.training.run_folder import prepare_run_folder
-    from dreamlift.training.trainer import Trainer
+    from dreamlift.training.run_folder import check_run_folder, prepare_run_folder
+    from dreamlift.training.trainer import Trainer, resolve_device
 
     prompt = check_prompt(args.prompt)
     args.prompt = prompt
     folder = args.out or Path("runs") / slug(prompt)
     started = time.perf_counter()
+    check_run_folder(folder, "text", resume=args.resume)  # before any slow work
     if args.resume:
-        prepare_run_folder(folder, "text", resume=True)
         config = resumed_config(folder, prompt, args.steps)
+        if args.checkpoint_every is not None:
+            config.checkpoint_every = args.checkpoint_every
     else:
         config = build_config(args)
     config.validate()
+    resolve_device(config)
     guidance = make_text_guidance(config)  # bad prompts and priors fail here, before any file is written
     folder = prepare_run_folder(folder, "text", resume=args.resume)
     trainer = Trainer(config, folder, guidance, kind="text", show_progress=not args.quiet)
@@ -119,8 +127,7 @@ def finish_run(trainer, config, quiet: bool = False) -> list[str]:
     from dreamlift import export
 
     field = trainer.field.cpu().eval()
-    occupancy = trainer.occupancy
-    occupancy.load_state_dict({k: v.cpu() for k, v in occupancy.state_dict().items()})
+    occupancy = trainer.occupancy.to("cpu")
     if config.export_mesh:
         export.export_run(trainer.folder, field, formats=("glb",), occupancy=occupancy, turntable=config.export_video, progress=not quiet)
         written.append("mesh.glb")

@@ -109,9 +109,9 @@ def build_deepfloyd_if_guidance(
     config.validate()
     schedule.validate()
     device = resolve_device(device)
-    warn_if_cpu(device, PRIOR_NAME, "tens of seconds (4.3B-parameter UNet)")
     dtype = resolve_dtype(config.dtype, device)
     parts = load_deepfloyd_if_parts(config, dtype)
+    warn_if_cpu(device, PRIOR_NAME, "tens of seconds (4.3B-parameter UNet)")  # after loading: errors come first
     embeddings, encoder_ref = embed_and_release(
         parts, prompt, config.negative_prompt, device, max_length=config.max_text_length, attention_mask=True
     )

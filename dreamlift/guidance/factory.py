@@ -7,7 +7,6 @@ only when asked for, so their heavy dependencies stay optional.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import Guidance
@@ -33,39 +32,36 @@ def make_text_guidance(config: TrainConfig) -> Guidance:
     raise DreamliftError(f"unknown prior {config.prior!r}: choose one of {', '.join(TEXT_PRIORS)}")
 
 
-@dataclass
-class ImageGuidance:
-    """What an image run is guided by."""
+def recognise_toy_views(config: TrainConfig, views: list) -> tuple[list, list]:
+    """The toy view prior's candidates for ``views`` (as the loader frames them), and the views in the toy world's framing.
 
-    guidance: Guidance
-    """The view-conditioned prior."""
-    references: list
-    """The input views (:class:`~dreamlift.inputs.ViewInput`) the reference-view losses match."""
-    candidates: list | None = None
-    """The toy view prior's candidates (:class:`~dreamlift.guidance.toy_view.ViewCandidate`), else None."""
+    The second list is what an image run with the toy prior fits its input views to
+    (see :mod:`dreamlift.guidance.toy_view`).
+    """
+    from dreamlift.guidance.toy_view import identify, native_views
+
+    settings = config.image
+    found = identify(views, settings.toy_view, settings.border_ratio)
+    return found.candidates, native_views(views, found.best_renders, settings.border_ratio)
 
 
-def make_image_guidance(config: TrainConfig, views: list, candidates: list | None = None, device=None) -> ImageGuidance:
-    """The prior of an image run for ``views`` (``ViewInput`` s as the loader gives them).
+def make_image_guidance(config: TrainConfig, references: list, candidates: list | None = None, device=None) -> Guidance:
+    """The prior of an image run given its input views (``ViewInput`` s, as the reference losses fit them).
 
-    ``toy``: the toy objects are identified from the views and the views are put back
-    into the toy world's framing; given ``candidates`` (a resumed run), no
-    identification is done and ``views`` are taken as already in that framing.
-    ``zero123``: Zero-1-to-3 from ``config.model`` conditioned on the first view
-    (a view table's other views are used by the reference losses only).
+    ``toy``: the toy view prior of ``candidates`` (from :func:`recognise_toy_views`,
+    or a resumed run's saved ones) with ``references`` in the toy world's framing.
+    ``zero123``: Zero-1-to-3 from ``config.model``, conditioned on the first view
+    (a view table's further views are used by the reference losses only).
     """
     settings = config.image
     if settings is None:
         raise DreamliftError("an image run needs image settings")
     if config.prior == "toy":
-        from dreamlift.guidance.toy_view import ToyViewPrior, identify, native_views
+        from dreamlift.guidance.toy_view import ToyViewPrior
 
-        references = views
-        if candidates is None:
-            found = identify(views, settings.toy_view, settings.border_ratio)
-            candidates, references = found.candidates, native_views(views, found.best_renders, settings.border_ratio)
-        prior = ToyViewPrior(candidates, references, config.toy, settings.toy_view, config.timesteps, config.weighting)
-        return ImageGuidance(prior, references, candidates)
+        if not candidates:
+            raise ValueError("the toy view prior needs its candidates: call recognise_toy_views first")
+        return ToyViewPrior(candidates, references, config.toy, settings.toy_view, config.timesteps, config.weighting)
     if config.prior == "zero123":
         import torch
 
@@ -73,6 +69,5 @@ def make_image_guidance(config: TrainConfig, views: list, candidates: list | Non
 
         zero123 = dataclasses.replace(settings.zero123, model=config.model or settings.zero123.model, weighting=config.weighting)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        guidance = build_zero123_guidance(views[0].image, views[0].camera, zero123, config.timesteps, device)
-        return ImageGuidance(guidance, views, None)
+        return build_zero123_guidance(references[0].image, references[0].camera, zero123, config.timesteps, device)
     raise DreamliftError(f"unknown image prior {config.prior!r}: choose one of {', '.join(IMAGE_PRIORS)}, or give a model folder")

@@ -215,12 +215,22 @@ def prior_for_model_path(path: str) -> str:
     from dreamlift.errors import DreamliftError
 
     location = Path(path).expanduser()
+    if not location.exists():
+        raise DreamliftError(
+            f"unknown prior {path!r}: choose toy, stable-diffusion or deepfloyd-if, or give a model folder or .safetensors file"
+        )
     if location.is_file() and location.suffix.lower() == ".safetensors":
         return "stable-diffusion"
     index = location / "model_index.json"
     if not index.is_file():
         raise DreamliftError(f"{path} is neither a diffusers folder (with model_index.json) nor a .safetensors file: give a model folder or a prior name")
-    pipeline = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "?")
+    try:
+        record = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DreamliftError(f"{index} is unreadable ({error.__class__.__name__}): the model folder is damaged") from None
+    if not isinstance(record, dict):
+        raise DreamliftError(f"{index} is not a diffusers model index: the model folder is damaged")
+    pipeline = record.get("_class_name", "?")
     if pipeline == "IFPipeline":
         return "deepfloyd-if"
     if pipeline.startswith("StableDiffusion") and "XL" not in pipeline and "3" not in pipeline:

@@ -146,8 +146,14 @@ def _checkpoint_shapes(path: str) -> dict:
         def __init__(self, shape):
             self.shape = torch.Size(shape)
 
-    with safe_open(path, framework="pt") as handle:
-        return {key: Shape(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    try:
+        with safe_open(path, framework="pt") as handle:
+            return {key: Shape(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except Exception as error:  # safetensors raises its own error type for a file of another format
+        raise DreamliftError(
+            f"{path} is not a readable .safetensors file ({error.__class__.__name__}): "
+            "give a Stable Diffusion checkpoint in safetensors, or a diffusers folder"
+        ) from None
 
 
 def _configs_for_single_file(source: ModelSource, config: StableDiffusionConfig) -> ModelSource:
@@ -199,10 +205,10 @@ def build_stable_diffusion_guidance(
     config.validate()
     schedule.validate()
     device = resolve_device(device)
-    warn_if_cpu(device, PRIOR_NAME, "about 50 s at 512 px (measured, SD-1.5 size)")
     dtype = resolve_dtype(config.dtype, device)
     vae_dtype = torch.float32 if (dtype == torch.float16 and config.upcast_vae) else dtype
     parts = load_stable_diffusion_parts(config, dtype)
+    warn_if_cpu(device, PRIOR_NAME, "about 50 s at 512 px (measured, SD-1.5 size)")  # after loading: errors come first
     max_length = min(int(parts.tokenizer.model_max_length), int(parts.text_encoder.config.max_position_embeddings))
     embeddings, encoder_ref = embed_and_release(
         parts, prompt, config.negative_prompt, device, max_length=max_length, attention_mask=False

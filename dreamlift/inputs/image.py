@@ -158,6 +158,7 @@ def decode_image(path: Path) -> DecodedImage:
         _check_dimensions(path, width, height)
         try:
             with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # e.g. Pillow's "Invalid APNG": the first frame still decodes
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 image.seek(0)  # the first frame of an animation
                 image.load()

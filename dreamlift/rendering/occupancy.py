@@ -71,6 +71,12 @@ class OccupancyGrid:
         occupied = self.density > self.config.threshold
         self.mask = dilate(occupied) if self.config.dilate else occupied
 
+    def to(self, device) -> "OccupancyGrid":
+        """A copy on ``device``."""
+        grid = OccupancyGrid(self.config, self.bound, device)
+        grid.density, grid.mask = self.density.to(device), self.mask.to(device)
+        return grid
+
     def dilated(self) -> "OccupancyGrid":
         """A copy whose mask is grown by one cell (for final renders, where no update follows)."""
         grid = OccupancyGrid(self.config, self.bound, self.mask.device)

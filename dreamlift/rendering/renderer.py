@@ -229,10 +229,11 @@ def render_field(
     (zeros when ``normals`` is False and the shading needs none). Empty space is skipped with
     ``occupancy`` grown by one cell, and samples hidden behind the surface are not evaluated.
     """
-    occupancy = None if occupancy is None else occupancy.dilated()
+    parameters = field.parameters() if hasattr(field, "parameters") else iter(())
+    device = next((p.device for p in parameters), torch.device("cpu"))
+    occupancy = None if occupancy is None else occupancy.dilated().to(device)
     renderer = VolumeRenderer(RenderConfig(samples_per_ray=samples_per_ray, skip_empty=True), occupancy)
     outputs: dict[str, list[Tensor]] = {"image": [], "opacity": [], "depth": [], "normals": []}
-    device = next(iter(field.parameters())).device if hasattr(field, "parameters") else torch.device("cpu")
     cameras = cameras.to(device)
     lights = None if lights is None else lights.to(device)
     color = torch.tensor(background, dtype=torch.float32, device=device)

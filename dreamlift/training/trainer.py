@@ -47,12 +47,18 @@ def resolve_device(config: TrainConfig) -> torch.device:
     if config.device == "auto":
         wants_gpu = config.prior != "toy" and torch.cuda.is_available()
         return torch.device("cuda" if wants_gpu else "cpu")
-    if config.device.startswith("cuda") and not torch.cuda.is_available():
-        raise DreamliftError(f"device {config.device!r} was asked for but no CUDA GPU is available: use --device cpu")
     try:
-        return torch.device(config.device)
+        device = torch.device(config.device)
     except RuntimeError:
         raise DreamliftError(f"unknown device {config.device!r}: use auto, cpu or cuda") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DreamliftError(f"device {config.device!r} was asked for but no CUDA GPU is available: use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DreamliftError(f"device {config.device!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+    elif device.type != "cpu":
+        raise DreamliftError(f"unsupported device {config.device!r}: use auto, cpu or cuda")
+    return device
 
 
 class RunInterrupted(DreamliftError):
@@ -141,11 +147,19 @@ class Trainer:
         if checkpoint is None:
             return False
         t = checkpoint.tensors
-        self.field.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("field.")})
-        self.background.load_state_dict({k[11:]: v for k, v in t.items() if k.startswith("background.")})
-        self.occupancy.load_state_dict({"density": t["occupancy.density"], "mask": t["occupancy.mask"]})
-        optimizer_from_tensors(self.optimizer, t, checkpoint.meta["optimizer"])
-        self.generator.set_state(t["generator"])
+        try:
+            if t["occupancy.density"].shape != self.occupancy.density.shape:
+                raise ValueError("occupancy grid shape")
+            self.field.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("field.")})
+            self.background.load_state_dict({k[11:]: v for k, v in t.items() if k.startswith("background.")})
+            self.occupancy.load_state_dict({"density": t["occupancy.density"], "mask": t["occupancy.mask"]})
+            optimizer_from_tensors(self.optimizer, t, checkpoint.meta["optimizer"])
+            self.generator.set_state(t["generator"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as error:
+            raise DreamliftError(
+                f"checkpoint {checkpoint.name} in {self.folder} does not match the run's config.json ({error.__class__.__name__}): "
+                "the folder is damaged or mixes two runs; start a new run"
+            ) from None
         self.step = checkpoint.step
         self.skipped_steps = int(checkpoint.meta.get("skipped_steps", 0))
         self.rollbacks = int(checkpoint.meta.get("rollbacks", 0))

@@ -1,0 +1,618 @@
+"""The catalogue of bad inputs (docs/bad-inputs.md), one test per row.
+
+Every row goes through the command line (``dreamlift.cli.main`` in this process, or a
+real process where the process matters) and asserts: exit status 2, exactly one
+stderr line starting ``error: `` with the row's words, no traceback, and that the
+output folder is unchanged (byte for byte) or absent. Rows that do not hold yet are
+marked ``xfail(strict=True)`` with the fix they need, so they fail loudly once fixed (none are open now).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dreamlift.errors import DreamliftError
+from dreamlift.inputs.image import load_reference_image
+
+RENDER = ("--elevation", "15", "--azimuth", "30", "--size", "16")
+
+
+# ----------------------------------------------------------------------------- a real run to damage
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+    """A finished 4-step toy run made by the command line (one checkpoint, step 4)."""
+    from dreamlift.cli import main
+
+    out = tmp_path_factory.mktemp("catalogue") / "red_cube"
+    assert main(["text", "a red cube", "--out", str(out), "--steps", "4", "--no-export", "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture
+def run_copy(good_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(good_run, copy)
+    return copy
+
+
+def edit_config(folder: Path, change) -> None:
+    record = json.loads((folder / "config.json").read_text())
+    change(record)
+    (folder / "config.json").write_text(json.dumps(record))
+
+
+# ----------------------------------------------------------------------------- prompts
+
+
+@pytest.mark.parametrize(
+    "prompt, words",
+    [
+        ("", ["prompt is empty"]),
+        ("   \t ", ["prompt is empty"]),
+        ("x" * 100_000, ["100000 characters", "1000"]),
+        ("a red\x07 cube", ["control characters"]),
+        ("a red\x1b[31m cube", ["control characters"]),
+        ("a red\x85cube", ["control characters"]),
+        ("a red spaceship", ["unknown word 'spaceship'", "colours:"]),
+        ("a cube red", ["colour before the shape"]),
+        ("a red blue cube", ["more than one colour"]),
+    ],
+    ids=["empty", "spaces", "100k-chars", "bell", "escape", "c1-control", "unknown-word", "word-order", "two-colours"],
+)
+def test_bad_prompt(cli, tmp_path, prompt, words):
+    out = tmp_path / "run"
+    cli("text", prompt, "--out", out, "--steps", "5").one_line_error(*words)
+    assert not out.exists()
+
+
+def test_prompt_with_undecodable_bytes_in_a_real_process(tmp_path, child_env):
+    """Bytes that are not UTF-8 reach Python as lone surrogates; they are refused, not written to config.json."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "dreamlift.cli", "text", b"a red \xff cube", "--out", str(out)],
+        capture_output=True, env=child_env, timeout=120,
+    )
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 2 and stderr.count("\n") == 1 and stderr.startswith("error: ") and "not valid UTF-8" in stderr
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """PNG of ``array``: uint8 (H, W[, 3]) is 8-bit gray or RGB, uint16 (H, W) is 16-bit gray."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def red_square(size: int = 48, dtype=np.uint8, peak: int = 255) -> np.ndarray:
+    image = np.full((size, size, 3), peak, dtype=dtype)
+    image[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = (peak * 0.85, peak * 0.1, peak * 0.1)
+    return image
+
+
+def zero_png(path: Path, width: int, height: int, bit_depth: int, colour_type: int) -> Path:
+    """A complete, valid PNG of zero pixels, compressed as it streams: tiny on disk, huge decoded."""
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
+    row = b"\x00" * (1 + (width * channels * bit_depth + 7) // 8)
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def make_missing(folder: Path) -> Path:
+    return folder / "missing.png"
+
+
+def make_directory(folder: Path) -> Path:
+    (folder / "photos").mkdir()
+    return folder / "photos"
+
+
+def make_not_an_image(folder: Path) -> Path:
+    (folder / "notes.png").write_text("this is a shopping list, not a picture\n")
+    return folder / "notes.png"
+
+
+def make_empty_file(folder: Path) -> Path:
+    (folder / "empty.png").write_bytes(b"")
+    return folder / "empty.png"
+
+
+def make_truncated(folder: Path) -> Path:
+    data = png_bytes((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8))
+    (folder / "cut.png").write_bytes(data[: len(data) // 2])
+    return folder / "cut.png"
+
+
+def make_one_pixel(folder: Path) -> Path:
+    Image.new("RGB", (1, 1), "red").save(folder / "dot.png")
+    return folder / "dot.png"
+
+
+def make_huge(folder: Path) -> Path:
+    return zero_png(folder / "huge.png", 20000, 20000, 1, 0)  # 400 Mpx, 0.1 MB on disk
+
+
+def make_bomb(folder: Path) -> Path:
+    return zero_png(folder / "bomb.png", 9000, 9000, 8, 0)  # 81 Mpx (under Pillow's own limit), 80 kB on disk
+
+
+def make_transparent(folder: Path) -> Path:
+    Image.new("RGBA", (64, 64), (200, 30, 30, 0)).save(folder / "clear.png")
+    return folder / "clear.png"
+
+
+IMAGE_ROWS = [
+    (make_missing, ["does not exist"]),
+    (make_directory, ["is a folder, not an image"]),
+    (make_not_an_image, ["is not an image that can be read"]),
+    (make_empty_file, ["is not an image that can be read"]),
+    (make_truncated, ["truncated or corrupt"]),
+    (make_one_pixel, ["only 1x1 pixels", "at least 8x8"]),
+    (make_huge, ["enormous", "downscale", "8192x8192"]),
+    (make_bomb, ["9000x9000", "over the limit", "downscale"]),
+    (make_transparent, ["fully transparent"]),
+]
+IMAGE_IDS = ["missing", "directory", "not-an-image", "empty-file", "truncated", "1x1", "20000x20000", "bomb", "transparent"]
+
+
+@pytest.mark.parametrize("make, words", IMAGE_ROWS, ids=IMAGE_IDS)
+def test_bad_image(cli, tmp_path, make, words):
+    path = make(tmp_path)
+    out = tmp_path / "run"
+    cli("image", path, "--out", out, "--steps", "2", "--no-export", "--quiet").one_line_error(*words)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("make, words", IMAGE_ROWS, ids=IMAGE_IDS)
+def test_bad_image_through_the_loader(tmp_path, make, words):
+    """The same rows at the loader, which every image input (one image, a view table) goes through."""
+    with pytest.raises(DreamliftError) as caught:
+        load_reference_image(make(tmp_path))
+    message = str(caught.value)
+    assert "\n" not in message and all(w in message for w in words), message
+
+
+def test_the_bomb_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    """No pixel of the 81 Mpx image is decoded: ImageFile.load is never reached."""
+    from PIL import ImageFile
+
+    def boom(*_):
+        raise AssertionError("the bomb was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", boom)
+    with pytest.raises(DreamliftError, match="over the limit"):
+        load_reference_image(make_bomb(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("gray.png", lambda: png_bytes(red_square()[..., 0])),
+        ("gray16.png", lambda: png_bytes(red_square(dtype=np.uint16, peak=65535)[..., 0])),
+    ],
+    ids=["grayscale", "16-bit"],
+)
+def test_grayscale_and_16_bit_images_are_accepted(tmp_path, name, data):
+    """Not errors: grayscale and 16-bit images load as RGB, the dark square found by the border matte."""
+    path = tmp_path / name
+    path.write_bytes(data())
+    image = load_reference_image(path, size=32)
+    assert image.matting == "border"
+    assert float(image.mask.mean()) > 0.3  # the square fills 80% of the side: 0.64 of the area
+    rgb = image.rgba[..., :3][image.mask > 0.99]
+    assert torch.allclose(rgb[:, 0], rgb[:, 1]) and torch.allclose(rgb[:, 1], rgb[:, 2])  # gray stays gray
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("text", "a red cube", "--steps", "0"), ["--steps", "positive"]),
+        (("text", "a red cube", "--steps", "-1"), ["--steps", "positive"]),
+        (("text", "a red cube", "--steps", "ten"), ["--steps", "whole number"]),
+        (("text", "a red cube", "--seed", "1.5"), ["--seed", "invalid int"]),
+        (("text", "a red cube", "--prior", "dall-e"), ["dall-e", "prior"]),
+        (("text", "a red cube", "--guidance-scale", "nan"), ["--guidance-scale", "finite"]),
+    ],
+    ids=["steps-0", "steps-negative", "steps-word", "seed-float", "unknown-prior", "nan-scale"],
+)
+def test_bad_text_settings(cli, tmp_path, args, words):
+    out = tmp_path / "run"
+    cli(*args, "--out", out).one_line_error(*words)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--prior", "dall-e"), ["unknown prior 'dall-e'", "toy or zero123"]),
+        (("--prior", "zero123"), ["--prior zero123 needs --model"]),
+        (("--elevation", "100"), ["--elevation 100 is outside [-90, 90]"]),
+        (("--steps", "0"), ["--steps", "positive"]),
+        (("--matting", "magic"), ["--matting", "invalid choice"]),
+    ],
+    ids=["unknown-prior", "zero123-without-model", "elevation-100", "steps-0", "unknown-matting"],
+)
+def test_bad_image_settings(cli, tmp_path, args, words):
+    Image.fromarray(red_square()).save(tmp_path / "square.png")
+    out = tmp_path / "run"
+    cli("image", tmp_path / "square.png", *args, "--out", out).one_line_error(*words)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("device", ["nonsense", "cuda:99"])
+def test_unknown_device_leaves_no_folder(cli, tmp_path, device):
+    out = tmp_path / "run"
+    cli("text", "a red cube", "--device", device, "--out", out, "--steps", "2").one_line_error("device")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--size", "0"), ["--size", "positive"]),
+        (("--size", "4096"), ["--size 4096 is too large", "2048"]),
+        (("--radius", "0.5"), ["--radius", "larger than 1"]),
+        (("--fovy", "180"), ["--fovy", "between 0 and 180"]),
+        (("--elevation", "inf"), ["--elevation", "finite"]),
+    ],
+    ids=["size-0", "size-4096", "radius-inside", "fovy-180", "elevation-inf"],
+)
+def test_bad_render_settings(cli, good_run, tmp_path, snapshot, args, words):
+    before = snapshot(good_run)
+    options = dict(zip(RENDER[::2], RENDER[1::2]))
+    options.update(dict(zip(args[::2], args[1::2])))
+    flat = [x for pair in options.items() for x in pair]
+    cli("render", good_run, *flat, "--out", tmp_path / "view.png").one_line_error(*words)
+    assert not (tmp_path / "view.png").exists() and snapshot(good_run) == before
+
+
+def test_eval_size_too_large(cli, good_run, snapshot):
+    before = snapshot(good_run)
+    cli("eval", good_run, "--truth", "a red cube", "--size", "100000").one_line_error("--size 100000 is too large", "256")
+    assert snapshot(good_run) == before
+
+
+def test_eval_truth_outside_the_toy_world(cli, good_run):
+    cli("eval", good_run, "--truth", "a golden retriever").one_line_error("unknown word 'golden'")
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda c: c["cameras"].update(elevation=[60.0, -10.0]), ["camera elevation range [60.0, -10.0] is invalid", "min <= max"]),
+        (lambda c: c["cameras"].update(radius=[4.0, 2.0]), ["camera radius range [4.0, 2.0]"]),
+        (lambda c: c["timesteps"].update(t_min=0.9), ["t_min 0.9 is above t_max"]),
+        (lambda c: c.update(size=48), ["toy prior takes 32x32"]),
+        (lambda c: c.update(steps=-3), ["--steps must be a positive number", "-3"]),
+    ],
+    ids=["elevation-min>max", "radius-min>max", "t_min>t_max", "size-not-allowed", "negative-steps"],
+)
+def test_ranges_and_sizes_from_a_hand_edited_config(cli, run_copy, snapshot, change, words):
+    """The CLI has no flags for ranges or the render size: the way in is a hand-edited config.json and --resume."""
+    edit_config(run_copy, lambda record: change(record["config"]))
+    before = snapshot(run_copy)
+    cli("text", "a red cube", "--out", run_copy, "--resume", "--steps", "8").one_line_error(*words)
+    assert snapshot(run_copy) == before
+
+
+def test_ranges_are_checked_by_validate_directly():
+    from dreamlift.guidance.base import TimestepSchedule
+    from dreamlift.rendering.cameras import CameraRanges
+
+    with pytest.raises(DreamliftError, match="min <= max"):
+        CameraRanges(azimuth=(90.0, -90.0)).validate()
+    with pytest.raises(DreamliftError, match="t_min"):
+        TimestepSchedule(0.5, 0.4, 0.4, 1.0).validate()
+    CameraRanges().validate()
+    TimestepSchedule().validate()
+
+
+# ----------------------------------------------------------------------------- folders
+
+
+def test_output_path_is_a_file(cli, tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    cli("text", "a red cube", "--out", target, "--steps", "5").one_line_error("is a file, not a folder")
+    assert target.read_text() == "keep me"
+
+
+def test_output_folder_below_a_file(cli, tmp_path):
+    (tmp_path / "blocker").write_text("")
+    out = tmp_path / "blocker" / "run"
+    cli("text", "a red cube", "--out", out, "--steps", "5").one_line_error("cannot write to output folder", "is a file")
+    assert (tmp_path / "blocker").read_text() == ""
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_output_folder_without_permission(cli, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        cli("text", "a red cube", "--out", locked / "run", "--steps", "5").one_line_error("cannot write to output folder", "ermission denied")
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_existing_run_without_resume(cli, run_copy, snapshot):
+    before = snapshot(run_copy)
+    cli("text", "a red cube", "--out", run_copy, "--steps", "5").one_line_error("already holds a run", "--resume")
+    assert snapshot(run_copy) == before
+
+
+def test_resume_of_nothing(cli, tmp_path):
+    cli("text", "a red cube", "--out", tmp_path / "run", "--resume").one_line_error("nothing to resume", "without --resume")
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_with_another_prompt(cli, run_copy, snapshot):
+    before = snapshot(run_copy)
+    cli("text", "a blue ball", "--out", run_copy, "--resume").one_line_error("is a run of 'a red cube'")
+    assert snapshot(run_copy) == before
+
+
+def test_resume_of_an_image_run_with_dreamlift_text(cli, run_copy, snapshot):
+    edit_config(run_copy, lambda record: record.update(kind="image"))
+    before = snapshot(run_copy)
+    cli("text", "a red cube", "--out", run_copy, "--resume").one_line_error("holds a 'image' run, not a 'text' run", "dreamlift image")
+    assert snapshot(run_copy) == before
+
+
+def test_resume_of_a_text_run_with_dreamlift_image(cli, run_copy, snapshot):
+    before = snapshot(run_copy)
+    cli("image", "--out", run_copy, "--resume").one_line_error("holds a 'text' run, not a 'image' run", "dreamlift text")
+    assert snapshot(run_copy) == before
+
+
+def test_resume_of_an_incompatible_format(cli, run_copy, snapshot):
+    edit_config(run_copy, lambda record: record.update(format=99, dreamlift_version="9.0"))
+    before = snapshot(run_copy)
+    cli("text", "a red cube", "--out", run_copy, "--resume").one_line_error("run format 99", "dreamlift 9.0", "reads format 1")
+    assert snapshot(run_copy) == before
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[: 200]), ["config.json is unreadable (JSONDecodeError)", "damaged"]),
+        (lambda p: p.write_bytes(b"\xff\xfe" + p.read_bytes()), ["config.json is unreadable", "damaged"]),
+        (lambda p: p.write_text("[1, 2, 3]"), ["is not a dreamlift run record"]),
+        (lambda p: p.write_text(json.dumps({"kind": "text", "format": 1, "config": 7})), ["is not a dreamlift run record"]),
+        (lambda p: p.write_text(json.dumps({"kind": "poem", "format": 1, "config": {}})), ["no known kind of run ('poem')"]),
+        (lambda p: edit_config(p.parent, lambda r: r["config"].update(sparkle=1)), ["damaged (unknown settings ['sparkle']", "start a new run"]),
+        (lambda p: edit_config(p.parent, lambda r: r["config"].update(steps="many")), ["damaged (TypeError"]),
+        (lambda p: edit_config(p.parent, lambda r: r["config"].update(background="plaid")), ["damaged (ValueError"]),
+        (lambda p: edit_config(p.parent, lambda r: r["config"].update(cameras=[1, 2])), ["damaged"]),
+    ],
+    ids=["truncated", "not-utf8", "a-list", "config-not-object", "unknown-kind", "unknown-key", "wrong-type", "bad-enum", "wrong-shape"],
+)
+def test_resume_with_a_damaged_config(cli, run_copy, snapshot, damage, words):
+    damage(run_copy / "config.json")
+    before = snapshot(run_copy)
+    cli("text", "a red cube", "--out", run_copy, "--resume").one_line_error(*words)
+    assert snapshot(run_copy) == before
+
+
+@pytest.mark.parametrize("command", ["render", "eval"])
+def test_render_and_eval_of_a_damaged_config(cli, run_copy, snapshot, tmp_path, command):
+    edit_config(run_copy, lambda r: r["config"]["nerf"].update(levels="many"))
+    before = snapshot(run_copy)
+    args = (*RENDER, "--out", tmp_path / "v.png") if command == "render" else ("--truth", "a red cube")
+    cli(command, run_copy, *args).one_line_error("config.json is damaged")
+    assert snapshot(run_copy) == before
+
+
+def test_render_of_a_folder_that_is_not_a_run(cli, tmp_path):
+    (tmp_path / "holiday").mkdir()
+    cli("render", tmp_path / "holiday", *RENDER, "--out", tmp_path / "v.png").one_line_error("not a dreamlift run folder")
+    assert not (tmp_path / "v.png").exists()
+
+
+def test_render_out_below_a_file(cli, good_run, tmp_path):
+    (tmp_path / "blocker").write_text("")
+    cli("render", good_run, *RENDER, "--out", tmp_path / "blocker" / "v.png").one_line_error("cannot write --out", "is a file")
+
+
+def test_render_out_is_a_folder(cli, good_run, tmp_path):
+    (tmp_path / "v.png").mkdir()
+    cli("render", good_run, *RENDER, "--out", tmp_path / "v.png").one_line_error("is a folder")
+
+
+def test_run_without_a_checkpoint(cli, run_copy, tmp_path):
+    shutil.rmtree(run_copy / "checkpoints")
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("no usable checkpoint yet")
+
+
+# ----------------------------------------------------------------------------- weights (checkpoints and models)
+
+
+def checkpoint_files(folder: Path) -> tuple[Path, Path]:
+    record = sorted((folder / "checkpoints").glob("step-*.json"))[-1]
+    return record, record.with_suffix(".safetensors")
+
+
+def test_render_falls_back_from_a_corrupt_checkpoint_to_the_previous_one(cli, run_copy, tmp_path):
+    record, tensors = checkpoint_files(run_copy)
+    older = record.with_name("step-000002.json")  # an older good checkpoint: the same one, one step earlier
+    shutil.copy(tensors, older.with_suffix(".safetensors"))
+    older.write_text(json.dumps(dict(json.loads(record.read_text()), step=2)))
+    data = bytearray(tensors.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tensors.write_bytes(bytes(data))
+    outcome = cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png")
+    assert outcome.code == 0 and (tmp_path / "v.png").exists(), outcome.stderr
+
+
+def test_render_with_every_checkpoint_corrupt(cli, run_copy, tmp_path):
+    _, tensors = checkpoint_files(run_copy)
+    tensors.write_bytes(tensors.read_bytes()[:1000])
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("no usable checkpoint (step-000004.json: tensor file does not match its checksum)", "--resume")
+
+
+def test_render_with_a_checkpoint_whose_tensors_do_not_fit_the_model(cli, run_copy, tmp_path, snapshot):
+    """A checkpoint from another model (other shapes) with a consistent record: one line, not a traceback."""
+    import hashlib
+
+    from safetensors.torch import load_file, save
+
+    record, tensors = checkpoint_files(run_copy)
+    state = load_file(str(tensors))
+    state = {k: (torch.zeros(v.shape[0] + 3, *v.shape[1:]) if k.startswith("field.") and v.dim() else v) for k, v in state.items()}
+    data = save(state)
+    tensors.write_bytes(data)
+    record.write_text(json.dumps(dict(json.loads(record.read_text()), sha256=hashlib.sha256(data).hexdigest(), size=len(data))))
+    before = snapshot(run_copy)
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("does not match the run's config.json")
+    assert snapshot(run_copy) == before and not (tmp_path / "v.png").exists()
+
+
+def test_render_with_a_checkpoint_missing_the_occupancy_grid(cli, run_copy, tmp_path):
+    import hashlib
+
+    from safetensors.torch import load_file, save
+
+    record, tensors = checkpoint_files(run_copy)
+    state = {k: v for k, v in load_file(str(tensors)).items() if not k.startswith("occupancy.")}
+    data = save(state)
+    tensors.write_bytes(data)
+    record.write_text(json.dumps(dict(json.loads(record.read_text()), sha256=hashlib.sha256(data).hexdigest(), size=len(data))))
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("does not match the run's config.json")
+
+
+@pytest.mark.parametrize(
+    "record_text, words",
+    [("[]", "record is not a JSON object"), ('{"step": 3, "size": 1, "sha256": "x"}', "names step 3")],
+    ids=["not-an-object", "wrong-step"],
+)
+def test_render_with_a_damaged_checkpoint_record(cli, run_copy, tmp_path, record_text, words):
+    record, _ = checkpoint_files(run_copy)
+    record.write_text(record_text)
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("no usable checkpoint (step-000004.json: ", words)
+
+
+def test_resume_with_a_checkpoint_whose_tensors_do_not_fit_the_model(cli, run_copy):
+    import hashlib
+
+    from safetensors.torch import load_file, save
+
+    record, tensors = checkpoint_files(run_copy)
+    state = load_file(str(tensors))
+    state["field.mlp.0.weight"] = torch.zeros(3, 3)
+    data = save(state)
+    tensors.write_bytes(data)
+    record.write_text(json.dumps(dict(json.loads(record.read_text()), sha256=hashlib.sha256(data).hexdigest(), size=len(data))))
+    cli("text", "a red cube", "--out", run_copy, "--resume", "--steps", "6").one_line_error("does not match")
+
+
+def test_missing_model_file(cli, tmp_path):
+    out = tmp_path / "run"
+    cli("text", "a red cube", "--prior", "stable-diffusion", "--model", tmp_path / "nope.safetensors", "--out", out).one_line_error(
+        "does not exist"
+    )
+    assert not out.exists()
+
+
+def test_model_file_in_the_wrong_format(cli, tmp_path):
+    fake = tmp_path / "model.safetensors"
+    fake.write_bytes(b"PK\x03\x04 this is a zip file, not safetensors" * 10)
+    out = tmp_path / "run"
+    cli("text", "a red cube", "--prior", "stable-diffusion", "--model", fake, "--out", out).one_line_error(
+        "model.safetensors", "not a readable .safetensors file"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content", ['{"_class_name": ', "[1, 2]"], ids=["truncated", "a-list"])
+def test_model_folder_with_a_damaged_model_index(cli, tmp_path, content):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model_index.json").write_text(content)
+    out = tmp_path / "run"
+    cli("text", "a red cube", "--prior", model, "--out", out).one_line_error("model_index.json")
+    assert not out.exists()
+
+
+def test_pickled_ckpt_is_refused_in_one_line(cli_process, tmp_path):
+    pickled = tmp_path / "model.ckpt"
+    pickled.write_bytes(b"\x80\x04K\x01.")  # a pickle: it is never opened
+    out = tmp_path / "run"
+    cli_process("text", "a red cube", "--prior", "stable-diffusion", "--model", pickled, "--out", out).one_line_error(
+        "not a .safetensors file", "pickled checkpoints are not loaded"
+    )
+    assert not out.exists()
+
+
+def test_pickled_ckpt_is_refused_without_being_read(tmp_path, monkeypatch):
+    """The same row without the CPU warning: the message, and the file is never unpickled."""
+    import pickle
+    import warnings
+
+    from dreamlift.guidance.base import TimestepSchedule
+    from dreamlift.guidance.stable_diffusion import StableDiffusionConfig, build_stable_diffusion_guidance
+
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("pickle.load was called"))
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was called"))
+    pickled = tmp_path / "model.ckpt"
+    pickled.write_bytes(b"\x80\x04K\x01.")
+    with warnings.catch_warnings(), pytest.raises(DreamliftError, match="not a .safetensors file"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        build_stable_diffusion_guidance("a red cube", StableDiffusionConfig(model=str(pickled)), TimestepSchedule(), device="cpu")
+
+
+# ----------------------------------------------------------------------------- export and view
+
+
+def test_export_of_a_damaged_run(cli, run_copy, snapshot):
+    edit_config(run_copy, lambda r: r["config"]["nerf"].update(levels="many"))
+    before = snapshot(run_copy)
+    cli("export", run_copy).one_line_error("config.json is damaged")
+    assert snapshot(run_copy) == before
+
+
+def test_export_to_an_unknown_format(cli, good_run, tmp_path):
+    cli("export", good_run, "--out", tmp_path / "mesh.stl").one_line_error("cannot tell the format of 'mesh.stl'")
+    assert not (tmp_path / "mesh.stl").exists()
+
+
+def test_export_out_below_a_file(cli, good_run, tmp_path):
+    (tmp_path / "blocker").write_text("")
+    cli("export", good_run, "--out", tmp_path / "blocker" / "mesh.glb").one_line_error("cannot write --out", "is a file")
+
+
+def test_view_port_out_of_range(cli, good_run):
+    cli("view", good_run, "--port", "70000").one_line_error("port 70000 is out of range", "65535")
+
+
+def test_view_of_a_folder_that_does_not_exist(cli, tmp_path):
+    cli("view", tmp_path / "nothing").one_line_error("is not a folder")
