@@ -106,5 +106,9 @@ def test_prior_for_model_path(tiny, tmp_path):
     (tmp_path / "model_index.json").write_text('{"_class_name": "StableDiffusionXLPipeline"}')
     with pytest.raises(DreamliftError, match="holds a StableDiffusionXLPipeline"):
         prior_for_model_path(str(tmp_path))
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DreamliftError, match="neither a diffusers folder"):
+        prior_for_model_path(str(tmp_path / "empty"))
+    # a path that does not exist is most likely a mistyped prior name
+    with pytest.raises(DreamliftError, match="unknown prior .*choose toy, stable-diffusion or deepfloyd-if"):
         prior_for_model_path(str(tmp_path / "missing"))
