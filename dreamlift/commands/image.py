@@ -28,9 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<image name>)")
     parser.add_argument("--prior", default="toy", help="toy (default, bundled), zero123 (with --model), or a Zero-1-to-3 model folder")
     parser.add_argument("--model", default=None, help="Zero-1-to-3 model folder in the diffusers layout (or hub id) for --prior zero123")
-    parser.add_argument("--elevation", type=finite_float, default=0.0, help="degrees above the horizon the image was taken from (default 0)")
+    parser.add_argument("--elevation", type=finite_float, default=None, help="degrees above the horizon the image was taken from (default 0)")
     parser.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; a CPU run repeats exactly (default 0)")
+    parser.add_argument(
+        "--checkpoint-every", type=positive_int, default=None, metavar="N",
+        help="steps between checkpoints (default: the preset's, 200); a crash loses at most N steps",
+    )
+    parser.add_argument("--device", default=None, help="auto (default: CUDA for zero123 when present), cpu or cuda")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     parser.add_argument("--views", type=Path, default=None, help="a .csv/.json table of images with known cameras, instead of one image")
     parser.add_argument("--matting", choices=MATTING_CHOICES, default="auto", help="how the background is removed (default auto)")
@@ -74,13 +79,16 @@ def load_input_views(args: argparse.Namespace, config) -> list:
 
     settings = config.image
     if args.views is not None:
+        if args.elevation is not None:
+            raise DreamliftError("--elevation is for one image; a view table gives each image's camera")
         views = load_view_table(args.views, size=config.size, border_ratio=settings.border_ratio, matting=args.matting)
         settings.source = str(args.views.expanduser().resolve())
     else:
-        if not -90.0 <= args.elevation <= 90.0:
-            raise DreamliftError(f"--elevation {args.elevation:g} is outside [-90, 90] degrees")
+        elevation = 0.0 if args.elevation is None else args.elevation
+        if not -90.0 <= elevation <= 90.0:
+            raise DreamliftError(f"--elevation {elevation:g} is outside [-90, 90] degrees")
         base = settings.views[0]
-        camera = OrbitCameras.make(args.elevation, 0.0, base.radius, base.fovy)
+        camera = OrbitCameras.make(elevation, 0.0, base.radius, base.fovy)
         image = load_reference_image(args.image, size=config.size, border_ratio=settings.border_ratio, matting=args.matting)
         views = [ViewInput(image=image, camera=camera)]
         settings.source = str(args.image.expanduser().resolve())
@@ -121,10 +129,9 @@ def read_saved_views(folder: Path, config) -> list:
 
 
 def resumed_config(folder: Path, image: Path | None, steps: int | None):
-    from dreamlift.training.config import TrainConfig, from_dict
-    from dreamlift.training.run_folder import read_run_record
+    from dreamlift.training.run_folder import read_run_config
 
-    config = from_dict(TrainConfig, read_run_record(folder)["config"])
+    config = read_run_config(folder)
     if config.image is None:
         raise DreamliftError(f"{folder} holds no image settings: the run folder is damaged")
     if image is not None and str(image.expanduser().resolve()) != config.image.source:
@@ -137,11 +144,11 @@ def resumed_config(folder: Path, image: Path | None, steps: int | None):
 def run(args: argparse.Namespace) -> int:
     from dreamlift._atomic import write_png, write_text
     from dreamlift.commands.text import finish_run
-    from dreamlift.guidance.factory import make_image_guidance
+    from dreamlift.guidance.factory import make_image_guidance, recognise_toy_views
     from dreamlift.guidance.toy_view import candidates_from_json, candidates_to_json
     from dreamlift.training.reference import ReferenceTargets, ReferenceViewHook, image_preset
-    from dreamlift.training.run_folder import prepare_run_folder
-    from dreamlift.training.trainer import Trainer
+    from dreamlift.training.run_folder import check_run_folder, prepare_run_folder
+    from dreamlift.training.trainer import Trainer, resolve_device
 
     started = time.perf_counter()
     if args.image is not None and args.views is not None:
@@ -152,9 +159,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None and source is None:
         raise DreamliftError("--resume needs --out: the run folder to continue")
     folder = args.out or Path("runs") / slug(source.stem)
+    check_run_folder(folder, "image", resume=args.resume)  # before any slow work
     candidates = None
     if args.resume:
-        prepare_run_folder(folder, "image", resume=True)
         config = resumed_config(folder, args.image, args.steps)
         views = read_saved_views(folder, config)
         if config.prior == "toy":
@@ -171,24 +178,32 @@ def run(args: argparse.Namespace) -> int:
             config.steps = args.steps
         if args.no_export:
             config.export_mesh = config.export_video = False
-        views = load_input_views(args, config)  # bad images fail here, before any file is written
+        if args.device is not None:
+            config.device = args.device
+        views = load_input_views(args, config)  # bad images fail here
+    if args.checkpoint_every is not None:
+        config.checkpoint_every = args.checkpoint_every
     config.validate()
     config.image.validate()
-    made = make_image_guidance(config, views, candidates)  # and bad priors here
+    device = resolve_device(config)
+    if config.prior == "toy" and candidates is None:
+        candidates, views = recognise_toy_views(config, views)
+        views = [quantised(v) for v in views]  # fitted exactly as input.png stores them
+    guidance = make_image_guidance(config, views, candidates, device)  # bad priors fail here, before any file is written
     folder = prepare_run_folder(folder, "image", resume=args.resume)
     if not args.resume:
-        for record, view in zip(config.image.views, made.references):
+        for record, view in zip(config.image.views, views):
             write_png(folder / record.file, view.image.rgba)
-        if made.candidates is not None:
-            write_text(folder / CANDIDATES_FILE, candidates_to_json(made.candidates))
-    hook = ReferenceViewHook(config.image.loss, ReferenceTargets.from_views(made.references))
-    trainer = Trainer(config, folder, made.guidance, kind="image", hooks=[hook], show_progress=not args.quiet)
+        if candidates is not None:
+            write_text(folder / CANDIDATES_FILE, candidates_to_json(candidates))
+    hook = ReferenceViewHook(config.image.loss, ReferenceTargets.from_views(views))
+    trainer = Trainer(config, folder, guidance, kind="image", hooks=[hook], show_progress=not args.quiet)
     summary = trainer.run(resume=args.resume)
     trained = time.perf_counter() - started
     written = finish_run(trainer, config, quiet=args.quiet)
     total = time.perf_counter() - started
-    if made.candidates is not None:
-        print(describe_candidates(made.candidates))
+    if candidates is not None:
+        print(describe_candidates(candidates))
     print(f"{folder}: {summary['step']} steps in {trained:.1f} s (total {total:.1f} s); wrote input.png, {', '.join(written)}")
     return 0
 

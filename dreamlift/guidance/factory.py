@@ -63,11 +63,10 @@ def make_image_guidance(config: TrainConfig, references: list, candidates: list 
             raise ValueError("the toy view prior needs its candidates: call recognise_toy_views first")
         return ToyViewPrior(candidates, references, config.toy, settings.toy_view, config.timesteps, config.weighting)
     if config.prior == "zero123":
-        import torch
-
         from dreamlift.guidance.zero123 import build_zero123_guidance
+        from dreamlift.training.trainer import resolve_device
 
         zero123 = dataclasses.replace(settings.zero123, model=config.model or settings.zero123.model, weighting=config.weighting)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = device or resolve_device(config)
         return build_zero123_guidance(references[0].image, references[0].camera, zero123, config.timesteps, device)
     raise DreamliftError(f"unknown image prior {config.prior!r}: choose one of {', '.join(IMAGE_PRIORS)}, or give a model folder")

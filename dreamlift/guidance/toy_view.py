@@ -194,8 +194,6 @@ class Identification:
     """Kept candidates, heaviest first, weights summing to 1."""
     best_renders: Tensor
     """``(V, H, W, 4)``: the heaviest candidate seen from each input camera, unframed."""
-    log_likelihood_gap: float
-    """Log-likelihood of the best candidate minus that of the best *other object* (a confidence)."""
 
 
 def identify(views: list[ViewInput], config: ToyViewConfig, border_ratio: float) -> Identification:
@@ -236,9 +234,6 @@ def identify(views: list[ViewInput], config: ToyViewConfig, border_ratio: float)
     log_post = torch.tensor([r[2] for r in rows], dtype=torch.float64)
     posterior = torch.softmax(log_post, dim=0)
     order = torch.argsort(posterior, descending=True).tolist()
-    best_index = rows[order[0]][0]
-    others = [float(log_post[i]) for i in order if rows[i][0] != best_index]
-    gap = float(log_post[order[0]]) - (others[0] if others else float("-inf"))
     kept, kept_objects = [], []
     for i in order:
         obj_index = rows[i][0]
@@ -252,7 +247,7 @@ def identify(views: list[ViewInput], config: ToyViewConfig, border_ratio: float)
     total = sum(w for _, _, w in kept)
     candidates = [ViewCandidate(obj, turn, w / total) for obj, turn, w in kept]
     _, best_renders = score(candidates[0].object, torch.tensor([candidates[0].turn]))
-    return Identification(candidates, best_renders[0], gap)
+    return Identification(candidates, best_renders[0])
 
 
 def _extents(profile: Tensor) -> tuple[Tensor, Tensor]:

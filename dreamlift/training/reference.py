@@ -184,9 +184,17 @@ class ReferenceViewHook:
         self.settings = settings
         self.targets = targets
 
+    def _targets_on(self, device: torch.device) -> ReferenceTargets:
+        """The targets on the trainer's device (moved once)."""
+        t = self.targets
+        if t.rgb.device != device:
+            move = lambda x: None if x is None else x.to(device)  # noqa: E731
+            self.targets = ReferenceTargets(move(t.rgb), move(t.mask), t.cameras.to(device), move(t.weights), move(t.depth))
+        return self.targets
+
     def render(self, trainer):
         """The field seen from the input cameras, shaded as :attr:`settings` says."""
-        cameras = self.targets.cameras
+        cameras = self._targets_on(torch.device(getattr(trainer, "device", "cpu"))).cameras
         size = self.targets.rgb.shape[1]
         if size != trainer.config.size:
             raise DreamliftError(f"input views are {size}x{size} but the run renders {trainer.config.size}x{trainer.config.size}")
@@ -201,10 +209,11 @@ class ReferenceViewHook:
         )
 
     def losses(self, step: int, trainer) -> dict[str, Tensor]:
-        s, t = self.settings, self.targets
+        s = self.settings
         if step % s.every != 0:
             return {}
         out = self.render(trainer)
+        t = self.targets  # on the trainer's device now
         weights = t.weights
         per_view = lambda x: (x.flatten(1).mean(1) * weights).sum()  # noqa: E731
         terms: dict[str, Tensor] = {}
@@ -223,7 +232,7 @@ class ReferenceViewHook:
             for v in range(len(weights)):
                 covered = t.mask[v] > 0.5
                 if int(covered.sum()) < 2:
-                    correlations.append(torch.ones(()))
+                    correlations.append(torch.ones((), device=weights.device))
                     continue
                 correlations.append(pearson(depth[v][covered], t.depth[v][covered]))
             terms["reference_depth"] = s.depth * ((1.0 - torch.stack(correlations)) * weights).sum()
@@ -231,12 +240,17 @@ class ReferenceViewHook:
 
 
 def toy_image():
-    """The toy view prior on a CPU: 32x32 renders, about a minute on 2 cores (see bench/image.py)."""
+    """The toy view prior on a CPU: 32x32 renders, 500 steps, about a minute on 2 cores (see bench/image.py).
+
+    The reference view is matched on every step, three times stable-dreamfusion's
+    weights: the toy prior's SDS gradient per pixel is about the pixel error, so a
+    mean-squared reference error needs weights in the thousands to pull as hard.
+    """
     from dreamlift.training.presets import toy_text
 
     config = toy_text()
-    config.steps = 800
-    config.image = ImageSettings(loss=ReferenceLoss(rgb=1000.0, mask=500.0, every=1))
+    config.steps = 500
+    config.image = ImageSettings(loss=ReferenceLoss(rgb=3000.0, mask=1500.0, every=1))
     return config
 
 

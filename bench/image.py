@@ -1,0 +1,142 @@
+"""Wall time and scores of ``dreamlift image`` over the toy set (and the real meshes with ``--meshes``).
+
+Each input is one 32×32 RGBA view rendered in the toy world's style from
+``(elevation, azimuth)`` with a jittered head light (TOYWORLD.md), saved as a PNG;
+the run is told only ``--elevation``. Every run goes through the command line
+(``dreamlift image``) with the default preset, then is scored by
+:func:`dreamlift.evaluation.image_scores.score_image_run` relative to the input
+camera. Usage::
+
+    python bench/image.py [--meshes] [--only chair,house] [--steps N] [--keep DIR]
+
+Prints one row per run (what the toy prior recognised, seconds, novel-view
+silhouette IoU and PSNR at cameras >= 90 degrees from the input, input-view PSNR)
+and the mean and median of each column, with the machine's load average, since the
+CPU may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from dreamlift import cli
+from dreamlift._atomic import write_png
+from dreamlift.commands import image as image_command
+from dreamlift.evaluation.image_scores import MESH_SUFFIXES, novel_cameras, parse_truth, render_mesh
+from dreamlift.rendering.cameras import OrbitCameras
+from dreamlift.rendering.shading import sample_lights
+from dreamlift.toyworld import COLORS, SHAPE_NAMES, ToyObject, render
+from dreamlift.training.run_folder import load_run
+
+MESH_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "eval" / "meshes"
+MESH_COLOURS = {"spot": "pink", "cow": "orange", "stanford-bunny": "yellow", "suzanne": "cyan", "teapot": "blue"}
+
+
+def toy_cases() -> list[dict]:
+    """The 12 shapes, colours in turn, elevations 0-30 and input azimuths spread over the circle."""
+    colours = list(COLORS)
+    return [
+        {"name": shape, "truth": f"a {colours[i % 8]} {shape}", "elevation": float((i % 4) * 10), "azimuth": -150.0 + 27.0 * i}
+        for i, shape in enumerate(SHAPE_NAMES)
+    ]
+
+
+def mesh_cases() -> list[dict]:
+    names = sorted(p.stem for p in MESH_FOLDER.iterdir() if p.suffix.lower() in MESH_SUFFIXES)
+    return [
+        {"name": name, "truth": str(MESH_FOLDER / f"{name}.obj"), "colour": MESH_COLOURS.get(name, "orange"), "elevation": 15.0, "azimuth": 30.0 + 60.0 * i}
+        for i, name in enumerate(names)
+    ]
+
+
+def input_image(truth, elevation: float, azimuth: float, seed: int) -> torch.Tensor:
+    """The RGBA view the run is given: toy-world style, jittered head light."""
+    camera = OrbitCameras.make(elevation, azimuth, 3.0, 40.0)
+    lights = sample_lights(camera, generator=torch.Generator().manual_seed(seed))
+    if isinstance(truth, ToyObject):
+        return render(truth, camera, 32, lights=lights)[0]
+    return render_mesh(truth, camera, 32, lights)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--meshes", action="store_true", help="also run the real meshes of shared/eval/meshes")
+    parser.add_argument("--only", default=None, help="comma-separated case names to run (default: all)")
+    parser.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the run folders here (default: a temporary folder)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    # until cli.py lists the image command
+    cli.COMMANDS.setdefault("image", (image_command, "one image to a 3D asset"))
+
+    cases = toy_cases() + (mesh_cases() if args.meshes else [])
+    if args.only:
+        wanted = set(args.only.split(","))
+        cases = [c for c in cases if c["name"] in wanted]
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-image-"))
+    root.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    rows = []
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load_before[0]:.1f} at start; runs in {root}")
+    header = f"{'case':<15} {'el':>4} {'az':>6} {'recognised as':<34} {'seconds':>8} {'novel IoU':>9} {'novel PSNR':>10} {'input PSNR':>10}"
+    print(header)
+    for index, case in enumerate(cases):
+        truth = parse_truth(case["truth"], case.get("colour"))
+        png = root / f"{case['name']}.png"
+        write_png(png, input_image(truth, case["elevation"], case["azimuth"], args.seed + index))
+        folder = root / case["name"]
+        argv = ["image", str(png), "--out", str(folder), "--elevation", str(case["elevation"]), "--seed", str(args.seed), "--no-export", "--quiet"]
+        if args.steps:
+            argv += ["--steps", str(args.steps)]
+        started = time.perf_counter()
+        status = cli.main(argv)
+        seconds = time.perf_counter() - started
+        if status != 0:
+            print(f"{case['name']:<15} failed with status {status}")
+            continue
+        scores = image_command_scores(folder, truth, case["azimuth"])
+        seen = recognised(folder)
+        rows.append({"case": case["name"], "seconds": seconds, "seen": seen, **scores})
+        print(
+            f"{case['name']:<15} {case['elevation']:>4.0f} {case['azimuth']:>6.0f} {seen:<34} {seconds:>8.1f} "
+            f"{scores['novel_silhouette_iou']:>9.3f} {scores['novel_psnr']:>10.2f} {scores['input_psnr']:>10.2f}",
+            flush=True,
+        )
+    load_after = os.getloadavg()
+    for label, group in (("toy set", [r for r in rows if r["case"] in SHAPE_NAMES]), ("meshes", [r for r in rows if r["case"] not in SHAPE_NAMES])):
+        if not group:
+            continue
+        for stat, fn in (("mean", statistics.mean), ("median", statistics.median)):
+            print(
+                f"{label + ' ' + stat:<15} {'':>4} {'':>6} {'':<34} {fn(r['seconds'] for r in group):>8.1f} "
+                f"{fn(r['novel_silhouette_iou'] for r in group):>9.3f} {fn(r['novel_psnr'] for r in group):>10.2f} "
+                f"{fn(r['input_psnr'] for r in group):>10.2f}"
+            )
+    print(f"load average {load_after[0]:.1f} at the end ({os.cpu_count()} cores); novel views: {len(novel_cameras())} cameras >= 90 deg from the input")
+
+
+def image_command_scores(folder: Path, truth, azimuth: float) -> dict:
+    from dreamlift.evaluation.image_scores import score_image_run
+
+    return score_image_run(load_run(folder), truth, input_azimuth=azimuth).as_dict()
+
+
+def recognised(folder: Path) -> str:
+    """What the toy view prior took the input for (its heaviest candidate)."""
+    path = folder / image_command.CANDIDATES_FILE
+    if not path.is_file():
+        return "-"
+    best = json.loads(path.read_text())["candidates"][0]
+    return f"{best['color']} {best['shape']}, az {-best['turn']:+.0f}"
+
+
+if __name__ == "__main__":
+    main()
