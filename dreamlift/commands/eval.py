@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dreamlift.commands._common import positive_int
+from dreamlift.commands._common import finite_float, positive_int
 from dreamlift.errors import DreamliftError
 
 MAX_SIZE = 256
@@ -15,7 +15,18 @@ MAX_SIZE = 256
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", type=Path, help="a run folder")
-    parser.add_argument("--truth", required=True, help='the toy-world caption the run should have made, e.g. "a red cube"')
+    truth = parser.add_mutually_exclusive_group(required=True)
+    truth.add_argument("--truth", help='text runs: the toy-world caption the run should have made, e.g. "a red cube"')
+    truth.add_argument(
+        "--truth-image-of", metavar="CAPTION|MESH",
+        help='image runs: what the input showed, a toy caption ("a yellow chair") or a mesh file',
+    )
+    parser.add_argument("--input-azimuth", type=finite_float, default=0.0, help="image runs: the azimuth the input was seen from, degrees (default 0)")
+    parser.add_argument(
+        "--input-elevation", type=finite_float, default=None,
+        help="image runs: its elevation (default: the run's --elevation, which it must equal)",
+    )
+    parser.add_argument("--truth-color", default=None, help="image runs with a mesh file: the mesh's toy colour name (default orange)")
     parser.add_argument("--size", type=positive_int, default=32, help="render size of the comparison (default 32)")
     parser.add_argument("--no-turn", action="store_true", help="score as is, without searching the best turn about +Y")
     parser.add_argument("--json", action="store_true", help="print the scores as one JSON object")
@@ -28,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.size > MAX_SIZE:
         raise DreamliftError(f"--size {args.size} is too large: use at most {MAX_SIZE} (the toy world is native at 32)")
+    if args.truth_image_of is not None:
+        return run_image_eval(args)
     obj = parse_caption(args.truth)
     loaded = load_run(args.run)
     scores = score_field(loaded.field, obj, size=args.size, occupancy=loaded.occupancy, search_turn=not args.no_turn).as_dict()
@@ -46,6 +59,17 @@ def run(args: argparse.Namespace) -> int:
     if "mesh_iou" in scores:
         print(f"mesh volume IoU {scores['mesh_iou']:.3f} (turn {scores['mesh_turn']:.1f} deg)")
         print(f"mesh Chamfer    {scores['mesh_chamfer']:.4f}")
+    return 0
+
+
+def run_image_eval(args: argparse.Namespace) -> int:
+    """Image runs: novel views >= 90 degrees from the input camera, and the input view (evaluation/image_scores.py)."""
+    from dreamlift.evaluation.image_scores import format_image_scores, parse_truth, score_image_run
+    from dreamlift.training.run_folder import load_run
+
+    truth = parse_truth(args.truth_image_of, args.truth_color)
+    scores = score_image_run(load_run(args.run), truth, args.input_azimuth, args.input_elevation, size=args.size)
+    print(json.dumps(scores.as_dict()) if args.json else format_image_scores(scores))
     return 0
 
 

@@ -3,7 +3,9 @@
 An image run puts its input camera at azimuth 0: the result's frame is the true
 object's frame turned so that the true input camera ``(E, A)`` becomes ``(E, 0)``.
 So the result seen from ``(e, a)`` is compared with the truth seen from
-``(e, a + A)``. The run must have been told the true elevation (``--elevation E``);
+``(e, a + A)``. (A view-table run's frame is the table's; its novel views are taken
+about the table's first camera, and ``A`` is the offset of the table's azimuths
+from the truth's, 0 when they agree.) The run must have been told the true elevation (``--elevation E``);
 a different elevation would tilt the frames, which orbit cameras cannot express.
 
 * **Novel views**: elevations 5°, 25°, 45° × azimuths 90°, 135°, 180°, 225°, 270°
@@ -207,7 +209,8 @@ def score_image_run(loaded, truth, input_azimuth: float = 0.0, input_elevation: 
             f"the run was made with --elevation {reference.elevation:g}, not {input_elevation:g}: "
             "scoring assumes the run was told the true elevation"
         )
-    cameras = novel_cameras()
+    base = novel_cameras()  # relative to the (first) input camera: its azimuth is 0 for one image, the table's otherwise
+    cameras = OrbitCameras(base.elevation, base.azimuth + reference.azimuth, base.radius, base.fovy)
     truth_cameras = OrbitCameras(cameras.elevation, cameras.azimuth + float(input_azimuth), cameras.radius, cameras.fovy)
     truth_rgb, truth_alpha = render_truth_on_white(truth, truth_cameras, size)
     image, alpha = render_result(loaded.field, cameras, size, loaded.occupancy)
