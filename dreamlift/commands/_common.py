@@ -13,6 +13,20 @@ from dreamlift.errors import DreamliftError
 MAX_PROMPT_CHARACTERS = 1000
 
 
+def add_run_options(parser: argparse.ArgumentParser, device_help: str) -> None:
+    """The options every training command shares (text and image runs)."""
+    parser.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; a CPU run repeats exactly (default 0)")
+    parser.add_argument(
+        "--checkpoint-every", type=positive_int, default=None, metavar="N",
+        help="steps between checkpoints (default: the preset's, 200); a crash loses at most N steps",
+    )
+    parser.add_argument("--device", default=None, help=device_help)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

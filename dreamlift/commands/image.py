@@ -16,7 +16,7 @@ import argparse
 import time
 from pathlib import Path
 
-from dreamlift.commands._common import finite_float, positive_int, slug
+from dreamlift.commands._common import add_run_options, finite_float, slug
 from dreamlift.errors import DreamliftError
 
 MATTING_CHOICES = ("auto", "alpha", "border", "rembg")
@@ -29,18 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prior", default="toy", help="toy (default, bundled), zero123 (with --model), or a Zero-1-to-3 model folder")
     parser.add_argument("--model", default=None, help="Zero-1-to-3 model folder in the diffusers layout (or hub id) for --prior zero123")
     parser.add_argument("--elevation", type=finite_float, default=None, help="degrees above the horizon the image was taken from (default 0)")
-    parser.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; a CPU run repeats exactly (default 0)")
-    parser.add_argument(
-        "--checkpoint-every", type=positive_int, default=None, metavar="N",
-        help="steps between checkpoints (default: the preset's, 200); a crash loses at most N steps",
-    )
-    parser.add_argument("--device", default=None, help="auto (default: CUDA for zero123 when present), cpu or cuda")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     parser.add_argument("--views", type=Path, default=None, help="a .csv/.json table of images with known cameras, instead of one image")
     parser.add_argument("--matting", choices=MATTING_CHOICES, default="auto", help="how the background is removed (default auto)")
-    parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(parser, device_help="auto (default: CUDA for zero123 when present), cpu or cuda")
 
 
 def resolve_prior(prior: str, model: str | None) -> tuple[str, str | None]:

@@ -7,7 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from dreamlift.commands._common import check_prompt, finite_float, positive_int, slug
+from dreamlift.commands._common import add_run_options, check_prompt, finite_float, slug
 from dreamlift.errors import DreamliftError
 
 
@@ -16,16 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<prompt>)")
     parser.add_argument("--prior", default="toy", help="toy (default, bundled), stable-diffusion, deepfloyd-if")
     parser.add_argument("--model", default=None, help="model folder, .safetensors file or hub id for real priors")
-    parser.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; a CPU run repeats exactly (default 0)")
-    parser.add_argument(
-        "--checkpoint-every", type=positive_int, default=None, metavar="N",
-        help="steps between checkpoints (default: the preset's, 200); a crash loses at most N steps",
-    )
-    parser.add_argument("--device", default=None, help="auto (default: CUDA for real priors when present), cpu or cuda")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
-    parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(parser, device_help="auto (default: CUDA for real priors when present), cpu or cuda")
     real = parser.add_argument_group("real priors (stable-diffusion, deepfloyd-if)")
     real.add_argument("--model-config", default=None, help="diffusers folder with the configs of a single-file --model")
     real.add_argument("--allow-network", action="store_true", help="let a hub id download (default: the local cache only)")
