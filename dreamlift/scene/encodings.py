@@ -65,5 +65,5 @@ class FrequencyEncoding(nn.Module):
 
     def forward(self, points: Tensor) -> Tensor:
         p = points / self.bound
-        scaled = (p[:, None, :] * self.frequencies[None, :, None]).reshape(p.shape[0], -1)
+        scaled = (p[:, None, :] * self.frequencies[None, :, None]).reshape(p.shape[0], 3 * self.frequencies.numel())
         return torch.cat((p, torch.sin(scaled), torch.cos(scaled)), dim=-1)
