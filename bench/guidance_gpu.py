@@ -23,7 +23,6 @@ peak GPU memory, over fp32 (TF32 matmuls), bf16, fp16, eager and with ``torch.co
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import json
 import math

@@ -194,8 +194,7 @@ class Trainer:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         self.save()
-        self.write_previews()
-        return self._finish()
+        return self._finish(self.write_previews())
 
     def _loop(self) -> None:
         config = self.config
@@ -328,13 +327,15 @@ class Trainer:
         views = PREVIEW_VIEWS.to(self.device)
         return self.renderer.render(self.field, views, size, shading=ShadingMode.LAMBERTIAN, lights=head_lights(views), stratified=False)
 
-    def write_previews(self) -> None:
+    def write_previews(self) -> RenderOutput:
+        """Write the preview strip of the current step; returns the render (reused at the end of a run)."""
         out = self.render_previews()
         strip = torch.cat(list(out.image), dim=1)  # (H, 4W, 3)
         write_png(self.folder / "previews" / f"step-{self.step:06d}.png", strip)
+        return out
 
-    def _finish(self) -> dict[str, float]:
-        out = self.render_previews()
+    def _finish(self, out: RenderOutput) -> dict[str, float]:
+        """Refuse an empty scene (from the final previews ``out``); otherwise summarise the run."""
         coverage = float((out.opacity > 0.5).float().mean())
         if coverage < 0.002:
             raise EmptyScene(
