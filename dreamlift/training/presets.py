@@ -7,10 +7,10 @@ from dreamlift.training.config import LossWeights, Ramp, TrainConfig
 
 
 def toy_text() -> TrainConfig:
-    """The bundled toy prior on a CPU: 32x32 renders, ~1 minute on 2 cores (see bench/text.py)."""
+    """The bundled toy prior on a CPU: 32x32 renders, about 1.5 minutes on 2 cores (see bench/text.py)."""
     return TrainConfig(
         prior="toy",
-        steps=1200,
+        steps=1800,
         size=32,
         learning_rate=0.03,
         mlp_learning_rate=0.003,
