@@ -27,6 +27,25 @@ def add_run_options(parser: argparse.ArgumentParser, device_help: str) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def apply_run_options(config, args: argparse.Namespace, resume: bool = False) -> None:
+    """Put the shared run options (see :func:`add_run_options`) into a ``TrainConfig``.
+
+    A resumed run keeps its saved seed, device and export choices; only ``--steps``
+    and ``--checkpoint-every`` change it.
+    """
+    if args.steps is not None:
+        config.steps = args.steps
+    if args.checkpoint_every is not None:
+        config.checkpoint_every = args.checkpoint_every
+    if resume:
+        return
+    config.seed = args.seed
+    if args.no_export:
+        config.export_mesh = config.export_video = False
+    if args.device is not None:
+        config.device = args.device
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -16,7 +16,7 @@ import argparse
 import time
 from pathlib import Path
 
-from dreamlift.commands._common import add_run_options, finite_float, slug
+from dreamlift.commands._common import add_run_options, apply_run_options, finite_float, slug
 from dreamlift.errors import DreamliftError
 
 MATTING_CHOICES = ("auto", "alpha", "border", "rembg")
@@ -119,7 +119,7 @@ def read_saved_views(folder: Path, config) -> list:
     return views
 
 
-def resumed_config(folder: Path, image: Path | None, steps: int | None):
+def resumed_config(folder: Path, image: Path | None):
     from dreamlift.training.run_folder import read_run_config
 
     config = read_run_config(folder)
@@ -127,8 +127,6 @@ def resumed_config(folder: Path, image: Path | None, steps: int | None):
         raise DreamliftError(f"{folder} holds no image settings: the run folder is damaged")
     if image is not None and str(image.expanduser().resolve()) != config.image.source:
         raise DreamliftError(f"{folder} is a run of {config.image.source}, not {image}: resume it without naming another image")
-    if steps is not None:
-        config.steps = steps
     return config
 
 
@@ -153,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     check_run_folder(folder, "image", resume=args.resume)  # before any slow work
     candidates = None
     if args.resume:
-        config = resumed_config(folder, args.image, args.steps)
+        config = resumed_config(folder, args.image)
+        apply_run_options(config, args, resume=True)
         views = read_saved_views(folder, config)
         if config.prior == "toy":
             path = folder / CANDIDATES_FILE
@@ -164,16 +163,8 @@ def run(args: argparse.Namespace) -> int:
         prior, model = resolve_prior(args.prior, args.model)
         config = image_preset(prior)
         config.model = model
-        config.seed = args.seed
-        if args.steps is not None:
-            config.steps = args.steps
-        if args.no_export:
-            config.export_mesh = config.export_video = False
-        if args.device is not None:
-            config.device = args.device
+        apply_run_options(config, args)
         views = load_input_views(args, config)  # bad images fail here
-    if args.checkpoint_every is not None:
-        config.checkpoint_every = args.checkpoint_every
     config.validate()
     config.image.validate()
     device = resolve_device(config)

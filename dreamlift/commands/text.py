@@ -7,7 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from dreamlift.commands._common import add_run_options, check_prompt, finite_float, slug
+from dreamlift.commands._common import add_run_options, apply_run_options, check_prompt, finite_float, slug
 from dreamlift.errors import DreamliftError
 
 
@@ -41,15 +41,7 @@ def build_config(args: argparse.Namespace):
         setattr(config, settings_field, real_prior_settings(getattr(config, settings_field), args))
     config.prompt = args.prompt
     config.model = args.model
-    config.seed = args.seed
-    if args.steps is not None:
-        config.steps = args.steps
-    if args.no_export:
-        config.export_mesh = config.export_video = False
-    if args.device is not None:
-        config.device = args.device
-    if args.checkpoint_every is not None:
-        config.checkpoint_every = args.checkpoint_every
+    apply_run_options(config, args)
     return config
 
 
@@ -70,14 +62,12 @@ def real_prior_settings(settings, args: argparse.Namespace):
     return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
 
 
-def resumed_config(folder: Path, prompt: str, steps: int | None):
+def resumed_config(folder: Path, prompt: str):
     from dreamlift.training.run_folder import read_run_config
 
     config = read_run_config(folder)
     if " ".join(config.prompt.split()).lower() != prompt.lower():
         raise DreamliftError(f"{folder} is a run of {config.prompt!r}, not {prompt!r}: resume it with its own prompt")
-    if steps is not None:
-        config.steps = steps
     return config
 
 
@@ -92,9 +82,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     check_run_folder(folder, "text", resume=args.resume)  # before any slow work
     if args.resume:
-        config = resumed_config(folder, prompt, args.steps)
-        if args.checkpoint_every is not None:
-            config.checkpoint_every = args.checkpoint_every
+        config = resumed_config(folder, prompt)
+        apply_run_options(config, args, resume=True)
     else:
         config = build_config(args)
     config.validate()
