@@ -45,7 +45,7 @@ class ToyPriorConfig:
     azimuth_window: float = 20.0
     """Only renders within this many degrees of azimuth of the training camera take part."""
     elevation_window: float | None = None
-    """If set, only renders within this many degrees of elevation take part."""
+    """If set, only renders within this many degrees of elevation take part (None: every elevation)."""
     guidance_scale: float = 1.0
     """Classifier-free guidance scale; 1 means the conditional denoiser alone."""
     unconditional_renders_per_object: int = 64
@@ -174,9 +174,18 @@ class ToyPrior(Guidance):
         return (images * 2.0 - 1.0).reshape(images.shape[0], -1)
 
     def _window(self, renders: RenderSet, cameras: OrbitCameras) -> Tensor:
+        """``(B, N)`` bool: the renders that take part for each camera.
+
+        The elevation window is centred on the camera's elevation clamped to the
+        memorised range, so a camera above or below it (e.g. an overhead view) uses the
+        nearest memorised elevations; a row the elevation window would leave empty keeps
+        its azimuth window alone.
+        """
         mask = wrap_degrees(renders.azimuth[None] - cameras.azimuth[:, None]).abs() <= self.config.azimuth_window
         if self.config.elevation_window is not None:
-            mask = mask & ((renders.elevation[None] - cameras.elevation[:, None]).abs() <= self.config.elevation_window)
+            centre = cameras.elevation.clamp(float(renders.elevation.min()), float(renders.elevation.max()))
+            near = mask & ((renders.elevation[None] - centre[:, None]).abs() <= self.config.elevation_window)
+            mask = torch.where(near.any(dim=1, keepdim=True), near, mask)
         return mask
 
     def denoise(self, x_t: Tensor, timesteps: Tensor, cameras: OrbitCameras, renders: RenderSet | None = None) -> Tensor:

@@ -7,7 +7,7 @@ import torch
 
 from dreamlift.guidance.base import Guidance, TimestepSchedule, Weighting, linear_alphas_cumprod, sds_loss
 from dreamlift.guidance.toy import ToyPrior, ToyPriorConfig, posterior_mean
-from dreamlift.rendering.cameras import OrbitCameras
+from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
 from dreamlift.toyworld import parse_caption
 
 
@@ -107,6 +107,45 @@ def test_toy_prior_window_uses_only_nearby_azimuths(cube_prior):
     assert mask.sum() > 10
     # the window wraps across ±180
     assert ((azimuths > 150) | (azimuths < -160)).all() and (azimuths < -160).any()
+
+
+def test_toy_prior_elevation_window_keeps_nearby_elevations_and_never_empties(cube_prior):
+    import dataclasses
+
+    prior = ToyPrior.__new__(ToyPrior)
+    prior.__dict__.update(cube_prior.__dict__)
+    prior.config = dataclasses.replace(cube_prior.config, elevation_window=10.0)
+    elevation, azimuth = cube_prior.renders.elevation, cube_prior.renders.azimuth
+    mask = prior._window(cube_prior.renders, OrbitCameras.make([20.0, 80.0], [0.0, 0.0]))
+    assert mask[0].sum() > 3 and (elevation[mask[0]] - 20.0).abs().max() <= 10.0
+    # above the memorised range (≤ 60°): the nearest memorised elevations take part
+    assert mask[1].sum() > 3 and elevation[mask[1]].min() >= elevation.max() - 10.0
+    # a window too narrow to hold any render leaves the azimuth window alone
+    prior.config = dataclasses.replace(cube_prior.config, elevation_window=1e-6)
+    narrow = prior._window(cube_prior.renders, OrbitCameras.make(20.0, 0.0))[0]
+    assert torch.equal(narrow, wrap_degrees(azimuth).abs() <= cube_prior.config.azimuth_window)
+
+
+def test_toy_prior_elevation_window_denoises_toward_the_cameras_elevation(cube_prior):
+    import dataclasses
+
+    prior = ToyPrior.__new__(ToyPrior)
+    prior.__dict__.update(cube_prior.__dict__)
+    prior.config = dataclasses.replace(cube_prior.config, elevation_window=10.0)
+    renders = cube_prior.renders
+    high = int(torch.nonzero((renders.elevation > 50.0) & (renders.azimuth.abs() < 10.0))[0])
+    x0 = renders.images[high : high + 1]
+    t = torch.tensor([1])
+    a = cube_prior.alphas_cumprod[t]
+    x_t = a.sqrt() * x0
+    low_camera = OrbitCameras.make(0.0, float(renders.azimuth[high]))
+    # without the window the render from above is the nearest memory; with it, only low views may answer
+    torch.testing.assert_close(cube_prior.denoise(x_t, t, low_camera), x0, atol=1e-3, rtol=0)
+    answer = prior.denoise(x_t, t, low_camera)
+    allowed = prior._window(renders, low_camera)[0]
+    distances = (renders.images[allowed] - answer).norm(dim=1)
+    assert distances.min() < 1e-3 and (answer - x0).norm() > 1.0
+    assert (renders.elevation[allowed][distances.argmin()] - 0.0).abs() <= 10.0
 
 
 def test_toy_prior_cache_is_reused_and_rebuilt_when_damaged(cube_prior, tmp_path, monkeypatch):
