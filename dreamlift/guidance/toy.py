@@ -143,6 +143,22 @@ def posterior_mean(x_t: Tensor, alpha_bar: Tensor, renders: Tensor, mask: Tensor
     return weights @ renders
 
 
+def view_window(elevation: Tensor, azimuth: Tensor, cameras: OrbitCameras, config: ToyPriorConfig, nearest: bool = True) -> Tensor:
+    """``(B, N)`` bool: which views ``(N,)`` lie within ``config``'s windows of each camera.
+
+    With ``nearest`` (for a memorised set), the elevation window is centred on the
+    camera's elevation clamped to the views' range, so a camera above or below it (an
+    overhead view) uses the nearest elevations, and a row the elevation window would
+    leave empty keeps its azimuth window alone. Without it the two windows simply meet.
+    """
+    mask = wrap_degrees(azimuth[None] - cameras.azimuth[:, None]).abs() <= config.azimuth_window
+    if config.elevation_window is None or elevation.numel() == 0:
+        return mask
+    centre = cameras.elevation.clamp(float(elevation.min()), float(elevation.max())) if nearest else cameras.elevation
+    near = mask & ((elevation[None] - centre[:, None]).abs() <= config.elevation_window)
+    return torch.where(near.any(dim=1, keepdim=True), near, mask) if nearest else near
+
+
 class ToyPrior(Guidance):
     """The exact denoiser of one toy-world object (see the module docstring)."""
 
@@ -174,19 +190,8 @@ class ToyPrior(Guidance):
         return (images * 2.0 - 1.0).reshape(images.shape[0], -1)
 
     def _window(self, renders: RenderSet, cameras: OrbitCameras) -> Tensor:
-        """``(B, N)`` bool: the renders that take part for each camera.
-
-        The elevation window is centred on the camera's elevation clamped to the
-        memorised range, so a camera above or below it (e.g. an overhead view) uses the
-        nearest memorised elevations; a row the elevation window would leave empty keeps
-        its azimuth window alone.
-        """
-        mask = wrap_degrees(renders.azimuth[None] - cameras.azimuth[:, None]).abs() <= self.config.azimuth_window
-        if self.config.elevation_window is not None:
-            centre = cameras.elevation.clamp(float(renders.elevation.min()), float(renders.elevation.max()))
-            near = mask & ((renders.elevation[None] - centre[:, None]).abs() <= self.config.elevation_window)
-            mask = torch.where(near.any(dim=1, keepdim=True), near, mask)
-        return mask
+        """``(B, N)`` bool: the renders that take part for each camera (see :func:`view_window`)."""
+        return view_window(renders.elevation, renders.azimuth, cameras, self.config)
 
     def denoise(self, x_t: Tensor, timesteps: Tensor, cameras: OrbitCameras, renders: RenderSet | None = None) -> Tensor:
         """``x̂0`` for ``x_t (B, D)`` at ``timesteps (B,)`` from the renders near each camera."""

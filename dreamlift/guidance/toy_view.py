@@ -55,7 +55,7 @@ from torch import Tensor
 
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import TimestepSchedule, Weighting
-from dreamlift.guidance.toy import RenderSet, ToyPrior, ToyPriorConfig, load_render_set
+from dreamlift.guidance.toy import RenderSet, ToyPrior, ToyPriorConfig, load_render_set, view_window
 from dreamlift.inputs.framing import object_box, resample_matrix
 from dreamlift.inputs.image import ReferenceImage
 from dreamlift.inputs.views import ViewInput
@@ -380,12 +380,9 @@ class ToyViewPrior(ToyPrior):
         self.reference_azimuth = torch.tensor([float(v.camera.azimuth[0]) for v in references])
         self.reference_weight = torch.tensor([float(v.weight) for v in references])
 
-    def _near(self, elevation: Tensor, azimuth: Tensor, cameras: OrbitCameras) -> Tensor:
+    def _near(self, elevation: Tensor, azimuth: Tensor, cameras: OrbitCameras, nearest: bool = True) -> Tensor:
         """``(B, N)``: which views ``(N,)`` (already turned) lie within the windows of each camera."""
-        mask = wrap_degrees(azimuth[None] - cameras.azimuth[:, None]).abs() <= self.config.azimuth_window
-        if self.config.elevation_window is not None:
-            mask = mask & ((elevation[None] - cameras.elevation[:, None]).abs() <= self.config.elevation_window)
-        return mask
+        return view_window(elevation, azimuth, cameras, self.config, nearest)
 
     def log_prior(self, cameras: OrbitCameras) -> Tensor:
         """``(B, N + R)`` log weights of the memorised renders and the input views for each camera."""
@@ -394,7 +391,7 @@ class ToyViewPrior(ToyPrior):
             near = self._near(self.memory.elevation, self.memory.azimuth + turn, cameras) & (self.memory_object == obj)[None]
             weight += w * near / near.sum(1, keepdim=True).clamp_min(1)
         heaviest = weight.max(dim=1, keepdim=True).values
-        near_input = self._near(self.reference_elevation, self.reference_azimuth, cameras)
+        near_input = self._near(self.reference_elevation, self.reference_azimuth, cameras, nearest=False)
         reference = self.view_config.reference_weight * self.reference_weight[None] * heaviest * near_input
         return torch.cat((weight, reference), dim=1).log()
 

@@ -250,6 +250,7 @@ def toy_image():
 
     config = toy_text()
     config.steps = 500
+    config.toy.elevation_window = None  # measured (bench/image.py) with the azimuth window alone
     config.image = ImageSettings(loss=ReferenceLoss(rgb=3000.0, mask=1500.0, every=1))
     return config
 
