@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,13 @@ class RunInfo:
     settings: list[tuple[str, str]]
     """Flattened ``config.json`` settings, ``("a.b", "value")``."""
     series: Series
+    """Training curves from ``log.jsonl`` (empty when not read)."""
     files: dict[str, Path]
-    previews: list[str] = field(default_factory=list)
-    """Served names of the preview images, oldest first."""
+
+    @property
+    def previews(self) -> list[str]:
+        """Served names of the preview images, oldest first."""
+        return sorted(name for name in self.files if name.startswith("previews/"))
 
     @property
     def title(self) -> str:
@@ -114,6 +118,15 @@ def served_files(run: Run) -> dict[str, Path]:
     return {name: path for name, path in files.items() if _inside(path, run.path)}
 
 
+def served_file(run: Run, name: str) -> Path | None:
+    """The file served as ``name``, or None: :func:`served_files` for one name, without listing the folder."""
+    preview = name.removeprefix("previews/")
+    if name not in SERVED_FILES and not (preview != name and "/" not in preview and preview.endswith(".png")):
+        return None
+    path = run.path / name
+    return path if _inside(path, run.path) else None
+
+
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(value, dict):
         rows: list[tuple[str, str]] = []
@@ -131,18 +144,20 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def read_run(run: Run) -> RunInfo:
-    """Read what a run page shows; a missing or damaged file just leaves its part out."""
+def read_run(run: Run, curves: bool = True) -> RunInfo:
+    """Read what a run page shows; a missing or damaged file just leaves its part out.
+
+    ``curves=False`` skips reading ``log.jsonl`` (the gallery shows no curves).
+    """
     record = _read_json(run.path / "config.json")
     settings = record.get("config") if isinstance(record.get("config"), dict) else record
     prompt = settings.get("prompt") if isinstance(settings.get("prompt"), str) and settings.get("prompt") else None
     meta = {k: v for k, v in record.items() if k != "config"} if settings is not record else {}
     files = served_files(run)
     series: Series = {}
-    if "log.jsonl" in files:
+    if curves and "log.jsonl" in files:
         with open(files["log.jsonl"], "rb") as handle:
             text = handle.read(MAX_LOG_BYTES).decode("utf-8", errors="replace")
         series = series_from_log(text.splitlines())
-    previews = sorted(name for name in files if name.startswith("previews/"))
     kind = record.get("kind") if isinstance(record.get("kind"), str) else None
-    return RunInfo(kind=kind, prompt=prompt, settings=_flatten(meta) + _flatten(settings), series=series, files=files, previews=previews)
+    return RunInfo(kind=kind, prompt=prompt, settings=_flatten(meta) + _flatten(settings), series=series, files=files)

@@ -31,7 +31,7 @@ from urllib.parse import unquote, urlsplit
 from dreamlift.errors import DreamliftError
 from dreamlift.web.modules import model_viewer_script
 from dreamlift.web.pages import gallery_page, run_page
-from dreamlift.web.runs import find_runs, read_run, served_files
+from dreamlift.web.runs import find_runs, read_run, served_file
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONTENT_SECURITY_POLICY = (
@@ -79,9 +79,7 @@ class ViewerApp:
     def __init__(self, paths: list[Path]):
         self.runs = {run.id: run for run in find_runs([Path(p) for p in paths])}
         self.model_viewer = model_viewer_script()
-
-    def static_files(self) -> dict[str, Path]:
-        return {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
+        self.static_files = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
 
     def resolve(self, path: str) -> tuple[str, object] | None:
         """``("html", text)`` or ``("file", Path)`` for a URL path, or None (404)."""
@@ -90,9 +88,9 @@ class ViewerApp:
             if len(self.runs) == 1:
                 run = next(iter(self.runs.values()))
                 return "html", run_page(run, read_run(run), gallery=False)
-            return "html", gallery_page([(run, read_run(run)) for run in self.runs.values()])
+            return "html", gallery_page([(run, read_run(run, curves=False)) for run in self.runs.values()])
         if parts[:1] == ["static"] and len(parts) == 2:
-            found = self.static_files().get(parts[1])
+            found = self.static_files.get(parts[1])
             return ("file", found) if found else None
         if parts == ["vendor", "model-viewer.js"]:
             return "file", self.model_viewer
@@ -101,7 +99,7 @@ class ViewerApp:
             if parts[2:] in ([], [""]):
                 return "html", run_page(run, read_run(run), gallery=len(self.runs) > 1)
             if parts[2:3] == ["files"] and len(parts) >= 4:
-                found = served_files(run).get("/".join(parts[3:]))
+                found = served_file(run, "/".join(parts[3:]))
                 return ("file", found) if found else None
         return None
 
