@@ -25,9 +25,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from dreamlift._atomic import write_bytes
+from dreamlift._atomic import atomic_path, write_bytes
 from dreamlift.errors import DreamliftError
-from dreamlift.export._files import atomic_path
 from dreamlift.export._render import RenderFn, call_render, resolve_render
 from dreamlift.export.grid import FieldGrid, GridField, sample_grid
 from dreamlift.rendering.cameras import OrbitCameras

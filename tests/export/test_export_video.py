@@ -45,6 +45,15 @@ def test_turntable_mp4_gif_depth_and_normals(box_field, tmp_path):
     assert front[2] > 0.9 and abs(front[0] - 0.5) < 0.1
 
 
+def test_videos_get_the_permissions_of_any_new_file(box_field, tmp_path):
+    config = TurntableConfig(frames=4, size=16, cache_resolution=16, gif=True)
+    written = write_turntable(box_field, tmp_path / "turntable.mp4", config=config, progress=False)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    expected = plain.stat().st_mode & 0o777
+    assert {path.name: path.stat().st_mode & 0o777 for path in written} == {path.name: expected for path in written}
+
+
 def test_cameras_go_once_around():
     cameras = turntable_cameras(TurntableConfig(frames=12, elevation=20.0))
     assert len(cameras) == 12
