@@ -29,6 +29,7 @@ from dreamlift._atomic import atomic_path, write_bytes
 from dreamlift.errors import DreamliftError
 from dreamlift.export._render import RenderFn, call_render, resolve_render
 from dreamlift.export.grid import FieldGrid, GridField, sample_grid
+from dreamlift.export.texture import to_uint8
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.shading import head_lights
 
@@ -79,21 +80,21 @@ def turntable_cameras(config: TurntableConfig) -> OrbitCameras:
     return OrbitCameras.make(config.elevation, azimuth, config.radius, config.fovy)
 
 
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    return (image.clamp(0.0, 1.0).numpy() * 255.0 + 0.5).astype(np.uint8)
+FRAMES_PER_RENDER = 8
+"""Turntable frames rendered in one call of the renderer."""
 
 
-def _depth_frame(out: dict, config: TurntableConfig, bound: float) -> np.ndarray:
-    opacity = out["opacity"][0]
-    depth = out["depth"][0] / opacity.clamp_min(1e-6)
+def _depth_frame(out: dict, k: int, config: TurntableConfig, bound: float) -> np.ndarray:
+    opacity = out["opacity"][k]
+    depth = out["depth"][k] / opacity.clamp_min(1e-6)
     near, far = config.radius - bound, config.radius + bound
     value = ((far - depth) / (far - near)).clamp(0.0, 1.0) * opacity
-    return _to_uint8(value.expand(-1, -1, 3))
+    return to_uint8(value.expand(-1, -1, 3).numpy())
 
 
-def _normal_frame(out: dict) -> np.ndarray:
-    opacity = out["opacity"][0]
-    return _to_uint8(0.5 * (out["normals"][0] + opacity) + (1.0 - opacity))
+def _normal_frame(out: dict, k: int) -> np.ndarray:
+    opacity = out["opacity"][k]
+    return to_uint8((0.5 * (out["normals"][k] + opacity) + (1.0 - opacity)).numpy())
 
 
 def _write_mp4(frames: list[np.ndarray], path: Path, fps: int) -> None:
@@ -153,20 +154,23 @@ def write_turntable(
     bound = grid.bound if grid is not None else 1.0
     cameras = turntable_cameras(config)
     colour, depth, normals = [], [], []
-    for i in tqdm(range(len(cameras)), desc="turntable", unit="frame", disable=not progress):
-        camera = cameras[i]
-        lights = head_lights(camera, float(config.ambient)) if config.shading != "albedo" else None
-        needs_normals = config.normals or config.shading != "albedo"
-        with torch.no_grad():
-            out = call_render(
-                render, target, camera, size, occupancy=occupancy, normals=needs_normals,
-                shading=config.shading, lights=lights, background=(1.0, 1.0, 1.0),
-            )
-        colour.append(_to_uint8(out["image"][0]))
-        if config.depth:
-            depth.append(_depth_frame(out, config, bound))
-        if config.normals:
-            normals.append(_normal_frame(out))
+    needs_normals = config.normals or config.shading != "albedo"
+    with tqdm(total=len(cameras), desc="turntable", unit="frame", disable=not progress) as bar:
+        for start in range(0, len(cameras), FRAMES_PER_RENDER):
+            chunk = cameras[start : start + FRAMES_PER_RENDER]
+            lights = head_lights(chunk, float(config.ambient)) if config.shading != "albedo" else None
+            with torch.no_grad():
+                out = call_render(
+                    render, target, chunk, size, occupancy=occupancy, normals=needs_normals,
+                    shading=config.shading, lights=lights, background=(1.0, 1.0, 1.0),
+                )
+            for k in range(len(chunk)):
+                colour.append(to_uint8(out["image"][k].numpy()))
+                if config.depth:
+                    depth.append(_depth_frame(out, k, config, bound))
+                if config.normals:
+                    normals.append(_normal_frame(out, k))
+            bar.update(len(chunk))
     written = [path]
     _write_mp4(colour, path, int(config.fps))
     if config.gif:
