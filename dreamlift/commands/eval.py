@@ -77,7 +77,6 @@ def mesh_scores(path: Path, obj) -> dict:
     """Volumetric IoU and Chamfer distance of the run's exported mesh against the truth."""
     import trimesh
 
-    from dreamlift.errors import DreamliftError
     from dreamlift.evaluation.mesh_scores import score_toy_mesh
 
     try:

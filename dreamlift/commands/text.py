@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace):
     from dreamlift.guidance.factory import TEXT_PRIORS
+    from dreamlift.guidance.real_presets import PRIOR_FIELDS
     from dreamlift.training.presets import preset_for_prior
 
     if args.prior not in TEXT_PRIORS and args.model is None:  # --prior PATH: a model folder or file
@@ -36,7 +37,7 @@ def build_config(args: argparse.Namespace):
 
         args.model, args.prior = args.prior, prior_for_model_path(args.prior)
     config = preset_for_prior(args.prior)
-    settings_field = {"stable-diffusion": "stable_diffusion", "deepfloyd-if": "deepfloyd_if"}.get(args.prior)
+    settings_field = PRIOR_FIELDS.get(args.prior)
     if settings_field is not None:
         setattr(config, settings_field, real_prior_settings(getattr(config, settings_field), args))
     config.prompt = args.prompt

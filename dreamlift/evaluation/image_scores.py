@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.evaluation.scores import psnr, render_result, render_truth, silhouette_iou
+from dreamlift.evaluation.scores import psnr, render_result, render_truth, silhouette_iou, turned
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.shading import Lights, head_lights
 
@@ -210,8 +210,8 @@ def score_image_run(loaded, truth, input_azimuth: float = 0.0, input_elevation: 
             "scoring assumes the run was told the true elevation"
         )
     base = novel_cameras()  # relative to the (first) input camera: its azimuth is 0 for one image, the table's otherwise
-    cameras = OrbitCameras(base.elevation, base.azimuth + reference.azimuth, base.radius, base.fovy)
-    truth_cameras = OrbitCameras(cameras.elevation, cameras.azimuth + float(input_azimuth), cameras.radius, cameras.fovy)
+    cameras = turned(base, reference.azimuth)
+    truth_cameras = turned(cameras, float(input_azimuth))
     truth_rgb, truth_alpha = render_truth_on_white(truth, truth_cameras, size)
     image, alpha = render_result(loaded.field, cameras, size, loaded.occupancy)
 

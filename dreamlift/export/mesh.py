@@ -95,7 +95,7 @@ class ExtractedMesh:
 
     mesh: trimesh.Trimesh
     grid: FieldGrid
-    """The sampled density and albedo (reused for the UV bake and the turntable)."""
+    """The sampled density and albedo (its spacing sets the UV bake's offset; the turntable reuses it)."""
     level: float
     """Density level of the surface."""
     silhouette_iou: float

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-VIEWS: tuple[str, ...] = ("front", "side", "back", "overhead")
-"""The view names, in the order used by every ``(B, 4)`` weight tensor here."""
+from dreamlift.rendering.cameras import wrap_degrees
+from dreamlift.toyworld.captions import VIEWS  # the view names, in the order of every ``(B, 4)`` weight tensor here
+
 
 FRONT, SIDE, BACK, OVERHEAD = range(4)
 
@@ -53,12 +54,6 @@ class ViewSettings:
     """Blend embeddings linearly in azimuth instead of picking one view."""
 
 
-def _abs_azimuth(azimuth: Tensor) -> Tensor:
-    """``|az|`` in ``[0, 180]`` after wrapping to ``[-180, 180)``."""
-    wrapped = torch.remainder(azimuth.float() + 180.0, 360.0) - 180.0
-    return wrapped.abs()
-
-
 def view_weights(elevation: Tensor, azimuth: Tensor, settings: ViewSettings) -> Tensor:
     """Per-camera convex weights over :data:`VIEWS`, shape ``(B, 4)``.
 
@@ -66,7 +61,7 @@ def view_weights(elevation: Tensor, azimuth: Tensor, settings: ViewSettings) -> 
     with ``r = 1 − |az|/90`` for ``|az| < 90``, side↔back with ``r = 2 − |az|/90``
     otherwise. In both, a camera above ``overhead_elevation`` is one-hot overhead.
     """
-    a = _abs_azimuth(azimuth)
+    a = wrap_degrees(azimuth.float()).abs()
     weights = torch.zeros(a.shape[0], len(VIEWS), dtype=torch.float32, device=a.device)
     if settings.blend:
         near_front = a < 90.0
@@ -81,7 +76,8 @@ def view_weights(elevation: Tensor, azimuth: Tensor, settings: ViewSettings) -> 
         weights[:, BACK] = (back & ~front).float()
         weights[:, SIDE] = (~front & ~back).float()
     overhead = elevation.float().to(a.device) > settings.overhead_elevation
-    weights[overhead] = torch.tensor([0.0, 0.0, 0.0, 1.0], device=a.device)
+    weights[:, :OVERHEAD] *= ~overhead[:, None]  # no boolean indexing: no device sync on a GPU
+    weights[:, OVERHEAD] = overhead.float()
     return weights
 
 
@@ -107,7 +103,7 @@ def perp_neg_weights(azimuth: Tensor, settings: PerpNegSettings) -> Tensor:
     * ``A ≥ 90``, ``r = 2 − A/90``: front ``w``, side ``(w/2)·exp(−r·side_decay)``
       (0 when ``r > 0.8``).
     """
-    a = _abs_azimuth(azimuth)
+    a = wrap_degrees(azimuth.float()).abs()
     w = float(settings.weight)
     near_front = a < 90.0
     r = torch.where(near_front, 1.0 - a / 90.0, 2.0 - a / 90.0)

@@ -380,18 +380,14 @@ class ToyViewPrior(ToyPrior):
         self.reference_azimuth = torch.tensor([float(v.camera.azimuth[0]) for v in references])
         self.reference_weight = torch.tensor([float(v.weight) for v in references])
 
-    def _near(self, elevation: Tensor, azimuth: Tensor, cameras: OrbitCameras, nearest: bool = True) -> Tensor:
-        """``(B, N)``: which views ``(N,)`` (already turned) lie within the windows of each camera."""
-        return view_window(elevation, azimuth, cameras, self.config, nearest)
-
     def log_prior(self, cameras: OrbitCameras) -> Tensor:
         """``(B, N + R)`` log weights of the memorised renders and the input views for each camera."""
         weight = torch.zeros(len(cameras), self.memory.images.shape[0])
         for obj, turn, w in zip(self.candidate_object.tolist(), self.candidate_turn, self.candidate_weight):
-            near = self._near(self.memory.elevation, self.memory.azimuth + turn, cameras) & (self.memory_object == obj)[None]
+            near = view_window(self.memory.elevation, self.memory.azimuth + turn, cameras, self.config) & (self.memory_object == obj)[None]
             weight += w * near / near.sum(1, keepdim=True).clamp_min(1)
         heaviest = weight.max(dim=1, keepdim=True).values
-        near_input = self._near(self.reference_elevation, self.reference_azimuth, cameras, nearest=False)
+        near_input = view_window(self.reference_elevation, self.reference_azimuth, cameras, self.config, nearest=False)
         reference = self.view_config.reference_weight * self.reference_weight[None] * heaviest * near_input
         return torch.cat((weight, reference), dim=1).log()
 

@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dreamlift.errors import DreamliftError
+from dreamlift.guidance._diffusers_common import INSTALL_HINT
 from dreamlift.guidance.base import Guidance, TimestepSchedule, Weighting, classifier_free_guidance, linear_alphas_cumprod
 from dreamlift.guidance.relative_pose import PoseEmbedding, pose_embedding
 from dreamlift.rendering.cameras import OrbitCameras
@@ -264,7 +265,7 @@ def resolve_model_folder(name: str, allow_network: bool) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        raise DreamliftError("loading a hub model needs huggingface_hub: pip install 'dreamlift[diffusers]'") from None
+        raise DreamliftError(f"loading a hub model needs huggingface_hub: {INSTALL_HINT}") from None
     try:
         return Path(snapshot_download(name, allow_patterns=_DOWNLOAD_PATTERNS, local_files_only=not allow_network))
     except Exception as exc:
@@ -281,7 +282,7 @@ def load_zero123_model(config: Zero123Config, device) -> Zero123Model:
         from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
         from transformers import CLIPVisionModelWithProjection
     except ImportError:
-        raise DreamliftError("the Zero-1-to-3 prior needs diffusers and transformers: pip install 'dreamlift[diffusers]'") from None
+        raise DreamliftError(f"the Zero-1-to-3 prior needs diffusers and transformers: {INSTALL_HINT}") from None
     device = torch.device(device)
     dtype = resolve_dtype(config.dtype, device)
     variant = resolve_variant(config.variant, config.model)
