@@ -56,7 +56,7 @@ from torch import Tensor
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import TimestepSchedule, Weighting
 from dreamlift.guidance.toy import RenderSet, ToyPrior, ToyPriorConfig, load_render_set, view_window
-from dreamlift.inputs.framing import object_box, resample_matrix
+from dreamlift.inputs.framing import frame_batch, object_box, resample_matrix
 from dreamlift.inputs.image import ReferenceImage
 from dreamlift.inputs.views import ViewInput
 from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
@@ -248,50 +248,6 @@ def identify(views: list[ViewInput], config: ToyViewConfig, border_ratio: float)
     candidates = [ViewCandidate(obj, turn, w / total) for obj, turn, w in kept]
     _, best_renders = score(candidates[0].object, torch.tensor([candidates[0].turn]))
     return Identification(candidates, best_renders[0])
-
-
-def _extents(profile: Tensor) -> tuple[Tensor, Tensor]:
-    """Batched :func:`~dreamlift.inputs.framing.object_box` along one axis: ``profile (N, L)`` → starts, ends ``(N,)``."""
-    inside = profile >= 0.5
-    length = profile.shape[1]
-    first = inside.float().argmax(dim=1)
-    last = length - 1 - inside.flip(1).float().argmax(dim=1)
-    rows = torch.arange(profile.shape[0])
-    padded = torch.nn.functional.pad(profile, (1, 1))
-    before, after = padded[rows, first], padded[rows, last + 2]
-    return first + (1.0 - profile[rows, first]) - before, last + profile[rows, last] + after
-
-
-def _resample_matrices(source_length: int, start: Tensor, step: Tensor, count: int) -> Tensor:
-    """Batched :func:`~dreamlift.inputs.framing.resample_matrix`: ``(N, count, source_length)``."""
-    u = torch.arange(count, dtype=torch.float64)[None, :, None]
-    x = torch.arange(source_length, dtype=torch.float64)[None, None, :]
-    start, step = start.double()[:, None, None], step.double()[:, None, None]
-    low, high = start + u * step, start + (u + 1.0) * step
-    area = torch.clamp(torch.minimum(high, x + 1.0) - torch.maximum(low, x), min=0.0) / step
-    centre = start + (u + 0.5) * step
-    linear = torch.clamp(1.0 - (centre - (x + 0.5)).abs(), min=0.0)
-    return torch.where(step >= 1.0, area, linear).float()
-
-
-def frame_batch(rgba: Tensor, size: int, border_ratio: float) -> Tensor:
-    """:func:`~dreamlift.inputs.framing.frame_object` for a batch ``(N, H, W, 4)`` at once (same result)."""
-    rgba = rgba.to(torch.float32)
-    alpha = rgba[..., 3]
-    peak = alpha.flatten(1).amax(1).clamp_min(1e-8)
-    normalised = (alpha / peak.clamp(max=1.0)[:, None, None]).clamp(0.0, 1.0)
-    x0, x1 = _extents(normalised.amax(dim=1))
-    y0, y1 = _extents(normalised.amax(dim=2))
-    side = torch.maximum(x1 - x0, y1 - y0) / (1.0 - border_ratio)
-    step = side / size
-    rows = _resample_matrices(rgba.shape[1], 0.5 * (y0 + y1) - 0.5 * side, step, size)
-    cols = _resample_matrices(rgba.shape[2], 0.5 * (x0 + x1) - 0.5 * side, step, size)
-    premultiplied = torch.cat([rgba[..., :3] * alpha[..., None], alpha[..., None]], dim=-1)
-    out = torch.einsum("nuy,nyxc->nuxc", rows, premultiplied)
-    out = torch.einsum("nvx,nuxc->nuvc", cols, out).clamp(0.0, 1.0)
-    out_alpha = out[..., 3:]
-    colour = torch.where(out_alpha > 1e-8, out[..., :3] / out_alpha.clamp(min=1e-8), torch.zeros_like(out[..., :3]))
-    return torch.cat([colour.clamp(0.0, 1.0), out_alpha], dim=-1)
 
 
 def place_in_box(framed: Tensor, box: tuple[float, float, float, float], border_ratio: float) -> Tensor:
