@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dreamlift.guidance._diffusers_common import PromptEmbeddings  # noqa: E402
+from dreamlift.guidance._diffusers_common import DTYPES, PromptEmbeddings  # noqa: E402
 from dreamlift.guidance.base import TimestepSchedule  # noqa: E402
 from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig, DeepFloydIFGuidance  # noqa: E402
 from dreamlift.guidance.stable_diffusion import StableDiffusionConfig, StableDiffusionGuidance  # noqa: E402
@@ -88,7 +88,7 @@ IF_I_XL_UNET = dict(
     resnet_time_scale_shift="scale_shift",
     act_fn="gelu",
 )
-SD_TEXT_DIM, IF_TEXT_DIM, TOKENS = 1024, 4096, 77
+TOKENS = 77
 
 TINY_SD_UNET = dict(SD21_BASE_UNET, sample_size=8, block_out_channels=(32, 32, 64, 64), cross_attention_dim=32, attention_head_dim=(2, 2, 4, 4))
 TINY_SD_VAE = dict(SD_VAE, block_out_channels=(32, 32, 32, 32))
@@ -125,40 +125,33 @@ def build_guidance(prior: str, dtype_name: str, device: torch.device, tiny: bool
     """A guidance object of the project with random full-size (or tiny) weights built on ``device``."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
+    dtype = DTYPES[dtype_name]
     torch.manual_seed(0)
     if prior == "sd":
+        spec = TINY_SD_UNET if tiny else SD21_BASE_UNET
         config = StableDiffusionConfig(model="random", dtype=dtype_name, **options)
         vae_dtype = torch.float32 if (dtype == torch.float16 and config.upcast_vae) else dtype
         with torch.device(device):
-            unet = UNet2DConditionModel(**(TINY_SD_UNET if tiny else SD21_BASE_UNET)).to(dtype)
+            unet = UNet2DConditionModel(**spec).to(dtype)
             vae = AutoencoderKL(**(TINY_SD_VAE if tiny else SD_VAE)).to(vae_dtype)
         scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
-        dim = TINY_SD_UNET["cross_attention_dim"] if tiny else SD_TEXT_DIM
-        return StableDiffusionGuidance(
-            vae=vae,
-            vae_dtype=vae_dtype,
-            unet=unet,
-            scheduler=scheduler,
-            embeddings=random_embeddings(dim, dtype, device),
-            config=config,
-            schedule=TimestepSchedule(),
-            device=device,
-            dtype=dtype,
-        )
-    config = DeepFloydIFConfig(model="random", dtype=dtype_name, **options)
-    with torch.device(device):
-        unet = UNet2DConditionModel(**(TINY_IF_UNET if tiny else IF_I_XL_UNET)).to(dtype)
-    scheduler = DDPMScheduler(beta_schedule="squaredcos_cap_v2", variance_type="learned_range")
-    dim = TINY_IF_UNET["encoder_hid_dim"] if tiny else IF_TEXT_DIM
-    return DeepFloydIFGuidance(
+        guidance_class, text_dim, extra = StableDiffusionGuidance, spec["cross_attention_dim"], dict(vae=vae, vae_dtype=vae_dtype)
+    else:
+        spec = TINY_IF_UNET if tiny else IF_I_XL_UNET
+        config = DeepFloydIFConfig(model="random", dtype=dtype_name, **options)
+        with torch.device(device):
+            unet = UNet2DConditionModel(**spec).to(dtype)
+        scheduler = DDPMScheduler(beta_schedule="squaredcos_cap_v2", variance_type="learned_range")
+        guidance_class, text_dim, extra = DeepFloydIFGuidance, spec["encoder_hid_dim"], {}
+    return guidance_class(
         unet=unet,
         scheduler=scheduler,
-        embeddings=random_embeddings(dim, dtype, device),
+        embeddings=random_embeddings(text_dim, dtype, device),
         config=config,
         schedule=TimestepSchedule(),
         device=device,
         dtype=dtype,
+        **extra,
     )
 
 

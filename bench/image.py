@@ -18,7 +18,6 @@ CPU may be shared.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -30,7 +29,8 @@ import torch
 from dreamlift import cli
 from dreamlift._atomic import write_png
 from dreamlift.commands import image as image_command
-from dreamlift.evaluation.image_scores import MESH_SUFFIXES, novel_cameras, parse_truth, render_mesh
+from dreamlift.evaluation.image_scores import MESH_SUFFIXES, novel_cameras, parse_truth, render_mesh, score_image_run
+from dreamlift.guidance.toy_view import candidates_from_json
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.shading import sample_lights
 from dreamlift.toyworld import COLORS, SHAPE_NAMES, ToyObject, render
@@ -50,10 +50,10 @@ def toy_cases() -> list[dict]:
 
 
 def mesh_cases() -> list[dict]:
-    names = sorted(p.stem for p in MESH_FOLDER.iterdir() if p.suffix.lower() in MESH_SUFFIXES)
+    meshes = sorted((p for p in MESH_FOLDER.iterdir() if p.suffix.lower() in MESH_SUFFIXES), key=lambda p: p.stem)
     return [
-        {"name": name, "truth": str(MESH_FOLDER / f"{name}.obj"), "colour": MESH_COLOURS.get(name, "orange"), "elevation": 15.0, "azimuth": 30.0 + 60.0 * i}
-        for i, name in enumerate(names)
+        {"name": p.stem, "truth": str(p), "colour": MESH_COLOURS.get(p.stem, "orange"), "elevation": 15.0, "azimuth": 30.0 + 60.0 * i}
+        for i, p in enumerate(meshes)
     ]
 
 
@@ -74,9 +74,6 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    # until cli.py lists the image command
-    cli.COMMANDS.setdefault("image", (image_command, "one image to a 3D asset"))
-
     cases = toy_cases() + (mesh_cases() if args.meshes else [])
     if args.only:
         wanted = set(args.only.split(","))
@@ -124,8 +121,6 @@ def main() -> None:
 
 
 def image_command_scores(folder: Path, truth, azimuth: float) -> dict:
-    from dreamlift.evaluation.image_scores import score_image_run
-
     return score_image_run(load_run(folder), truth, input_azimuth=azimuth).as_dict()
 
 
@@ -134,8 +129,8 @@ def recognised(folder: Path) -> str:
     path = folder / image_command.CANDIDATES_FILE
     if not path.is_file():
         return "-"
-    best = json.loads(path.read_text())["candidates"][0]
-    return f"{best['color']} {best['shape']}, az {-best['turn']:+.0f}"
+    best = candidates_from_json(path.read_text())[0]
+    return f"{best.object.color} {best.object.shape}, az {-best.turn:+.0f}"
 
 
 if __name__ == "__main__":
