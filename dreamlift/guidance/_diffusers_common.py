@@ -425,6 +425,22 @@ class LoadedParts:
     vae: torch.nn.Module | None = None
 
 
+def load_folder_parts(source: ModelSource, config, dtype: torch.dtype, text_encoder_class, vae: bool) -> LoadedParts:
+    """UNet, text encoder (``text_encoder_class``), tokenizer, DDPM scheduler and, with ``vae``, the VAE
+    of the diffusers folder or hub id ``source`` (``config`` gives ``variant`` and ``cache_dir``)."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import AutoTokenizer
+
+    common = pretrained_kwargs(source, config.cache_dir)
+    where = source.location
+    unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", torch_dtype=dtype, variant=config.variant, **common)
+    autoencoder = AutoencoderKL.from_pretrained(where, subfolder="vae", torch_dtype=dtype, variant=config.variant, **common) if vae else None
+    text_encoder = text_encoder_class.from_pretrained(where, subfolder="text_encoder", variant=config.variant, **transformers_dtype(dtype), **common)
+    tokenizer = AutoTokenizer.from_pretrained(where, subfolder="tokenizer", **common)
+    scheduler = DDPMScheduler.from_pretrained(where, subfolder="scheduler", **common)
+    return LoadedParts(unet, scheduler, tokenizer, text_encoder, autoencoder)
+
+
 def embed_and_release(
     parts: LoadedParts, prompt: str, negative_prompt: str, device: torch.device, *, max_length: int, attention_mask: bool
 ) -> tuple[PromptEmbeddings, Callable[[], object]]:
@@ -518,6 +534,16 @@ class DiffusersGuidance(Guidance):
         self.unet_calls = 0
 
     # -- set-up
+
+    def _input_size(self, pixels_per_sample: int) -> int:
+        """The render size the model takes: ``config.resolution``, else the UNet's sample size times
+        ``pixels_per_sample`` (1 for pixel models, the VAE's factor for latent ones); a size the UNet
+        cannot halve down to its last block is a one-line error."""
+        size = int(self.config.resolution or self.unet_config.sample_size * pixels_per_sample)
+        multiple = pixels_per_sample * 2 ** (len(self.unet_config.block_out_channels) - 1)
+        if size % multiple:
+            raise DreamliftError(f"resolution {size} does not suit this model: give a multiple of {multiple}")
+        return size
 
     def _prepare_unet(self, unet: torch.nn.Module) -> torch.nn.Module:
         unet.requires_grad_(False).eval()

@@ -18,22 +18,19 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dreamlift.errors import DreamliftError
 from dreamlift.guidance._diffusers_common import (
     DiffusersGuidance,
     DiffusersPriorConfig,
     LoadedParts,
-    ModelSource,
     check_components,
     embed_and_release,
+    load_folder_parts,
     loading_errors,
-    pretrained_kwargs,
     require_diffusers,
     resize_renders,
     resolve_device,
     resolve_dtype,
     resolve_model_source,
-    transformers_dtype,
     warn_if_cpu,
 )
 from dreamlift.guidance.base import TimestepSchedule
@@ -61,26 +58,10 @@ class DeepFloydIFGuidance(DiffusersGuidance):
 
     def __init__(self, **shared):
         super().__init__(**shared)
-        self.input_size = int(self.config.resolution or self.unet_config.sample_size)
-        multiple = 2 ** (len(self.unet_config.block_out_channels) - 1)
-        if self.input_size % multiple:
-            raise DreamliftError(f"resolution {self.input_size} does not suit this model: give a multiple of {multiple}")
+        self.input_size = self._input_size(1)
 
     def encode(self, images: Tensor) -> Tensor:
         return resize_renders(images, self.input_size, self.device).float()
-
-
-def _load_parts(source: ModelSource, config: DeepFloydIFConfig, dtype: torch.dtype) -> LoadedParts:
-    from diffusers import DDPMScheduler, UNet2DConditionModel
-    from transformers import AutoTokenizer, T5EncoderModel
-
-    common = pretrained_kwargs(source, config.cache_dir)
-    where = source.location
-    unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", torch_dtype=dtype, variant=config.variant, **common)
-    text_encoder = T5EncoderModel.from_pretrained(where, subfolder="text_encoder", variant=config.variant, **transformers_dtype(dtype), **common)
-    tokenizer = AutoTokenizer.from_pretrained(where, subfolder="tokenizer", **common)
-    scheduler = DDPMScheduler.from_pretrained(where, subfolder="scheduler", **common)
-    return LoadedParts(unet, scheduler, tokenizer, text_encoder)
 
 
 def load_deepfloyd_if_parts(config: DeepFloydIFConfig, dtype: torch.dtype) -> LoadedParts:
@@ -94,8 +75,10 @@ def load_deepfloyd_if_parts(config: DeepFloydIFConfig, dtype: torch.dtype) -> Lo
         gated_prefixes=GATED_PREFIXES,
     )
     check_components(source, PRIOR_NAME, COMPONENTS, PIPELINES)
+    from transformers import T5EncoderModel
+
     with loading_errors(config.model, PRIOR_NAME):
-        return _load_parts(source, config, dtype)
+        return load_folder_parts(source, config, dtype, T5EncoderModel, vae=False)
 
 
 def build_deepfloyd_if_guidance(

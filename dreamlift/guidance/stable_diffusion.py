@@ -32,14 +32,13 @@ from dreamlift.guidance._diffusers_common import (
     ModelSource,
     check_components,
     embed_and_release,
+    load_folder_parts,
     loading_errors,
-    pretrained_kwargs,
     require_diffusers,
     resize_renders,
     resolve_device,
     resolve_dtype,
     resolve_model_source,
-    transformers_dtype,
     warn_if_cpu,
 )
 from dreamlift.guidance.base import TimestepSchedule
@@ -97,11 +96,7 @@ class StableDiffusionGuidance(DiffusersGuidance):
             self.vae.encoder = _FallbackModule(CompiledWithFallback(vae.encoder))
         self.latent_scale = float(vae.config.scaling_factor)
         self.latent_shift = float(getattr(vae.config, "shift_factor", None) or 0.0)
-        vae_factor = 2 ** (len(vae.config.block_out_channels) - 1)
-        self.input_size = int(config.resolution or self.unet_config.sample_size * vae_factor)
-        multiple = vae_factor * 2 ** (len(self.unet_config.block_out_channels) - 1)
-        if self.input_size % multiple:
-            raise DreamliftError(f"resolution {self.input_size} does not suit this model: give a multiple of {multiple}")
+        self.input_size = self._input_size(2 ** (len(vae.config.block_out_channels) - 1))
 
     def encode(self, images: Tensor) -> Tensor:
         x = resize_renders(images, self.input_size, self.device).to(self.vae_dtype)
@@ -112,8 +107,8 @@ class StableDiffusionGuidance(DiffusersGuidance):
 
 
 def _load_parts(source: ModelSource, config: StableDiffusionConfig, dtype: torch.dtype) -> LoadedParts:
-    from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import AutoTokenizer, CLIPTextModel
+    from diffusers import DDPMScheduler, StableDiffusionPipeline
+    from transformers import CLIPTextModel
 
     if source.kind == "single_file":
         extra = {"config": source.config_folder} if source.config_folder else {}
@@ -128,14 +123,7 @@ def _load_parts(source: ModelSource, config: StableDiffusionConfig, dtype: torch
         )
         scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
         return LoadedParts(pipe.unet, scheduler, pipe.tokenizer, pipe.text_encoder, pipe.vae)
-    common = pretrained_kwargs(source, config.cache_dir)
-    where = source.location
-    unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", torch_dtype=dtype, variant=config.variant, **common)
-    vae = AutoencoderKL.from_pretrained(where, subfolder="vae", torch_dtype=dtype, variant=config.variant, **common)
-    text_encoder = CLIPTextModel.from_pretrained(where, subfolder="text_encoder", variant=config.variant, **transformers_dtype(dtype), **common)
-    tokenizer = AutoTokenizer.from_pretrained(where, subfolder="tokenizer", **common)
-    scheduler = DDPMScheduler.from_pretrained(where, subfolder="scheduler", **common)
-    return LoadedParts(unet, scheduler, tokenizer, text_encoder, vae)
+    return load_folder_parts(source, config, dtype, CLIPTextModel, vae=True)
 
 
 def _checkpoint_shapes(path: str) -> dict:
