@@ -76,3 +76,12 @@ def test_if_perp_neg_runs_with_four_branches(tiny):
     guidance(images, CAMERAS, generator=torch.Generator().manual_seed(1)).loss.backward()
     assert batches == [12]  # one UNet call: (negative, positive, front, side) × 3 cameras
     assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
+
+
+def test_if_render_size_must_halve_down_to_the_last_unet_block(tiny):
+    from dreamlift.errors import DreamliftError
+
+    # tiny IF: pixels, two UNet blocks, so sizes go in steps of 2 pixels
+    assert build(tiny.if_folder, resolution=30).input_size == 30
+    with pytest.raises(DreamliftError, match="resolution 31 does not suit this model: give a multiple of 2"):
+        build(tiny.if_folder, resolution=31)

@@ -246,3 +246,12 @@ def test_failed_compile_falls_back_to_eager(tiny, sd_guidance, monkeypatch):
     with pytest.warns(RuntimeWarning, match="torch.compile of Encoder failed"):
         gradient = sds_gradient(guidance)  # the VAE encoder falls back too
     assert torch.isfinite(gradient).all() and gradient.abs().sum() > 0
+
+
+def test_render_size_must_halve_down_to_the_last_unet_block(tiny):
+    from dreamlift.errors import DreamliftError
+
+    # tiny SD: VAE factor 2, four UNet blocks (three halvings), so sizes go in steps of 2·8 = 16 pixels
+    assert build(tiny.sd_folder, resolution=48).input_size == 48
+    with pytest.raises(DreamliftError, match="resolution 40 does not suit this model: give a multiple of 16"):
+        build(tiny.sd_folder, resolution=40)
