@@ -91,5 +91,8 @@ class OccupancyGrid:
         return {"density": self.density.clone(), "mask": self.mask.clone()}
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Load ``state``; other names or shapes than this grid's raise RuntimeError (as torch's strict loading does)."""
+        if state.keys() != {"density", "mask"} or any(state[k].shape != v.shape for k, v in (("density", self.density), ("mask", self.mask))):
+            raise RuntimeError("the occupancy grid's names or shapes differ from this grid's")
         self.density = state["density"].to(self.density.device).clone()
         self.mask = state["mask"].to(self.mask.device).bool().clone()

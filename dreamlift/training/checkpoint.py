@@ -102,6 +102,12 @@ def _record_problem(record_path: Path, meta: Any) -> str | None:
     return None
 
 
+def prefixed(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The tensors named ``prefix.<name>``, keyed by ``<name>`` (one module's state in a checkpoint)."""
+    head = prefix + "."
+    return {key[len(head) :]: value for key, value in tensors.items() if key.startswith(head)}
+
+
 def optimizer_to_tensors(optimizer: torch.optim.Optimizer, prefix: str = "optimizer") -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Split an optimiser's state into tensors (per parameter) and JSON-ready param groups."""
     state = optimizer.state_dict()

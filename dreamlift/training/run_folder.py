@@ -177,7 +177,7 @@ def load_run(run_dir: str | os.PathLike) -> LoadedRun:
     """Load the newest good checkpoint of a run folder (field in eval mode, on the CPU)."""
     from dreamlift.rendering.occupancy import OccupancyGrid
     from dreamlift.scene.field import NeRFField
-    from dreamlift.training.checkpoint import load_latest_checkpoint
+    from dreamlift.training.checkpoint import load_latest_checkpoint, prefixed
 
     folder = Path(run_dir)
     if not folder.is_dir():
@@ -200,15 +200,10 @@ def load_run(run_dir: str | os.PathLike) -> LoadedRun:
         occupancy = OccupancyGrid(config.occupancy, config.nerf.bound)
     except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as error:
         raise DreamliftError(f"{folder / 'config.json'} is damaged ({error.__class__.__name__}): start a new run") from None
-    state = {k[len("field.") :]: v for k, v in checkpoint.tensors.items() if k.startswith("field.")}
     try:
-        field.load_state_dict(state)
+        field.load_state_dict(prefixed(checkpoint.tensors, "field"))
+        occupancy.load_state_dict(prefixed(checkpoint.tensors, "occupancy"))
     except RuntimeError:
         raise mismatch from None
-    grid = {k[len("occupancy.") :]: v for k, v in checkpoint.tensors.items() if k.startswith("occupancy.")}
-    expected = occupancy.state_dict()
-    if grid.keys() != expected.keys() or any(grid[k].shape != expected[k].shape for k in expected):
-        raise mismatch
     field.eval()
-    occupancy.load_state_dict(grid)
     return LoadedRun(path=folder, config=record["config"], kind=record["kind"], field=field, occupancy=occupancy, step=checkpoint.step)

@@ -37,7 +37,7 @@ from dreamlift.rendering.renderer import RenderOutput, VolumeRenderer
 from dreamlift.rendering.shading import ShadingMode, head_lights, sample_lights
 from dreamlift.scene.background import Background
 from dreamlift.scene.field import NeRFField
-from dreamlift.training.checkpoint import load_latest_checkpoint, optimizer_from_tensors, optimizer_to_tensors, save_checkpoint
+from dreamlift.training.checkpoint import load_latest_checkpoint, optimizer_from_tensors, optimizer_to_tensors, prefixed, save_checkpoint
 from dreamlift.training.config import TrainConfig, to_dict
 from dreamlift.training.run_folder import RUN_FORMAT
 
@@ -148,11 +148,9 @@ class Trainer:
             return False
         t = checkpoint.tensors
         try:
-            if t["occupancy.density"].shape != self.occupancy.density.shape:
-                raise ValueError("occupancy grid shape")
-            self.field.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("field.")})
-            self.background.load_state_dict({k[11:]: v for k, v in t.items() if k.startswith("background.")})
-            self.occupancy.load_state_dict({"density": t["occupancy.density"], "mask": t["occupancy.mask"]})
+            self.field.load_state_dict(prefixed(t, "field"))
+            self.background.load_state_dict(prefixed(t, "background"))
+            self.occupancy.load_state_dict(prefixed(t, "occupancy"))
             optimizer_from_tensors(self.optimizer, t, checkpoint.meta["optimizer"])
             self.generator.set_state(t["generator"])
         except (RuntimeError, KeyError, ValueError, TypeError) as error:
