@@ -462,6 +462,18 @@ def checkpoint_files(folder: Path) -> tuple[Path, Path]:
     return record, record.with_suffix(".safetensors")
 
 
+def rewrite_checkpoint(folder: Path, edit) -> None:
+    """Replace the newest checkpoint's tensors by ``edit(tensors)``, with a record that still vouches for them."""
+    import hashlib
+
+    from safetensors.torch import load_file, save
+
+    record, tensors = checkpoint_files(folder)
+    data = save(edit(load_file(str(tensors))))
+    tensors.write_bytes(data)
+    record.write_text(json.dumps(dict(json.loads(record.read_text()), sha256=hashlib.sha256(data).hexdigest(), size=len(data))))
+
+
 def test_render_falls_back_from_a_corrupt_checkpoint_to_the_previous_one(cli, run_copy, tmp_path):
     record, tensors = checkpoint_files(run_copy)
     older = record.with_name("step-000002.json")  # an older good checkpoint: the same one, one step earlier
@@ -482,31 +494,16 @@ def test_render_with_every_checkpoint_corrupt(cli, run_copy, tmp_path):
 
 def test_render_with_a_checkpoint_whose_tensors_do_not_fit_the_model(cli, run_copy, tmp_path, snapshot):
     """A checkpoint from another model (other shapes) with a consistent record: one line, not a traceback."""
-    import hashlib
-
-    from safetensors.torch import load_file, save
-
-    record, tensors = checkpoint_files(run_copy)
-    state = load_file(str(tensors))
-    state = {k: (torch.zeros(v.shape[0] + 3, *v.shape[1:]) if k.startswith("field.") and v.dim() else v) for k, v in state.items()}
-    data = save(state)
-    tensors.write_bytes(data)
-    record.write_text(json.dumps(dict(json.loads(record.read_text()), sha256=hashlib.sha256(data).hexdigest(), size=len(data))))
+    rewrite_checkpoint(
+        run_copy, lambda state: {k: (torch.zeros(v.shape[0] + 3, *v.shape[1:]) if k.startswith("field.") and v.dim() else v) for k, v in state.items()}
+    )
     before = snapshot(run_copy)
     cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("does not match the run's config.json")
     assert snapshot(run_copy) == before and not (tmp_path / "v.png").exists()
 
 
 def test_render_with_a_checkpoint_missing_the_occupancy_grid(cli, run_copy, tmp_path):
-    import hashlib
-
-    from safetensors.torch import load_file, save
-
-    record, tensors = checkpoint_files(run_copy)
-    state = {k: v for k, v in load_file(str(tensors)).items() if not k.startswith("occupancy.")}
-    data = save(state)
-    tensors.write_bytes(data)
-    record.write_text(json.dumps(dict(json.loads(record.read_text()), sha256=hashlib.sha256(data).hexdigest(), size=len(data))))
+    rewrite_checkpoint(run_copy, lambda state: {k: v for k, v in state.items() if not k.startswith("occupancy.")})
     cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("does not match the run's config.json")
 
 
@@ -522,17 +519,16 @@ def test_render_with_a_damaged_checkpoint_record(cli, run_copy, tmp_path, record
 
 
 def test_resume_with_a_checkpoint_whose_tensors_do_not_fit_the_model(cli, run_copy):
-    import hashlib
-
-    from safetensors.torch import load_file, save
-
-    record, tensors = checkpoint_files(run_copy)
-    state = load_file(str(tensors))
-    state["field.mlp.0.weight"] = torch.zeros(3, 3)
-    data = save(state)
-    tensors.write_bytes(data)
-    record.write_text(json.dumps(dict(json.loads(record.read_text()), sha256=hashlib.sha256(data).hexdigest(), size=len(data))))
+    rewrite_checkpoint(run_copy, lambda state: dict(state, **{"field.mlp.0.weight": torch.zeros(3, 3)}))
     cli("text", "a red cube", "--out", run_copy, "--resume", "--steps", "6").one_line_error("does not match")
+
+
+def test_a_checkpoint_whose_occupancy_mask_has_another_shape_is_refused(cli, run_copy, tmp_path, snapshot):
+    rewrite_checkpoint(run_copy, lambda state: dict(state, **{"occupancy.mask": torch.ones(3, 3, 3, dtype=torch.bool)}))
+    before = snapshot(run_copy)
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("does not match the run's config.json")
+    cli("text", "a red cube", "--out", run_copy, "--resume", "--steps", "6").one_line_error("does not match")
+    assert snapshot(run_copy) == before and not (tmp_path / "v.png").exists()
 
 
 def test_missing_model_file(cli, tmp_path):
