@@ -26,10 +26,7 @@ def query_field(field, points: Tensor, chunk: int = DEFAULT_CHUNK) -> tuple[Tens
     """Density ``(N,)`` and albedo ``(N, 3)`` of ``field`` at ``points (N, 3)``, chunk by chunk."""
     densities, albedos = [], []
     for part in points.split(chunk):
-        if callable(field):
-            density, albedo = field(part)
-        else:
-            density, albedo = field.density(part), field.albedo(part)
+        density, albedo = field(part)
         densities.append(density.reshape(-1).float())
         albedos.append(albedo.reshape(-1, 3).float())
     if not densities:

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from dreamlift.export.grid import FieldGrid
+from dreamlift.export.grid import FieldGrid, GridField
 from dreamlift.rendering.cameras import OrbitCameras, generate_rays
 
 
@@ -61,7 +60,7 @@ def ray_maximum(grid: FieldGrid, cameras: OrbitCameras, size: int, step: float =
     near, far = _intersect_cube(o, d, grid.bound)
     delta = step * grid.spacing
     samples = int(np.ceil(2.0 * np.sqrt(3.0) * grid.bound / delta)) + 1
-    volume = grid.density.permute(2, 1, 0)[None, None].contiguous()
+    lookup = GridField(grid)
     steps = torch.arange(samples, dtype=torch.float32) * delta
     result = torch.zeros(o.shape[0])
     rays_per_chunk = max(1, chunk // samples)
@@ -70,9 +69,7 @@ def ray_maximum(grid: FieldGrid, cameras: OrbitCameras, size: int, step: float =
         t = near[sl, None] + steps[None]
         inside = t <= far[sl, None]
         points = o[sl, None] + d[sl, None] * t[..., None]
-        coords = (points / grid.bound).reshape(1, -1, 1, 1, 3)
-        values = F.grid_sample(volume, coords, mode="bilinear", padding_mode="zeros", align_corners=True)
-        values = values.reshape(t.shape) * inside
+        values = lookup.density(points.reshape(-1, 3)).reshape(t.shape) * inside
         result[sl] = values.amax(dim=1)
     return result.reshape(len(cameras), size, size)
 
