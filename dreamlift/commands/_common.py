@@ -88,9 +88,9 @@ def check_output_file(path: Path, option: str = "--out") -> None:
     """Refuse, before any work is done, an output file that cannot be written."""
     if path.is_dir():
         raise DreamliftError(f"{option} {path} is a folder: give a file name")
-    existing = Path(os.path.abspath(path)).parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    from dreamlift.training.run_folder import nearest_existing
+
+    existing = nearest_existing(Path(os.path.abspath(path)).parent)
     if not existing.is_dir():
         raise DreamliftError(f"cannot write {option} {path}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):

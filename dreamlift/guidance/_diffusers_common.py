@@ -443,16 +443,20 @@ def load_folder_parts(source: ModelSource, config, dtype: torch.dtype, text_enco
 
 def embed_and_release(
     parts: LoadedParts, prompt: str, negative_prompt: str, device: torch.device, *, max_length: int, attention_mask: bool
-) -> tuple[PromptEmbeddings, Callable[[], object]]:
+) -> tuple[PromptEmbeddings, Callable[[], object], int]:
     """Encode the run's prompts once on ``device``, then drop the text encoder and free its memory.
 
-    Returns the embeddings and a weak reference to the encoder (it gives None once freed).
+    Returns the embeddings, a weak reference to the encoder (it gives None once freed)
+    and how many batches the encoder ran.
     """
     encoder = parts.text_encoder.to(device).requires_grad_(False).eval()
     tokenizer = parts.tokenizer
     parts.text_encoder = None
+    calls = 0
 
     def encode(texts: list[str]) -> Tensor:
+        nonlocal calls
+        calls += 1
         tokens = tokenizer(texts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
         extra = {"attention_mask": tokens.attention_mask.to(device)} if attention_mask else {}
         return encoder(tokens.input_ids.to(device), **extra)[0]
@@ -461,7 +465,7 @@ def embed_and_release(
     reference = weakref.ref(encoder)
     del encoder, encode
     free_memory(device)
-    return embeddings, reference
+    return embeddings, reference, calls
 
 
 # --------------------------------------------------------------------------- ε from the model's output
@@ -490,7 +494,7 @@ class DiffusersGuidance(Guidance):
     """Shared :meth:`predict_noise` for text-conditioned diffusers UNets (SD latents, IF pixels).
 
     Subclasses load their parts and implement :meth:`encode`. Embeddings are computed
-    once, before construction (``text_encoder_calls`` counts the encoder's batches).
+    once, before construction (``text_encoder_calls``: the encoder's batches, 0 when embeddings were given).
     """
 
     def __init__(
@@ -503,7 +507,7 @@ class DiffusersGuidance(Guidance):
         schedule: TimestepSchedule,
         device: torch.device,
         dtype: torch.dtype,
-        text_encoder_calls: int = 1,
+        text_encoder_calls: int = 0,
         text_encoder_ref: Callable[[], object] | None = None,
     ):
         self.device = device

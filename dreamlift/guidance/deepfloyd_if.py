@@ -95,7 +95,7 @@ def build_deepfloyd_if_guidance(
     dtype = resolve_dtype(config.dtype, device)
     parts = load_deepfloyd_if_parts(config, dtype)
     warn_if_cpu(device, PRIOR_NAME, "tens of seconds (4.3B-parameter UNet)")  # after loading: errors come first
-    embeddings, encoder_ref = embed_and_release(
+    embeddings, encoder_ref, encoder_calls = embed_and_release(
         parts, prompt, config.negative_prompt, device, max_length=config.max_text_length, attention_mask=True
     )
     return DeepFloydIFGuidance(
@@ -107,4 +107,5 @@ def build_deepfloyd_if_guidance(
         device=device,
         dtype=dtype,
         text_encoder_ref=encoder_ref,
+        text_encoder_calls=encoder_calls,
     )

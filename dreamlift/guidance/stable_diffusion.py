@@ -198,7 +198,7 @@ def build_stable_diffusion_guidance(
     parts = load_stable_diffusion_parts(config, dtype)
     warn_if_cpu(device, PRIOR_NAME, "about 50 s at 512 px (measured, SD-1.5 size)")  # after loading: errors come first
     max_length = min(int(parts.tokenizer.model_max_length), int(parts.text_encoder.config.max_position_embeddings))
-    embeddings, encoder_ref = embed_and_release(
+    embeddings, encoder_ref, encoder_calls = embed_and_release(
         parts, prompt, config.negative_prompt, device, max_length=max_length, attention_mask=False
     )
     return StableDiffusionGuidance(
@@ -212,4 +212,5 @@ def build_stable_diffusion_guidance(
         device=device,
         dtype=dtype,
         text_encoder_ref=encoder_ref,
+        text_encoder_calls=encoder_calls,
     )

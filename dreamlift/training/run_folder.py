@@ -30,7 +30,7 @@ RUN_SUBFOLDERS = (".", "checkpoints", "previews", "inputs")
 """Folders of a run that :func:`remove_stale_temporaries` tidies."""
 
 
-def _nearest_existing(path: Path) -> Path:
+def nearest_existing(path: Path) -> Path:
     """``path`` or its closest ancestor that exists."""
     path = Path(os.path.abspath(path))
     while not path.exists() and path != path.parent:
@@ -40,7 +40,7 @@ def _nearest_existing(path: Path) -> Path:
 
 def _check_creatable(folder: Path) -> None:
     """Refuse, without writing anything, a folder that cannot be created or written."""
-    existing = _nearest_existing(folder)
+    existing = nearest_existing(folder)
     if not existing.is_dir():
         raise DreamliftError(f"cannot write to output folder {folder}: {existing} is a file; choose another --out")
     if not os.access(existing, os.W_OK | os.X_OK):
