@@ -184,8 +184,9 @@ class ReferenceViewHook:
         self.settings = settings
         self.targets = targets
 
-    def _targets_on(self, device: torch.device) -> ReferenceTargets:
-        """The targets on the trainer's device (moved once)."""
+    def _targets_on(self, trainer) -> ReferenceTargets:
+        """The targets on the trainer's device (moved once; a trainer without ``device`` is on the CPU)."""
+        device = torch.device(getattr(trainer, "device", "cpu"))
         t = self.targets
         if t.rgb.device != device:
             move = lambda x: None if x is None else x.to(device)  # noqa: E731
@@ -194,8 +195,8 @@ class ReferenceViewHook:
 
     def render(self, trainer):
         """The field seen from the input cameras, shaded as :attr:`settings` says."""
-        cameras = self._targets_on(torch.device(getattr(trainer, "device", "cpu"))).cameras
-        size = self.targets.rgb.shape[1]
+        targets = self._targets_on(trainer)
+        cameras, size = targets.cameras, targets.rgb.shape[1]
         if size != trainer.config.size:
             raise DreamliftError(f"input views are {size}x{size} but the run renders {trainer.config.size}x{trainer.config.size}")
         return trainer.renderer.render(
@@ -213,7 +214,7 @@ class ReferenceViewHook:
         if step % s.every != 0:
             return {}
         out = self.render(trainer)
-        t = self.targets  # on the trainer's device now
+        t = self._targets_on(trainer)
         weights = t.weights
         per_view = lambda x: (x.flatten(1).mean(1) * weights).sum()  # noqa: E731
         terms: dict[str, Tensor] = {}
