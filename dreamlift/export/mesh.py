@@ -34,7 +34,7 @@ import torch.nn.functional as F
 import trimesh
 
 from dreamlift.errors import DreamliftError
-from dreamlift.export._render import RenderFn, fit_cameras, render_opacity, resolve_render
+from dreamlift.export._render import fit_cameras, render_opacity
 from dreamlift.export.grid import FieldGrid, sample_grid
 from dreamlift.export.threshold import LevelFit, fit_level, ray_maximum, silhouette_iou
 
@@ -114,11 +114,11 @@ def _empty_error(detail: str) -> DreamliftError:
 
 
 def fit_grid_level(
-    field, grid: FieldGrid, render: RenderFn | None = None, size: int = 64, occupancy=None
+    field, grid: FieldGrid, size: int = 64, occupancy=None
 ) -> tuple[LevelFit, torch.Tensor, torch.Tensor]:
     """Fit the level of ``grid`` to renders of ``field``; also return the ray maxima and opacity masks ``(B, size, size)``."""
     cameras = fit_cameras()
-    opaque = render_opacity(resolve_render(render), field, cameras, size, occupancy) > 0.5
+    opaque = render_opacity(field, cameras, size, occupancy) > 0.5
     ray_max = ray_maximum(grid, cameras, size)
     return fit_level(ray_max, opaque), ray_max, opaque
 
@@ -195,7 +195,7 @@ def decimate(
     return mesh, Decimation.GRID.value
 
 
-def extract_mesh(field, config: MeshConfig | None = None, render: RenderFn | None = None, occupancy=None) -> ExtractedMesh:
+def extract_mesh(field, config: MeshConfig | None = None, occupancy=None) -> ExtractedMesh:
     """Extract the surface of ``field`` (see the module docstring). Raises DreamliftError when empty.
 
     ``occupancy`` (the run's occupancy grid) lets the renderer skip empty space.
@@ -207,7 +207,7 @@ def extract_mesh(field, config: MeshConfig | None = None, render: RenderFn | Non
     if not math.isfinite(peak):
         raise DreamliftError("the field's density is not finite (NaN or inf): the run diverged; train again with another --seed")
     if config.threshold is None:
-        fit, _, opaque = fit_grid_level(field, grid, render, int(config.fit_size), occupancy)
+        fit, _, opaque = fit_grid_level(field, grid, int(config.fit_size), occupancy)
         if fit.opaque_pixels == 0:
             raise _empty_error(f"no pixel of its renders is more than half opaque (peak density {peak:.3g})")
         level, match = fit.level, fit.silhouette_iou
@@ -215,7 +215,7 @@ def extract_mesh(field, config: MeshConfig | None = None, render: RenderFn | Non
         level = float(config.threshold)
         if peak <= level:
             raise _empty_error(f"no density exceeds the threshold {level:.3g} (peak density {peak:.3g})")
-        _, ray_max, opaque = fit_grid_level(field, grid, render, int(config.fit_size), occupancy)
+        _, ray_max, opaque = fit_grid_level(field, grid, int(config.fit_size), occupancy)
         match = silhouette_iou(ray_max, opaque, level)
         opaque = None  # a level given by hand is kept on coarser grids too
     mesh = marching_cubes(grid, level)

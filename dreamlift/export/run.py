@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Iterable
 
 from dreamlift.errors import DreamliftError
-from dreamlift.export._render import RenderFn
 from dreamlift.export.formats import MeshFormat, parse_format, write_mesh
 from dreamlift.export.mesh import MeshConfig, extract_mesh
 from dreamlift.export.texture import ColourConfig, TextureMode, apply_colour
@@ -77,7 +76,6 @@ def export_run(
     turntable: bool | TurntableConfig = False,
     mesh_config: MeshConfig | None = None,
     colour_config: ColourConfig | None = None,
-    render: RenderFn | None = None,
     occupancy=None,
     progress: bool = False,
 ) -> ExportResult:
@@ -103,7 +101,7 @@ def export_run(
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    extracted = extract_mesh(field, mesh_config, render=render, occupancy=occupancy)
+    extracted = extract_mesh(field, mesh_config, occupancy=occupancy)
     seconds["mesh"] = time.perf_counter() - start
     start = time.perf_counter()
     mesh = apply_colour(field, extracted.mesh, colour_config, extracted.grid.spacing)
@@ -117,7 +115,7 @@ def export_run(
         start = time.perf_counter()
         config = turntable if isinstance(turntable, TurntableConfig) else TurntableConfig()
         files += write_turntable(
-            field, run_dir / "turntable.mp4", config=config, render=render, grid=extracted.grid, occupancy=occupancy, progress=progress
+            field, run_dir / "turntable.mp4", config=config, grid=extracted.grid, occupancy=occupancy, progress=progress
         )
         seconds["turntable"] = time.perf_counter() - start
     return ExportResult(

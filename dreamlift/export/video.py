@@ -27,10 +27,10 @@ from tqdm import tqdm
 
 from dreamlift._atomic import atomic_path, write_bytes
 from dreamlift.errors import DreamliftError
-from dreamlift.export._render import RenderFn, call_render, resolve_render
 from dreamlift.export.grid import FieldGrid, GridField, sample_grid
 from dreamlift.export.texture import to_uint8
 from dreamlift.rendering.cameras import OrbitCameras
+from dreamlift.rendering.renderer import render_field
 from dreamlift.rendering.shading import head_lights
 
 
@@ -130,7 +130,6 @@ def write_turntable(
     path: str | Path,
     *,
     config: TurntableConfig | None = None,
-    render: RenderFn | None = None,
     grid: FieldGrid | None = None,
     occupancy=None,
     progress: bool = True,
@@ -147,7 +146,6 @@ def write_turntable(
     if path.suffix.lower() != ".mp4":
         raise DreamliftError(f"the turntable is written as .mp4, not {path.name!r}: give a path ending in .mp4")
     size = int(config.size) + int(config.size) % 2
-    render = resolve_render(render)
     if grid is None and config.cache_resolution:
         grid = sample_grid(field, int(config.cache_resolution))
     target = GridField(grid) if grid is not None else field
@@ -160,8 +158,8 @@ def write_turntable(
             chunk = cameras[start : start + FRAMES_PER_RENDER]
             lights = head_lights(chunk, float(config.ambient)) if config.shading != "albedo" else None
             with torch.no_grad():
-                out = call_render(
-                    render, target, chunk, size, occupancy=occupancy, normals=needs_normals,
+                out = render_field(
+                    target, chunk, size, occupancy=occupancy, normals=needs_normals,
                     shading=config.shading, lights=lights, background=(1.0, 1.0, 1.0),
                 )
             for k in range(len(chunk)):
