@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from dreamlift.guidance.factory import make_text_guidance
-from dreamlift.training.presets import toy_text
+from dreamlift.guidance.base import GuidanceInputs
+from dreamlift.presets import toy_text
 from dreamlift.training.trainer import Trainer
 
 
@@ -34,7 +34,7 @@ def main() -> None:
 
     config = toy_text()
     config.prompt = args.prompt
-    guidance = make_text_guidance(config)
+    guidance = config.prior.setup(GuidanceInputs(prompt=config.prompt))
     trainer = Trainer(config, Path(tempfile.mkdtemp()), guidance, show_progress=False)
     for _ in range(args.warm_steps):
         trainer.train_step()

@@ -1,7 +1,59 @@
-"""dreamlift: text or one image to a 3D asset by score distillation, on any machine."""
+"""dreamlift: text or one image to a 3D asset by score distillation, on any machine.
+
+The public API (imported on first use, so ``import dreamlift`` and the command line's
+argument checks stay fast)::
+
+    from dreamlift import TrainConfig, Trainer, Guidance, GuidanceInputs, load_run
+    from dreamlift import ToyPriorConfig, StableDiffusionConfig, DeepFloydIFConfig, ToyViewPriorConfig, Zero123Config
+    from dreamlift import PRESETS, preset_config
+
+A run: ``config = preset_config("toy"); config.prompt = "a red cube"``, then
+``guidance = config.prior.setup(GuidanceInputs(prompt=config.prompt))`` and
+``Trainer(config, folder, guidance).run()``; ``load_run(folder)`` reads a finished one.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
 from dreamlift.errors import DreamliftError  # noqa: E402
 
-__all__ = ["DreamliftError", "__version__"]
+_EXPORTS = {
+    "TrainConfig": "dreamlift.training.config",
+    "Trainer": "dreamlift.training.trainer",
+    "load_run": "dreamlift.training.run_folder",
+    "Guidance": "dreamlift.guidance.base",
+    "GuidanceInputs": "dreamlift.guidance.base",
+    "PriorConfig": "dreamlift.guidance.priors",
+    "ToyPriorConfig": "dreamlift.guidance.toy",
+    "ToyViewPriorConfig": "dreamlift.guidance.toy_view",
+    "StableDiffusionConfig": "dreamlift.guidance.stable_diffusion",
+    "DeepFloydIFConfig": "dreamlift.guidance.deepfloyd_if",
+    "Zero123Config": "dreamlift.guidance.zero123",
+    "PRESETS": "dreamlift.presets",
+    "preset_config": "dreamlift.presets",
+}
+
+__all__ = ["DreamliftError", "__version__", *_EXPORTS]
+
+if TYPE_CHECKING:  # for type checkers and go-to-definition
+    from dreamlift.guidance.base import Guidance, GuidanceInputs
+    from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig
+    from dreamlift.guidance.priors import PriorConfig
+    from dreamlift.guidance.stable_diffusion import StableDiffusionConfig
+    from dreamlift.guidance.toy import ToyPriorConfig
+    from dreamlift.guidance.toy_view import ToyViewPriorConfig
+    from dreamlift.guidance.zero123 import Zero123Config
+    from dreamlift.presets import PRESETS, preset_config
+    from dreamlift.training.config import TrainConfig
+    from dreamlift.training.run_folder import load_run
+    from dreamlift.training.trainer import Trainer
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'dreamlift' has no attribute {name!r}")

@@ -14,6 +14,7 @@ import warnings
 from dreamlift.commands import eval as eval_command
 from dreamlift.commands import export as export_command
 from dreamlift.commands import image as image_command
+from dreamlift.commands import presets as presets_command
 from dreamlift.commands import render as render_command
 from dreamlift.commands import text as text_command
 from dreamlift.commands import view as view_command
@@ -26,15 +27,24 @@ COMMANDS = {
     "eval": (eval_command, "score a run against toy-world ground truth"),
     "export": (export_command, "re-export a run's mesh (glb, obj, ply) with other settings"),
     "view": (view_command, "serve a local web page showing a run, or a gallery of runs"),
+    "presets": (presets_command, "list the named presets (--preset NAME), or print one's settings"),
 }
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line and exit with status 2."""
+    """argparse whose usage errors are one line and exit with status 2; ``epilog_factory``
+    (set by a command) makes the help's closing text only when help is asked for."""
+
+    epilog_factory = None
 
     def error(self, message: str) -> None:  # noqa: D401
         sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
+
+    def format_help(self) -> str:
+        if self.epilog_factory is not None and self.epilog is None:
+            self.epilog = self.epilog_factory()
+        return super().format_help()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dreamlift {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (module, help_text) in COMMANDS.items():
-        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        command_parser = sub.add_parser(name, help=help_text, description=help_text, formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(command_parser)
         command_parser.set_defaults(_run=module.run)
     return parser

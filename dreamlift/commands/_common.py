@@ -13,10 +13,12 @@ from dreamlift.errors import DreamliftError
 MAX_PROMPT_CHARACTERS = 1000
 
 
-def add_run_options(parser: argparse.ArgumentParser, device_help: str) -> None:
-    """The options every training command shares (text and image runs)."""
+def add_run_options(parser: argparse.ArgumentParser, device_help: str, kind: str) -> None:
+    """The options every training command shares (text and image runs), the settings options included."""
+    from dreamlift.commands._settings import add_settings_options
+
     parser.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; a CPU run repeats exactly (default 0)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed; a CPU run repeats exactly (default 0)")
     parser.add_argument(
         "--checkpoint-every", type=positive_int, default=None, metavar="N",
         help="steps between checkpoints (default: the preset's, 200); a crash loses at most N steps",
@@ -25,25 +27,31 @@ def add_run_options(parser: argparse.ArgumentParser, device_help: str) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_settings_options(parser, kind)
 
 
-def apply_run_options(config, args: argparse.Namespace, resume: bool = False) -> None:
-    """Put the shared run options (see :func:`add_run_options`) into a ``TrainConfig``.
+def run_flags(args: argparse.Namespace) -> list[tuple[str, str, object]]:
+    """The shared run options as ``(flag, dotted key, value)`` for :func:`~dreamlift.commands._settings.resolve_settings`."""
+    export = False if args.no_export else None
+    return [
+        ("--steps", "steps", args.steps),
+        ("--seed", "seed", args.seed),
+        ("--checkpoint-every", "checkpoint_every", args.checkpoint_every),
+        ("--device", "device", args.device),
+        ("--no-export", "export_mesh", export),
+        ("--no-export", "export_video", export),
+    ]
 
-    A resumed run keeps its saved seed, device and export choices; only ``--steps``
-    and ``--checkpoint-every`` change it.
-    """
+
+def resume_options(config, args: argparse.Namespace) -> None:
+    """What a resumed run may change: ``--steps`` and ``--checkpoint-every``; it keeps every other saved setting."""
+    given = [flag for flag, value in (("--set", args.settings), ("--config", args.config), ("--preset", args.preset)) if value]
+    if given:
+        raise DreamliftError(f"a resumed run keeps its saved settings: drop {given[0]} (only --steps and --checkpoint-every change a resumed run)")
     if args.steps is not None:
         config.steps = args.steps
     if args.checkpoint_every is not None:
         config.checkpoint_every = args.checkpoint_every
-    if resume:
-        return
-    config.seed = args.seed
-    if args.no_export:
-        config.export_mesh = config.export_video = False
-    if args.device is not None:
-        config.device = args.device
 
 
 def positive_int(text: str) -> int:

@@ -16,7 +16,7 @@ import argparse
 import time
 from pathlib import Path
 
-from dreamlift.commands._common import add_run_options, apply_run_options, finite_float, slug
+from dreamlift.commands._common import add_run_options, finite_float, resume_options, run_flags, slug
 from dreamlift.errors import DreamliftError
 
 MATTING_CHOICES = ("auto", "alpha", "border", "rembg")
@@ -26,29 +26,40 @@ CANDIDATES_FILE = "view_prior.json"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", nargs="?", type=Path, default=None, help="PNG, JPEG or WebP of one object (RGBA, or on a plain background)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<image name>)")
-    parser.add_argument("--prior", default="toy", help="toy (default, bundled), zero123 (with --model), or a Zero-1-to-3 model folder")
-    parser.add_argument("--model", default=None, help="Zero-1-to-3 model folder in the diffusers layout (or hub id) for --prior zero123")
+    parser.add_argument("--prior", default=None, help="toy (default, bundled: the toy-view prior), zero123 (with --model), or a Zero-1-to-3 model folder")
+    parser.add_argument("--model", default=None, help="Zero-1-to-3 model folder in the diffusers layout (or hub id) for --prior zero123 (prior.model)")
     parser.add_argument("--elevation", type=finite_float, default=None, help="degrees above the horizon the image was taken from (default 0)")
     parser.add_argument("--views", type=Path, default=None, help="a .csv/.json table of images with known cameras, instead of one image")
     parser.add_argument("--matting", choices=MATTING_CHOICES, default="auto", help="how the background is removed (default auto)")
-    add_run_options(parser, device_help="auto (default: CUDA for zero123 when present), cpu or cuda")
+    add_run_options(parser, device_help="auto (default: CUDA for zero123 when present), cpu or cuda", kind="image")
 
 
-def resolve_prior(prior: str, model: str | None) -> tuple[str, str | None]:
-    """``(prior name, model)``: ``toy``, ``zero123`` (needs a model), or a model folder meaning zero123."""
+def resolve_prior(prior: str | None, model: str | None) -> tuple[str | None, str | None]:
+    """``(prior name, model)`` from ``--prior`` and ``--model``: ``toy`` is the toy-view prior, a model folder means zero123."""
+    from dreamlift.guidance.priors import prior_names
+
+    if prior is None:
+        return None, model
     if prior == "toy":
-        if model is not None:
-            raise DreamliftError("--model is for --prior zero123; the toy prior is bundled")
-        return "toy", None
-    if prior == "zero123":
-        if not model:
-            raise DreamliftError("--prior zero123 needs --model: a Zero-1-to-3 folder in the diffusers layout, or a hub id")
-        return "zero123", model
+        return "toy-view", model
+    if prior in prior_names("image"):
+        return prior, model
     if Path(prior).expanduser().exists():
         if model is not None:
             raise DreamliftError("give the Zero-1-to-3 model either as --prior PATH or as --model, not both")
         return "zero123", prior
     raise DreamliftError(f"unknown prior {prior!r}: choose toy or zero123, or give an existing Zero-1-to-3 model folder")
+
+
+def build_config(args: argparse.Namespace):
+    """The run's settings: preset < --config < --set < the named flags (see :mod:`dreamlift.commands._settings`)."""
+    from dreamlift.commands._settings import resolve_settings
+
+    prior, model = resolve_prior(args.prior, args.model)
+    config = resolve_settings(args, "image", prior, [("--model", "prior.model", model), *run_flags(args)])
+    if config.prior.name == "zero123" and not config.prior.model:
+        raise DreamliftError("--prior zero123 needs --model: a Zero-1-to-3 folder in the diffusers layout, or a hub id")
+    return config
 
 
 def quantised(view):
@@ -132,10 +143,11 @@ def resumed_config(folder: Path, image: Path | None):
 
 def run(args: argparse.Namespace) -> int:
     from dreamlift._atomic import write_png, write_text
+    from dreamlift.commands._settings import print_config
     from dreamlift.commands.text import finish_run
-    from dreamlift.guidance.factory import make_image_guidance, recognise_toy_views
-    from dreamlift.guidance.toy_view import candidates_from_json, candidates_to_json
-    from dreamlift.training.reference import ReferenceTargets, ReferenceViewHook, image_preset
+    from dreamlift.guidance.base import GuidanceInputs
+    from dreamlift.guidance.toy_view import candidates_from_json, candidates_to_json, identify, native_views
+    from dreamlift.training.reference import ReferenceTargets, ReferenceViewHook
     from dreamlift.training.run_folder import check_run_folder, prepare_run_folder
     from dreamlift.training.trainer import Trainer, resolve_device
 
@@ -148,30 +160,36 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None and source is None:
         raise DreamliftError("--resume needs --out: the run folder to continue")
     folder = args.out or Path("runs") / slug(source.stem)
+    if args.print_config:
+        config = resumed_config(folder, args.image) if args.resume else build_config(args)
+        config.validate()
+        print_config(config, "image")
+        return 0
     check_run_folder(folder, "image", resume=args.resume)  # before any slow work
     candidates = None
+    toy_view = False
     if args.resume:
         config = resumed_config(folder, args.image)
-        apply_run_options(config, args, resume=True)
+        resume_options(config, args)
         views = read_saved_views(folder, config)
-        if config.prior == "toy":
+        toy_view = config.prior.name == "toy-view"
+        if toy_view:
             path = folder / CANDIDATES_FILE
             if not path.is_file():
                 raise DreamliftError(f"{path} is missing: the run folder is damaged; start a new run")
             candidates = candidates_from_json(path.read_text())
     else:
-        prior, model = resolve_prior(args.prior, args.model)
-        config = image_preset(prior)
-        config.model = model
-        apply_run_options(config, args)
+        config = build_config(args)
+        config.validate()  # bad settings fail before the image is read
         views = load_input_views(args, config)  # bad images fail here
+        toy_view = config.prior.name == "toy-view"
     config.validate()
-    config.image.validate()
     device = resolve_device(config)
-    if config.prior == "toy" and candidates is None:
-        candidates, views = recognise_toy_views(config, views)
-        views = [quantised(v) for v in views]  # fitted exactly as input.png stores them
-    guidance = make_image_guidance(config, views, candidates, device)  # bad priors fail here, before any file is written
+    if toy_view and candidates is None:  # recognise the toy object, then fit the views in the toy world's framing
+        found = identify(views, config.prior, config.image.border_ratio)
+        candidates = found.candidates
+        views = [quantised(v) for v in native_views(views, found.best_renders, config.image.border_ratio)]
+    guidance = config.prior.setup(GuidanceInputs(device=device, views=views, candidates=candidates))  # bad models fail here, before any file is written
     folder = prepare_run_folder(folder, "image", resume=args.resume)
     if not args.resume:
         for record, view in zip(config.image.views, views):

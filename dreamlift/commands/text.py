@@ -1,22 +1,21 @@
-"""``dreamlift text "a red cube" [--out DIR] [--prior toy|...] [--steps N] [--seed S] [--resume]``."""
+"""``dreamlift text "a red cube" [--out DIR] [--prior toy|...] [--preset P] [--config F] [--set K=V] [--steps N] [--seed S] [--resume]``."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
-from dreamlift.commands._common import add_run_options, apply_run_options, check_prompt, finite_float, slug
+from dreamlift.commands._common import add_run_options, check_prompt, finite_float, resume_options, run_flags, slug
 from dreamlift.errors import DreamliftError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help='what to make, e.g. "a green tree" (the toy prior knows TOYWORLD captions)')
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<prompt>)")
-    parser.add_argument("--prior", default="toy", help="toy (default, bundled), stable-diffusion, deepfloyd-if")
-    parser.add_argument("--model", default=None, help="model folder, .safetensors file or hub id for real priors")
-    add_run_options(parser, device_help="auto (default: CUDA for real priors when present), cpu or cuda")
+    parser.add_argument("--prior", default=None, help="toy (default, bundled), stable-diffusion, deepfloyd-if, or a model folder/.safetensors file")
+    parser.add_argument("--model", default=None, help="model folder, .safetensors file or hub id for real priors (prior.model)")
+    add_run_options(parser, device_help="auto (default: CUDA for real priors when present), cpu or cuda", kind="text")
     real = parser.add_argument_group("real priors (stable-diffusion, deepfloyd-if)")
     real.add_argument("--model-config", default=None, help="diffusers folder with the configs of a single-file --model")
     real.add_argument("--allow-network", action="store_true", help="let a hub id download (default: the local cache only)")
@@ -28,39 +27,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_config(args: argparse.Namespace):
-    from dreamlift.guidance.factory import TEXT_PRIORS
-    from dreamlift.guidance.real_presets import PRIOR_FIELDS
-    from dreamlift.training.presets import preset_for_prior
+    """The run's settings: preset < --config < --set < the named flags (see :mod:`dreamlift.commands._settings`)."""
+    from dreamlift.commands._settings import resolve_settings
+    from dreamlift.guidance.priors import prior_for_model_path, prior_names
 
-    if args.prior not in TEXT_PRIORS and args.model is None:  # --prior PATH: a model folder or file
-        from dreamlift.guidance.real_presets import prior_for_model_path
-
-        args.model, args.prior = args.prior, prior_for_model_path(args.prior)
-    config = preset_for_prior(args.prior)
-    settings_field = PRIOR_FIELDS.get(args.prior)
-    if settings_field is not None:
-        setattr(config, settings_field, real_prior_settings(getattr(config, settings_field), args))
-    config.prompt = args.prompt
-    config.model = args.model
-    apply_run_options(config, args)
+    prior, model = args.prior, args.model
+    if prior is not None and prior not in prior_names("text"):  # --prior PATH: a model folder or file
+        if model is not None:
+            raise DreamliftError("give the model either as --prior PATH or as --model, not both")
+        prior, model = prior_for_model_path(prior), prior
+    named = [("prompt", "prompt", args.prompt), ("--model", "prior.model", model), *run_flags(args), *real_prior_flags(args)]
+    config = resolve_settings(args, "text", prior, named)
+    if model is not None and hasattr(config.prior, "variant"):
+        config.prior.variant = None  # a preset's hub-file variant is for its own default model; a user's model is read as saved
     return config
 
 
-def real_prior_settings(settings, args: argparse.Namespace):
-    """The preset's real-prior settings with the command line's overrides."""
-    changes = {
-        "dtype": args.dtype,
-        "guidance_scale": args.guidance_scale,
-        "negative_prompt": args.negative,
-        "perp_neg": True if args.perp_neg else None,
-        "cpu_offload": True if args.cpu_offload else None,
-        "allow_network": True if args.allow_network else None,
-    }
-    if args.model is not None:
-        changes.update(model=args.model, variant=None)
-    if args.model_config is not None and hasattr(settings, "model_config"):
-        changes["model_config"] = args.model_config
-    return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
+def real_prior_flags(args: argparse.Namespace) -> list[tuple[str, str, object]]:
+    """The real-prior flags as ``(flag, dotted key, value)``."""
+    true_or_none = lambda flag: True if flag else None  # noqa: E731
+    return [
+        ("--model-config", "prior.model_config", args.model_config),
+        ("--allow-network", "prior.allow_network", true_or_none(args.allow_network)),
+        ("--dtype", "prior.dtype", args.dtype),
+        ("--guidance-scale", "prior.guidance_scale", args.guidance_scale),
+        ("--negative", "prior.negative_prompt", args.negative),
+        ("--perp-neg", "prior.perp_neg", true_or_none(args.perp_neg)),
+        ("--cpu-offload", "prior.cpu_offload", true_or_none(args.cpu_offload)),
+    ]
 
 
 def resumed_config(folder: Path, prompt: str):
@@ -73,7 +67,8 @@ def resumed_config(folder: Path, prompt: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from dreamlift.guidance.factory import make_text_guidance
+    from dreamlift.commands._settings import print_config
+    from dreamlift.guidance.base import GuidanceInputs
     from dreamlift.training.run_folder import check_run_folder, prepare_run_folder
     from dreamlift.training.trainer import Trainer, resolve_device
 
@@ -81,15 +76,20 @@ def run(args: argparse.Namespace) -> int:
     args.prompt = prompt
     folder = args.out or Path("runs") / slug(prompt)
     started = time.perf_counter()
+    if args.print_config:
+        config = resumed_config(folder, prompt) if args.resume else build_config(args)
+        config.validate()
+        print_config(config, "text")
+        return 0
     check_run_folder(folder, "text", resume=args.resume)  # before any slow work
     if args.resume:
         config = resumed_config(folder, prompt)
-        apply_run_options(config, args, resume=True)
+        resume_options(config, args)
     else:
         config = build_config(args)
     config.validate()
-    resolve_device(config)
-    guidance = make_text_guidance(config)  # bad prompts and priors fail here, before any file is written
+    device = resolve_device(config)
+    guidance = config.prior.setup(GuidanceInputs(prompt=config.prompt, device=device))  # bad prompts and models fail here, before any file is written
     folder = prepare_run_folder(folder, "text", resume=args.resume)
     trainer = Trainer(config, folder, guidance, kind="text", show_progress=not args.quiet)
     summary = trainer.run(resume=args.resume)

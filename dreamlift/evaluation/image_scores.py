@@ -198,7 +198,8 @@ class ImageScores:
 def score_image_run(loaded, truth, input_azimuth: float = 0.0, input_elevation: float | None = None, size: int = 32) -> ImageScores:
     """Score a loaded image run (:func:`~dreamlift.training.run_folder.load_run`) against ``truth``."""
     from dreamlift.inputs.image import decode_image
-    from dreamlift.training.config import TrainConfig, from_dict
+    from dreamlift.config_tree import from_dict
+    from dreamlift.training.config import TrainConfig
 
     if loaded.kind != "image":
         raise DreamliftError(f"{loaded.path} is a {loaded.kind} run: --truth-image-of scores image runs; use --truth for text runs")

@@ -29,13 +29,13 @@ import warnings
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, ClassVar, Iterator
 
 import torch
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.base import Guidance, TimestepSchedule, Weighting, classifier_free_guidance
+from dreamlift.guidance.base import Guidance, PriorSettings, TimestepSchedule, Weighting, classifier_free_guidance
 from dreamlift.guidance.prompts import (
     FRONT,
     SIDE,
@@ -64,8 +64,10 @@ def require_diffusers() -> None:
 
 
 @dataclass
-class DiffusersPriorConfig:
+class DiffusersPriorConfig(PriorSettings):
     """Settings shared by the diffusers-based priors (each prior subclasses this with its own defaults)."""
+
+    prefers_gpu: ClassVar[bool] = True
 
     model: str = ""
     """A diffusers folder (with ``model_index.json``), a single ``.safetensors`` checkpoint (SD only), or a Hugging Face id."""
@@ -93,8 +95,6 @@ class DiffusersPriorConfig:
     """Perp-Neg decay of the front negative (stable-dreamfusion ``--front_decay_factor``)."""
     perp_neg_side_decay: float = 10.0
     """Perp-Neg decay of the side negative (stable-dreamfusion ``--side_decay_factor``)."""
-    weighting: str = "sds"
-    """SDS weighting ``w(t)``: ``"sds"`` (1 − ᾱ), ``"uniform"`` or ``"fantasia"``."""
     attention: str = "sdpa"
     """``"sdpa"``: diffusers' scaled-dot-product attention (fastest); ``"sliced"``: attention slicing (least memory)."""
     cpu_offload: bool = False
@@ -119,16 +119,13 @@ class DiffusersPriorConfig:
     """Square input size of the model in pixels (renders are resized to it); None: the model's own."""
 
     def validate(self) -> None:
+        super().validate()
         if self.dtype.lower() not in (*DTYPES, "auto"):
             raise DreamliftError(f"dtype '{self.dtype}' is not one of auto, fp32, fp16, bf16")
         if self.compile_mode not in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"):
             raise DreamliftError(f"compile_mode '{self.compile_mode}' is not one of default, reduce-overhead, max-autotune")
         if self.attention not in ("sdpa", "sliced"):
             raise DreamliftError(f"attention '{self.attention}' is not one of sdpa, sliced")
-        try:
-            Weighting(self.weighting)
-        except ValueError:
-            raise DreamliftError(f"weighting '{self.weighting}' is not one of {', '.join(w.value for w in Weighting)}") from None
         if self.compile and self.cpu_offload:
             raise DreamliftError("compile and cpu_offload do not go together (compiled graphs pin the UNet on the GPU): turn one off")
         if self.perp_neg and not self.view_dependent:

@@ -21,8 +21,9 @@ Noise levels use the DDPM convention: ``x_t = √ᾱ_t·x + √(1 − ᾱ_t)·ε
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -191,3 +192,56 @@ class Guidance(abc.ABC):
         loss = sds_loss(x, gradient)
         grad_norm = gradient.flatten(1).norm(dim=1).mean()
         return GuidanceOutput(loss=loss, timesteps=timesteps, grad_norm=grad_norm, denoised=denoised)
+
+
+@dataclass
+class GuidanceInputs:
+    """What a prior's ``setup`` takes from the run (nothing of training's types).
+
+    ``views`` are an image run's input views (``dreamlift.inputs.ViewInput``: an RGBA
+    ``(H, W, 4)`` image, its orbit camera and weight) in the framing the prior fits;
+    ``candidates`` the toy view prior's recognised objects (from
+    :func:`~dreamlift.guidance.toy_view.identify` or a resumed run's file).
+    """
+
+    prompt: str = ""
+    """The run's text prompt (empty for an image run without one)."""
+    device: Any = None
+    """``torch.device`` the diffusion model runs on (None: the prior's own choice)."""
+    views: list = field(default_factory=list)
+    """Input views of an image run, first the main one; empty for text runs."""
+    candidates: list | None = None
+    """The toy view prior's candidates (toy-view only)."""
+
+
+@dataclass
+class PriorSettings:
+    """What every prior's config has: its name, the timestep schedule and ``w(t)``.
+
+    Each prior's config subclasses this next to its class, sets ``name`` (the
+    ``prior.name`` of ``config.json`` and the ``--prior`` word), says whether it
+    judges text or image runs (``kind``) and whether it wants a GPU, and builds its
+    :class:`Guidance` with :meth:`setup`.
+    """
+
+    name: str = ""
+    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
+    timesteps: TimestepSchedule = field(default_factory=TimestepSchedule)
+    """Diffusion timestep range (fractions of T) and its annealing."""
+    weighting: Weighting = Weighting.SDS
+    """The SDS weighting w(t)."""
+
+    kind: ClassVar[str] = "text"
+    """``"text"`` or ``"image"``: which runs this prior judges."""
+    prefers_gpu: ClassVar[bool] = False
+    """Whether ``device: auto`` puts the run on a GPU when there is one."""
+    description: ClassVar[str] = ""
+    """One line for ``--help``."""
+
+    def validate(self) -> None:
+        """Raise a one-line error for settings this prior cannot run with."""
+        self.timesteps.validate()
+
+    def setup(self, inputs: GuidanceInputs) -> Guidance:
+        """The prior's :class:`Guidance` for a run (raises a one-line error for a bad prompt or model)."""
+        raise NotImplementedError

@@ -14,6 +14,7 @@ download. Build it with :func:`build_deepfloyd_if_guidance`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -33,7 +34,7 @@ from dreamlift.guidance._diffusers_common import (
     resolve_model_source,
     warn_if_cpu,
 )
-from dreamlift.guidance.base import TimestepSchedule
+from dreamlift.guidance.base import GuidanceInputs, TimestepSchedule
 
 PRIOR_NAME = "DeepFloyd IF"
 PIPELINES = ("IFPipeline",)
@@ -45,12 +46,19 @@ GATED_PREFIXES = ("DeepFloyd/",)
 class DeepFloydIFConfig(DiffusersPriorConfig):
     """Settings of the DeepFloyd IF stage-I prior (shared fields documented in DiffusersPriorConfig)."""
 
+    name: str = "deepfloyd-if"
+    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
     model: str = "DeepFloyd/IF-I-XL-v1.0"
     """A diffusers IFPipeline folder or a hub id (gated: needs an accepted licence and a token)."""
     guidance_scale: float = 20.0
     """CFG scale; 20 as in threestudio's dreamfusion-if config."""
     max_text_length: int = 77
     """T5 tokens per prompt (IFPipeline's 77)."""
+
+    description: ClassVar[str] = "DeepFloyd IF stage I through diffusers (64-px pixel SDS; a GPU is advised)"
+
+    def setup(self, inputs: GuidanceInputs) -> "DeepFloydIFGuidance":
+        return build_deepfloyd_if_guidance(inputs.prompt, self, self.timesteps, inputs.device)
 
 
 class DeepFloydIFGuidance(DiffusersGuidance):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -41,7 +42,7 @@ from dreamlift.guidance._diffusers_common import (
     resolve_model_source,
     warn_if_cpu,
 )
-from dreamlift.guidance.base import TimestepSchedule
+from dreamlift.guidance.base import GuidanceInputs, TimestepSchedule
 
 PRIOR_NAME = "Stable Diffusion"
 PIPELINES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")
@@ -52,6 +53,8 @@ COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 class StableDiffusionConfig(DiffusersPriorConfig):
     """Settings of the Stable Diffusion prior (shared fields documented in DiffusersPriorConfig)."""
 
+    name: str = "stable-diffusion"
+    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
     model: str = "stabilityai/stable-diffusion-2-1-base"
     """A diffusers folder, a single SD-1.x/2.x ``.safetensors`` checkpoint, or a hub id (stable-dreamfusion's default model)."""
     model_config: str | None = None
@@ -63,6 +66,11 @@ class StableDiffusionConfig(DiffusersPriorConfig):
     """Encode a batch of renders one image at a time through the VAE (less memory for batches > 1)."""
     upcast_vae: bool = True
     """With fp16, keep the VAE in fp32 so the gradient through it stays finite (no effect for fp32/bf16)."""
+
+    description: ClassVar[str] = "Stable Diffusion 1.x/2.x through diffusers (latent SDS; a GPU is advised)"
+
+    def setup(self, inputs: GuidanceInputs) -> "StableDiffusionGuidance":
+        return build_stable_diffusion_guidance(inputs.prompt, self, self.timesteps, inputs.device)
 
 
 class _FallbackModule(torch.nn.Module):

@@ -24,20 +24,25 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from dreamlift.guidance.base import Guidance, TimestepSchedule, Weighting, classifier_free_guidance, linear_alphas_cumprod
+from dreamlift.guidance.base import Guidance, GuidanceInputs, PriorSettings, TimestepSchedule, classifier_free_guidance, linear_alphas_cumprod
 from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
 
 
 @dataclass
-class ToyPriorConfig:
-    """Settings of :class:`ToyPrior`."""
+class ToyPriorConfig(PriorSettings):
+    """Settings of :class:`ToyPrior`, the bundled exact prior of the toy world (text runs)."""
 
+    name: str = "toy"
+    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
+    timesteps: TimestepSchedule = field(default_factory=lambda: TimestepSchedule(0.02, 0.98, 0.3, 1.0))
+    """Diffusion timestep range (fractions of T) and its annealing."""
     resolution: int = 32
     """Render size of the memorised set (TOYWORLD native size)."""
     renders_per_object: int = 1024
@@ -54,6 +59,13 @@ class ToyPriorConfig:
     """Seed of the memorised cameras and lights (part of the cache key)."""
     supersample: int = 2
     """Supersampling of the memorised renders."""
+
+    description: ClassVar[str] = "the bundled exact denoiser of the toy world (CPU, nothing downloaded)"
+
+    def setup(self, inputs: GuidanceInputs) -> "ToyPrior":
+        from dreamlift.toyworld import parse_caption
+
+        return ToyPrior(parse_caption(inputs.prompt), self)
 
 
 def cache_dir() -> Path:
@@ -162,11 +174,11 @@ def view_window(elevation: Tensor, azimuth: Tensor, cameras: OrbitCameras, confi
 class ToyPrior(Guidance):
     """The exact denoiser of one toy-world object (see the module docstring)."""
 
-    def __init__(self, obj, config: ToyPriorConfig | None = None, schedule: TimestepSchedule | None = None, weighting: Weighting = Weighting.SDS):
+    def __init__(self, obj, config: ToyPriorConfig | None = None):
         self.object = obj
         self.config = config or ToyPriorConfig()
-        self.schedule = schedule or TimestepSchedule()
-        self.weighting = Weighting(weighting)
+        self.schedule = self.config.timesteps
+        self.weighting = self.config.weighting
         self.resolution = self.config.resolution
         self.alphas_cumprod = linear_alphas_cumprod()
         c = self.config

@@ -49,12 +49,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.base import TimestepSchedule, Weighting
+from dreamlift.guidance.base import GuidanceInputs
 from dreamlift.guidance.toy import RenderSet, ToyPrior, ToyPriorConfig, load_render_set, view_window
 from dreamlift.inputs.framing import frame_batch, object_box, resample_matrix
 from dreamlift.inputs.image import ReferenceImage
@@ -67,8 +68,12 @@ CANDIDATE_AMBIENT = 0.4
 
 
 @dataclass
-class ToyViewConfig:
-    """Settings of :class:`ToyViewPrior` (its memory is set by the run's ``toy`` settings)."""
+class ToyViewPriorConfig(ToyPriorConfig):
+    """Settings of :class:`ToyViewPrior`, the toy world's view-conditioned prior (image runs):
+    the memory's settings of :class:`~dreamlift.guidance.toy.ToyPriorConfig` plus how input views are recognised."""
+
+    name: str = "toy-view"
+    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
 
     pixel_sigma: float = 0.1
     """σ of the Gaussian likelihood per value (RGB on white and alpha, in [0, 1]) of the framed views."""
@@ -91,7 +96,11 @@ class ToyViewConfig:
     reference_weight: float = 1.0
     """Weight of an input view in the mixture, relative to the heaviest memorised render at its camera."""
 
+    kind: ClassVar[str] = "image"
+    description: ClassVar[str] = "the toy world's view-conditioned exact prior: recognises the input's toy object (CPU)"
+
     def validate(self) -> None:
+        super().validate()
         if not self.pixel_sigma > 0:
             raise DreamliftError(f"toy view prior: pixel_sigma must be > 0, got {self.pixel_sigma}")
         if not 0 < self.coarse_turn_step <= 180:
@@ -100,6 +109,11 @@ class ToyViewConfig:
             raise DreamliftError(f"toy view prior: refine_factor must be an odd number >= 1, got {self.refine_factor}")
         if self.max_candidates < 1 or self.max_objects < 1 or self.max_colours < 1:
             raise DreamliftError("toy view prior: max_candidates, max_objects and max_colours must be at least 1")
+
+    def setup(self, inputs: GuidanceInputs) -> "ToyViewPrior":
+        if not inputs.candidates:
+            raise ValueError("the toy view prior needs its candidates: call identify (or read a run's view_prior.json) first")
+        return ToyViewPrior(inputs.candidates, inputs.views, self)
 
 
 @dataclass(frozen=True)
@@ -196,7 +210,7 @@ class Identification:
     """``(V, H, W, 4)``: the heaviest candidate seen from each input camera, unframed."""
 
 
-def identify(views: list[ViewInput], config: ToyViewConfig, border_ratio: float) -> Identification:
+def identify(views: list[ViewInput], config: ToyViewPriorConfig, border_ratio: float) -> Identification:
     """Weigh toy candidates by how well they explain ``views`` (framed as the loader frames them)."""
     from dreamlift.toyworld import SHAPE_NAMES, ToyObject
 
@@ -310,15 +324,11 @@ class ToyViewPrior(ToyPrior):
         self,
         candidates: list[ViewCandidate],
         references: list[ViewInput],
-        config: ToyPriorConfig | None = None,
-        view_config: ToyViewConfig | None = None,
-        schedule: TimestepSchedule | None = None,
-        weighting: Weighting = Weighting.SDS,
+        config: ToyViewPriorConfig | None = None,
     ):
         if not candidates:
             raise DreamliftError("the toy view prior needs at least one candidate object")
-        super().__init__(candidates[0].object, config, schedule, weighting)  # memory of the best object (+ CFG set)
-        self.view_config = view_config or ToyViewConfig()
+        super().__init__(candidates[0].object, config or ToyViewPriorConfig())  # memory of the best object (+ CFG set)
         self.candidates = list(candidates)
         c = self.config
         objects = list(dict.fromkeys(cand.object for cand in candidates))
@@ -344,7 +354,7 @@ class ToyViewPrior(ToyPrior):
             weight += w * near / near.sum(1, keepdim=True).clamp_min(1)
         heaviest = weight.max(dim=1, keepdim=True).values
         near_input = view_window(self.reference_elevation, self.reference_azimuth, cameras, self.config, nearest=False)
-        reference = self.view_config.reference_weight * self.reference_weight[None] * heaviest * near_input
+        reference = self.config.reference_weight * self.reference_weight[None] * heaviest * near_input
         return torch.cat((weight, reference), dim=1).log()
 
     def denoise(self, x_t: Tensor, timesteps: Tensor, cameras: OrbitCameras, renders: RenderSet | None = None) -> Tensor:

@@ -47,6 +47,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +55,7 @@ from torch import Tensor, nn
 
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance._diffusers_common import INSTALL_HINT
-from dreamlift.guidance.base import Guidance, TimestepSchedule, Weighting, classifier_free_guidance, linear_alphas_cumprod
+from dreamlift.guidance.base import Guidance, GuidanceInputs, PriorSettings, TimestepSchedule, Weighting, classifier_free_guidance, linear_alphas_cumprod
 from dreamlift.guidance.relative_pose import PoseEmbedding, pose_embedding
 from dreamlift.rendering.cameras import OrbitCameras
 
@@ -69,9 +70,11 @@ _DOWNLOAD_PATTERNS = ["model_index.json", "unet/*", "vae/*", "image_encoder/*", 
 
 
 @dataclass
-class Zero123Config:
-    """Settings of :class:`Zero123Guidance`."""
+class Zero123Config(PriorSettings):
+    """Settings of :class:`Zero123Guidance`, the view-conditioned prior of image runs."""
 
+    name: str = "zero123"
+    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
     model: str = ""
     """A folder in the diffusers layout (see the module doc), or a Hugging Face model id."""
     variant: str = "auto"
@@ -80,14 +83,20 @@ class Zero123Config:
     """Weights' dtype: ``float32``, ``float16``, ``bfloat16``, or ``auto`` (float16 on CUDA, else float32)."""
     guidance_scale: float = 3.0
     """Classifier-free guidance scale on the image (zero123 uses 3 to 5; Stable-Zero123 5)."""
-    weighting: Weighting = Weighting.SDS
-    """SDS weighting ``w(t)``."""
     render_size: int | None = None
     """Size to render at for this prior; None: the model's image size (renders are resized anyway)."""
     radius_scale: float = 1.0
     """Multiplies Δradius (world units) in the pose vector (see relative_pose)."""
     allow_network: bool = False
     """Whether a Hugging Face model id missing from the local cache may be downloaded."""
+
+    kind: ClassVar[str] = "image"
+    prefers_gpu: ClassVar[bool] = True
+    description: ClassVar[str] = "Zero-1-to-3 / Stable-Zero123 through diffusers parts (a GPU is advised)"
+
+    def setup(self, inputs: GuidanceInputs) -> "Zero123Guidance":
+        reference = inputs.views[0]  # conditioned on the first view; further views serve the reference losses
+        return build_zero123_guidance(reference.image, reference.camera, self, self.timesteps, inputs.device)
 
 
 @dataclass

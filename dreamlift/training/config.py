@@ -1,22 +1,18 @@
 """Settings of a distillation run: one dataclass tree, written whole into ``config.json``.
 
-Every field has a docstring; presets live in :mod:`dreamlift.training.presets`.
-``to_dict``/``from_dict`` turn the tree into JSON and back (enums as their values,
-tuples as lists), so a run folder records exactly what ran.
+Every field has a docstring (``dreamlift text --help`` lists them); presets live in
+:mod:`dreamlift.presets`. The prior is a typed choice of prior configs
+(:data:`~dreamlift.guidance.priors.PriorConfig`), each with its own ``setup``.
+:func:`~dreamlift.config_tree.to_dict` / ``from_dict`` turn the tree into JSON and
+back (enums as their values, tuples as lists), so a run folder records exactly what ran.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.base import TimestepSchedule, Weighting
-from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig
-from dreamlift.guidance.stable_diffusion import StableDiffusionConfig
+from dreamlift.guidance.priors import PriorConfig
 from dreamlift.guidance.toy import ToyPriorConfig
 from dreamlift.rendering.cameras import CameraRanges
 from dreamlift.rendering.occupancy import OccupancyConfig
@@ -31,9 +27,13 @@ class Ramp:
     """A value that moves linearly from ``start`` (at ``start_step``) to ``end`` (at ``end_step``)."""
 
     start_step: int = 0
+    """Step until which the value is ``start``."""
     start: float = 0.0
+    """The value at and before ``start_step``."""
     end_step: int = 0
+    """Step from which the value is ``end``."""
     end: float = 0.0
+    """The value at and after ``end_step``."""
 
     def at(self, step: int) -> float:
         if step <= self.start_step:
@@ -78,10 +78,8 @@ class TrainConfig:
 
     prompt: str = ""
     """The text prompt."""
-    prior: str = "toy"
-    """Guidance: ``toy`` (bundled, CPU), ``stable-diffusion``, ``deepfloyd-if``, or a path to a diffusers folder."""
-    model: str | None = None
-    """Model folder, single file or hub id for the real priors."""
+    prior: PriorConfig = field(default_factory=ToyPriorConfig)
+    """The guidance: a prior's settings, chosen by ``prior.name`` (toy, stable-diffusion, deepfloyd-if, toy-view, zero123)."""
     steps: int = 1200
     """Training steps."""
     seed: int = 0
@@ -106,14 +104,8 @@ class TrainConfig:
     """Background behind the scene (white when fixed)."""
     shading: ShadingSchedule = field(default_factory=ShadingSchedule)
     """Shading of training renders."""
-    timesteps: TimestepSchedule = field(default_factory=lambda: TimestepSchedule(0.02, 0.98, 0.3, 1.0))
-    """Diffusion timestep range and its annealing."""
-    weighting: Weighting = Weighting.SDS
-    """The SDS weighting w(t)."""
     losses: LossWeights = field(default_factory=LossWeights)
     """Regularisers."""
-    toy: ToyPriorConfig = field(default_factory=ToyPriorConfig)
-    """The bundled toy prior."""
     checkpoint_every: int = 200
     """Steps between checkpoints (also written at the end and on Ctrl-C)."""
     preview_every: int = 300
@@ -128,10 +120,6 @@ class TrainConfig:
     """Where the NeRF trains: ``cpu``, ``cuda``, or ``auto`` (CUDA for real priors when there is a GPU, else the CPU)."""
     max_bad_steps: int = 5
     """Consecutive non-finite steps before rolling back to the last checkpoint."""
-    stable_diffusion: StableDiffusionConfig | None = None
-    """Stable Diffusion settings (``--prior stable-diffusion`` only)."""
-    deepfloyd_if: DeepFloydIFConfig | None = None
-    """DeepFloyd IF settings (``--prior deepfloyd-if`` only)."""
     image: ImageSettings | None = None
     """Image runs only: the input views, reference-view losses and image priors (None for text runs)."""
 
@@ -141,51 +129,22 @@ class TrainConfig:
             raise DreamliftError(f"--steps must be a positive number of training steps, got {self.steps}")
         if self.size < 8 or self.size > 1024:
             raise DreamliftError(f"render size {self.size} is not allowed: use 8 to 1024 pixels")
-        if self.prior == "toy" and self.size != self.toy.resolution:
-            raise DreamliftError(f"the toy prior takes {self.toy.resolution}x{self.toy.resolution} renders: leave --size at {self.toy.resolution}")
+        if isinstance(self.prior, ToyPriorConfig) and self.size != self.prior.resolution:
+            resolution = self.prior.resolution
+            raise DreamliftError(f"the toy prior takes {resolution}x{resolution} renders: leave size at {resolution} (or set prior.resolution)")
         if self.batch_size < 1:
             raise DreamliftError("batch size must be at least 1")
         if not (self.learning_rate > 0 and self.mlp_learning_rate > 0):
             raise DreamliftError("learning rates must be positive")
         if self.render.samples_per_ray < 2:
             raise DreamliftError("samples per ray must be at least 2")
+        for name in ("checkpoint_every", "preview_every", "log_every", "max_bad_steps"):
+            if getattr(self, name) < 1:
+                raise DreamliftError(f"{name} must be at least 1, got {getattr(self, name)}")
+        run_kind = "text" if self.image is None else "image"
+        if self.prior.kind != run_kind:
+            raise DreamliftError(f"the {self.prior.name} prior is for {self.prior.kind} runs, not {run_kind} runs: choose another prior.name")
         self.cameras.validate()
-        self.timesteps.validate()
-
-
-def to_dict(obj: Any) -> Any:
-    """A dataclass tree as JSON-ready data."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Enum):
-        return obj.value
-    if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
-    return obj
-
-
-def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Inverse of :func:`to_dict` for dataclass ``cls``; unknown keys are an error."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise DreamliftError(f"unknown settings {sorted(unknown)} for {cls.__name__}")
-    values = {}
-    for name, value in data.items():
-        values[name] = _convert(hints[name], value)
-    return cls(**values)
-
-
-def _convert(hint: Any, value: Any) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is typing.Union or type(hint).__name__ == "UnionType":
-        options = [h for h in typing.get_args(hint) if h is not type(None)]
-        return None if value is None else _convert(options[0], value)
-    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-        return from_dict(hint, value)
-    if isinstance(hint, type) and issubclass(hint, Enum):
-        return hint(value)
-    if origin is tuple and isinstance(value, list):
-        return tuple(value)
-    return value
+        self.prior.validate()
+        if self.image is not None:
+            self.image.validate()

@@ -34,8 +34,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.toy_view import ToyViewConfig
-from dreamlift.guidance.zero123 import Zero123Config
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.shading import ShadingMode, head_lights
 
@@ -95,7 +93,7 @@ class ReferenceLoss:
 
 @dataclass
 class ImageSettings:
-    """Everything an image run adds to :class:`~dreamlift.training.config.TrainConfig`."""
+    """Everything an image run adds to :class:`~dreamlift.training.config.TrainConfig` (its prior is in ``prior``)."""
 
     source: str = ""
     """The image file or view table the user gave (for the record)."""
@@ -107,10 +105,6 @@ class ImageSettings:
     """Share of the image left empty around the object when it is recentred (the loader's and the toy prior's)."""
     loss: ReferenceLoss = field(default_factory=ReferenceLoss)
     """The reference-view losses."""
-    toy_view: ToyViewConfig = field(default_factory=ToyViewConfig)
-    """The toy view prior (``--prior toy``)."""
-    zero123: Zero123Config = field(default_factory=Zero123Config)
-    """Zero-1-to-3 (``--prior zero123``); its model is the run's ``model``."""
 
     def __post_init__(self) -> None:
         # from_dict leaves a list of dataclasses as a list of dicts
@@ -136,7 +130,6 @@ class ImageSettings:
         if not 0.0 <= self.border_ratio < 0.9:
             raise DreamliftError(f"border ratio must lie in [0, 0.9), got {self.border_ratio}")
         self.loss.validate()
-        self.toy_view.validate()
 
 
 @dataclass
@@ -238,42 +231,3 @@ class ReferenceViewHook:
                 correlations.append(pearson(depth[v][covered], t.depth[v][covered]))
             terms["reference_depth"] = s.depth * ((1.0 - torch.stack(correlations)) * weights).sum()
         return terms
-
-
-def toy_image():
-    """The toy view prior on a CPU: 32x32 renders, 500 steps, about a minute on 2 cores (see bench/image.py).
-
-    The reference view is matched on every step, three times stable-dreamfusion's
-    weights: the toy prior's SDS gradient per pixel is about the pixel error, so a
-    mean-squared reference error needs weights in the thousands to pull as hard.
-    """
-    from dreamlift.training.presets import toy_text
-
-    config = toy_text()
-    config.steps = 500
-    config.toy.elevation_window = None  # measured (bench/image.py) with the azimuth window alone
-    config.image = ImageSettings(loss=ReferenceLoss(rgb=3000.0, mask=1500.0, every=1))
-    return config
-
-
-def zero123_image():
-    """Zero-1-to-3 (a GPU is advised): stable-dreamfusion's reference weights and interval, 64x64 renders."""
-    from dreamlift.guidance.base import TimestepSchedule
-    from dreamlift.training.config import TrainConfig
-
-    return TrainConfig(
-        prior="zero123",
-        steps=3000,
-        size=64,
-        timesteps=TimestepSchedule(0.02, 0.98, 0.5, 0.5),
-        image=ImageSettings(loss=ReferenceLoss(rgb=1000.0, mask=500.0, depth=10.0, every=4)),
-    )
-
-
-def image_preset(prior: str):
-    """A fresh :class:`~dreamlift.training.config.TrainConfig` for an image run with ``prior`` (toy or zero123)."""
-    if prior == "toy":
-        return toy_image()
-    if prior == "zero123":
-        return zero123_image()
-    raise DreamliftError(f"unknown image prior {prior!r}: choose toy or zero123, or give a Zero-1-to-3 model folder")

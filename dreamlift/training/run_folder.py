@@ -20,8 +20,9 @@ from typing import Any
 
 from dreamlift.errors import DreamliftError
 
-RUN_FORMAT = 1
-"""Version of the run-folder layout; a folder of another format cannot be resumed."""
+RUN_FORMAT = 2
+"""Version of the run-folder layout. Format 1 (before the prior became a typed section) is read and
+upgraded in memory (:func:`upgrade_format_1`); other formats cannot be resumed."""
 
 
 TEMPORARY_PATTERNS = (".*.tmp", ".write-test-*")
@@ -122,21 +123,63 @@ def read_run_record(folder: Path) -> dict[str, Any]:
         raise DreamliftError(f"{config_path} is unreadable ({error.__class__.__name__}): the run folder is damaged") from None
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise DreamliftError(f"{config_path} is not a dreamlift run record: give the --out folder of a run")
-    if record.get("format") != RUN_FORMAT:
-        written_by = record.get("dreamlift_version")
-        by = f" dreamlift {written_by}" if isinstance(written_by, str) else " another dreamlift"
-        raise DreamliftError(
-            f"{folder} was written by{by} in run format {record.get('format')!r}; this one reads format {RUN_FORMAT}: "
-            "use that version, or start a new run in another --out"
-        )
     if record.get("kind") not in ("text", "image"):
         raise DreamliftError(f"{config_path} names no known kind of run ({record.get('kind')!r}): the run folder is damaged")
+    record["config"] = upgrade_config(record, folder)
     return record
+
+
+def upgrade_config(record: dict[str, Any], where: Path) -> dict[str, Any]:
+    """The ``config`` of a run record in this version's format (format 1 is upgraded; others are an error)."""
+    if record.get("format") == RUN_FORMAT:
+        return record["config"]
+    if record.get("format") == 1 and isinstance(record.get("config"), dict):
+        try:
+            return upgrade_format_1(record["config"], record.get("kind"))
+        except (TypeError, ValueError, AttributeError) as error:
+            raise DreamliftError(f"{where} is damaged ({error.__class__.__name__}): start a new run") from None
+    written_by = record.get("dreamlift_version")
+    by = f" dreamlift {written_by}" if isinstance(written_by, str) else " another dreamlift"
+    raise DreamliftError(
+        f"{where} was written by{by} in run format {record.get('format')!r}; this one reads formats 1 and {RUN_FORMAT}: "
+        "use that version, or start a new run in another --out"
+    )
+
+
+def upgrade_format_1(config: dict[str, Any], kind: str | None) -> dict[str, Any]:
+    """A format-1 ``config`` (``prior`` a word, its settings in ``toy`` / ``stable_diffusion`` /
+    ``deepfloyd_if`` / ``image.toy_view`` / ``image.zero123``, ``model``, ``timesteps`` and
+    ``weighting`` at the top) as format 2: one ``prior`` section named by ``prior.name``."""
+    config = dict(config)
+    word = config.pop("prior", "toy")
+    image = dict(config.pop("image", None) or {}) if kind == "image" else None
+    toy_view, zero123 = (image.pop("toy_view", {}), image.pop("zero123", {})) if image is not None else ({}, {})
+    sections = {
+        "toy": config.pop("toy", None) or {},
+        "stable-diffusion": config.pop("stable_diffusion", None) or {},
+        "deepfloyd-if": config.pop("deepfloyd_if", None) or {},
+    }
+    model = config.pop("model", None)
+    shared = {key: config.pop(key) for key in ("timesteps", "weighting") if key in config}
+    if word == "toy" and image is not None:
+        prior = {"name": "toy-view", **sections["toy"], **toy_view}
+    elif word == "zero123":
+        prior = {"name": "zero123", **{k: v for k, v in zero123.items() if k != "weighting"}}
+    else:
+        prior = {"name": word, **{k: v for k, v in sections.get(word, {}).items() if k != "weighting"}}
+    if model:
+        prior["model"] = model
+    prior.update(shared)
+    config["prior"] = prior
+    if image is not None:
+        config["image"] = image
+    return config
 
 
 def read_run_config(folder: Path, record: dict[str, Any] | None = None):
     """The run's :class:`~dreamlift.training.config.TrainConfig`; a damaged one is a one-line error."""
-    from dreamlift.training.config import TrainConfig, from_dict
+    from dreamlift.config_tree import from_dict
+    from dreamlift.training.config import TrainConfig
 
     record = record if record is not None else read_run_record(folder)
     try:

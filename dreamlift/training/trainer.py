@@ -38,14 +38,15 @@ from dreamlift.rendering.shading import ShadingMode, head_lights, sample_lights
 from dreamlift.scene.background import Background
 from dreamlift.scene.field import NeRFField
 from dreamlift.training.checkpoint import load_latest_checkpoint, optimizer_from_tensors, optimizer_to_tensors, prefixed, save_checkpoint
-from dreamlift.training.config import TrainConfig, to_dict
+from dreamlift.config_tree import to_dict
+from dreamlift.training.config import TrainConfig
 from dreamlift.training.run_folder import RUN_FORMAT
 
 
 def resolve_device(config: TrainConfig) -> torch.device:
     """``config.device`` made concrete; a CUDA request without a GPU is a one-line error."""
     if config.device == "auto":
-        wants_gpu = config.prior != "toy" and torch.cuda.is_available()
+        wants_gpu = config.prior.prefers_gpu and torch.cuda.is_available()
         return torch.device("cuda" if wants_gpu else "cpu")
     try:
         device = torch.device(config.device)

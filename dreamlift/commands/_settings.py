@@ -1,0 +1,180 @@
+"""A run's settings from the command line: preset < ``--config FILE`` < ``--set KEY=VALUE`` < the named flags.
+
+* ``--preset NAME``: the starting point (without it: the default preset of ``--prior``,
+  else of the config file's ``prior.name``, else the command's default);
+* ``--config FILE``: a JSON or YAML file of settings laid over the preset, section by
+  section; a run's own ``config.json`` is one (its ``config`` part is read), so a run
+  can be repeated or varied;
+* ``--set KEY=VALUE`` (repeatable): one setting by its dotted key in ``config.json``,
+  the value parsed to the field's type;
+* the named flags (``--steps``, ``--seed``, ``--model``, ``--guidance-scale`` ...) are
+  ``--set`` under a short name and come last.
+
+``--print-config`` prints the resolved settings as JSON and runs nothing. ``--help``
+lists every setting, grouped by section, from the fields' docstrings
+(:func:`settings_help`). Why not tyro or similar: the commands keep their argparse
+flags and one-line errors, and a small generator over the dataclass docstrings
+(:mod:`dreamlift.config_tree`) is all the help needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from dreamlift.errors import DreamliftError
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def add_settings_options(parser: argparse.ArgumentParser, kind: str) -> None:
+    """``--preset``, ``--config``, ``--set`` and ``--print-config``; ``--help`` then lists every setting."""
+    group = parser.add_argument_group("settings (every key of config.json; listed below)")
+    group.add_argument("--preset", default=None, metavar="NAME", help="named preset to start from (dreamlift presets lists them)")
+    group.add_argument("--config", type=Path, default=None, metavar="FILE", help="JSON or YAML settings over the preset; a run's config.json works")
+    group.add_argument(
+        "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+        help="one setting by its dotted key, e.g. --set render.samples_per_ray=48 (repeatable; after --config)",
+    )
+    group.add_argument("--print-config", action="store_true", help="print the resolved settings as JSON and exit")
+    parser.epilog_factory = lambda: settings_help(kind)
+
+
+def resolve_settings(args: argparse.Namespace, kind: str, prior: str | None, named: list[tuple[str, str, Any]]):
+    """The run's :class:`~dreamlift.training.config.TrainConfig` (see the module docstring).
+
+    ``prior`` is the command's ``--prior`` word (a prior name or None); ``named`` the
+    named flags as ``(flag, dotted key, value)``; a None value was not given.
+    """
+    from dreamlift.config_tree import from_dict, merge, set_value, to_dict
+    from dreamlift.presets import default_preset_name, preset_config
+    from dreamlift.training.config import TrainConfig
+
+    overrides = read_config_file(args.config, kind) if args.config is not None else {}
+    file_prior = overrides.get("prior", {}).get("name") if isinstance(overrides.get("prior"), dict) else None
+    if args.preset is not None:
+        name = args.preset
+    elif prior is not None or file_prior is not None:
+        from dreamlift.guidance.priors import prior_config_class
+
+        name = default_preset_name(prior_config_class(prior or file_prior, kind).name)
+    else:
+        name = "toy" if kind == "text" else "toy-image"
+    config = preset_config(name, kind)
+    if overrides:
+        config = from_dict(TrainConfig, merge(to_dict(config), overrides))
+    for item in args.settings:
+        key, value = split_setting(item)
+        set_value(config, key, value)
+    if prior is not None:
+        set_value(config, "prior.name", prior)
+    for flag, key, value in named:
+        if value is None:
+            continue
+        if key.startswith("prior.") and not hasattr(config.prior, key.split(".")[1]):
+            raise DreamliftError(f"{flag} is not a setting of the {config.prior.name} prior: {prior_flag_owners(key, kind)}")
+        set_value(config, key, value if isinstance(value, str) else json.dumps(value))
+    return config
+
+
+def prior_flag_owners(key: str, kind: str) -> str:
+    """Which priors have the setting ``prior.X`` (for a flag given to a prior without it)."""
+    from dreamlift.guidance.priors import PRIOR_CONFIGS
+
+    name = key.split(".")[1]
+    owners = [cls.name for cls in PRIOR_CONFIGS if cls.kind == kind and name in {f for f in cls.__dataclass_fields__}]
+    return f"it is for {' and '.join(owners)} (--prior)" if owners else "no prior of this command has it"
+
+
+def split_setting(item: str) -> tuple[str, str]:
+    """``"KEY=VALUE"`` → ``(KEY, VALUE)`` (a one-line error without ``=``)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise DreamliftError(f"--set takes KEY=VALUE (a dotted key of config.json, e.g. render.samples_per_ray=48), got {item!r}")
+    return key.strip(), value
+
+
+def read_config_file(path: Path, kind: str) -> dict:
+    """The settings of a ``--config`` file: a run's ``config.json`` (its ``config`` part) or a plain JSON/YAML mapping."""
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise DreamliftError(f"--config {path} is over {MAX_CONFIG_BYTES >> 20} MiB: give a settings file")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DreamliftError(f"--config {path} does not exist: give a JSON or YAML settings file (a run's config.json works)") from None
+    except IsADirectoryError:
+        raise DreamliftError(f"--config {path} is a folder: give its config.json") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DreamliftError(f"--config {path} cannot be read ({error.__class__.__name__}): give a JSON or YAML text file") from None
+    data = _parse(path, text)
+    if isinstance(data, dict) and "config" in data and "format" in data:  # a run folder's config.json
+        from dreamlift.training.run_folder import upgrade_config
+
+        if data.get("kind") not in (None, kind):
+            raise DreamliftError(f"--config {path} is the config of a {data.get('kind')} run: give it to dreamlift {data.get('kind')}")
+        data = upgrade_config(data, path)
+    if not isinstance(data, dict):
+        raise DreamliftError(f"--config {path} holds no settings mapping (keys as in config.json)")
+    return data
+
+
+def _parse(path: Path, text: str) -> Any:
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            where = getattr(error, "problem_mark", None)
+            at = f" at line {where.line + 1}" if where is not None else ""
+            raise DreamliftError(f"--config {path} is not valid YAML{at}: fix the file") from None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise DreamliftError(f"--config {path} is not valid JSON (line {getattr(error, 'lineno', '?')}): fix the file, or name it .yaml for YAML") from None
+
+
+def print_config(config, kind: str) -> None:
+    """The resolved settings as JSON on standard output (what ``--config`` reads back)."""
+    from dreamlift.config_tree import to_dict
+
+    print(json.dumps({"kind": kind, "config": to_dict(config)}, indent=2, sort_keys=True))
+
+
+# --------------------------------------------------------------------------- --help
+
+
+def settings_help(kind: str) -> str:
+    """Every setting of a ``kind`` run, grouped by section, with its type, default and docstring."""
+    from dreamlift.config_tree import leaf_keys, type_name
+    from dreamlift.guidance.priors import PRIOR_CONFIGS
+    from dreamlift.presets import default_preset_name, preset_config
+
+    default = preset_config("toy" if kind == "text" else "toy-image")
+    lines = [f"settings (--set KEY=VALUE or --config FILE; defaults of the preset {'toy' if kind == 'text' else 'toy-image'}):"]
+    sections: dict[str, list[str]] = {}
+    for key, (hint, value, doc) in leaf_keys(default).items():
+        if key.startswith("prior.") or (key == "image" and value is None):
+            continue
+        section = key.split(".")[0] if "." in key else "run"
+        sections.setdefault(section, []).append(_entry(key, type_name(hint), value, doc))
+    for cls in PRIOR_CONFIGS:
+        if cls.kind != kind:
+            continue
+        prior = preset_config(default_preset_name(cls.name)).prior
+        title = f"prior {cls.name} ({cls.description})"
+        sections[title] = [_entry(f"prior.{k}", type_name(h), v, d) for k, (h, v, d) in leaf_keys(prior).items() if k != "name"]
+    for title, entries in sections.items():
+        lines.append(f"\n {title}:")
+        lines.extend(entries)
+    return "\n".join(lines)
+
+
+def _entry(key: str, type_text: str, value: Any, doc: str) -> str:
+    shown = json.dumps(value.value if hasattr(value, "value") else value)
+    head = f"  {key} = {shown}  [{type_text}]"
+    body = textwrap.fill(doc, width=96, initial_indent="      ", subsequent_indent="      ") if doc else ""
+    return f"{head}\n{body}" if body else head
