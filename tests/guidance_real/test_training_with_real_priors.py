@@ -8,41 +8,50 @@ import warnings
 import pytest
 import torch
 
-from dreamlift.guidance.real_presets import deepfloyd_if_preset, preset_for, stable_diffusion_preset
-from dreamlift.guidance.stable_diffusion import build_stable_diffusion_guidance
+from dreamlift.guidance.base import GuidanceInputs, Weighting
+from dreamlift.presets import deepfloyd_if_text, preset_config, stable_diffusion_text
 
 
 def test_presets_carry_the_peers_settings():
-    sd, deepfloyd = stable_diffusion_preset(), deepfloyd_if_preset(perp_neg=True)
-    assert (sd.render_size, sd.steps, sd.guidance_scale) == (64, 10000, 100.0)
-    assert (sd.timesteps.t_min, sd.timesteps.t_max_start, sd.timesteps.t_max_end) == (0.02, 0.98, 0.98)
+    sd, deepfloyd = stable_diffusion_text(), deepfloyd_if_text(perp_neg=True)
+    assert (sd.size, sd.steps, sd.prior.guidance_scale) == (64, 10000, 100.0)
+    timesteps = sd.prior.timesteps
+    assert (timesteps.t_min, timesteps.t_max_start, timesteps.t_max_end) == (0.02, 0.98, 0.98)
     assert sd.cameras.elevation == (-10.0, 90.0) and sd.cameras.fovy == (40.0, 70.0)
-    assert deepfloyd.guidance_scale == 20.0 and deepfloyd.perp_neg and deepfloyd.view_blend
-    assert preset_for("deepfloyd-if").prior == "deepfloyd-if"
+    assert deepfloyd.prior.guidance_scale == 20.0 and deepfloyd.prior.perp_neg and deepfloyd.prior.view_blend
+    assert preset_config("if-dreamfusion").prior.name == "deepfloyd-if"
+    assert preset_config("sd-perp-neg").prior.perp_neg and not preset_config("sd-dreamfusion").prior.perp_neg
 
 
-def test_preset_prior_configs():
-    hub = deepfloyd_if_preset().prior_config()
-    own = deepfloyd_if_preset().prior_config("/models/my-if")
+def test_preset_prior_configs(tiny):
+    from dreamlift.commands.text import add_arguments, build_config
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    hub = build_config(parser.parse_args(["a hamburger", "--prior", "deepfloyd-if"])).prior
+    own = build_config(parser.parse_args(["a hamburger", "--prior", "deepfloyd-if", "--model", "/models/my-if"])).prior
     assert (hub.model, hub.variant, hub.guidance_scale) == ("DeepFloyd/IF-I-XL-v1.0", "fp16", 20.0)
     assert (own.model, own.variant) == ("/models/my-if", None)  # a user's own folder is read as saved
-    sd = stable_diffusion_preset(perp_neg=True).prior_config("x/y")
-    assert (sd.guidance_scale, sd.perp_neg, sd.view_blend, sd.weighting) == (100.0, True, True, "sds")
+    sd = build_config(parser.parse_args(["a hamburger", "--preset", "sd-perp-neg", "--model", "x/y"])).prior
+    assert (sd.name, sd.guidance_scale, sd.perp_neg, sd.view_blend, sd.weighting) == ("stable-diffusion", 100.0, True, True, Weighting.SDS)
+    from_path = build_config(parser.parse_args(["a hamburger", "--prior", str(tiny.if_folder)])).prior
+    assert (from_path.name, from_path.model, from_path.variant) == ("deepfloyd-if", str(tiny.if_folder), None)
 
 
 def _train(tiny, folder, steps=3, **loss_overrides):
     from dreamlift.training.run_folder import prepare_run_folder
     from dreamlift.training.trainer import Trainer
 
-    preset = stable_diffusion_preset()
-    config = preset.train_config("a hamburger", model=str(tiny.sd_folder))
+    config = stable_diffusion_text()
+    config.prompt, config.prior.model, config.prior.variant = "a hamburger", str(tiny.sd_folder), None
     config.steps, config.export_mesh, config.export_video = steps, False, False
     for name, value in loss_overrides.items():
         setattr(config.losses, name, value)
     config.validate()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        guidance = build_stable_diffusion_guidance(config.prompt, preset.prior_config(str(tiny.sd_folder)), config.timesteps, "cpu")
+        guidance = config.prior.setup(GuidanceInputs(prompt=config.prompt, device="cpu"))
     trainer = Trainer(config, prepare_run_folder(folder, "text", resume=False), guidance, kind="text", show_progress=False)
     return trainer.run(), guidance
 
@@ -53,7 +62,7 @@ def test_trainer_takes_sds_steps_with_tiny_stable_diffusion(tiny, tmp_path):
     assert summary["step"] == 3 and summary["skipped_steps"] == 0
     assert guidance.unet_calls == 3 and guidance.text_encoder_calls == 1
     record = json.loads((folder / "config.json").read_text())
-    assert record["config"]["prior"] == "stable-diffusion" and record["config"]["size"] == 64
+    assert record["config"]["prior"]["name"] == "stable-diffusion" and record["config"]["size"] == 64
     last = json.loads((folder / "log.jsonl").read_text().splitlines()[-1])
     assert last["step"] == 3 and last["sds"] > 0 and torch.isfinite(torch.tensor(last["loss"]))
     assert list((folder / "checkpoints").glob("*.safetensors")) and list((folder / "previews").glob("*.png"))
@@ -73,32 +82,33 @@ def test_dreamlift_text_with_stable_diffusion(tiny, tmp_path, capsys):
         warnings.simplefilter("ignore", RuntimeWarning)
         status = main(argv)
     err = capsys.readouterr().err
-    if status == 2 and "unknown prior 'stable-diffusion'" in err:
-        pytest.skip("--prior stable-diffusion is not wired into dreamlift.guidance.factory yet")
     assert status == 0, err
     record = json.loads((folder / "config.json").read_text())
-    assert record["kind"] == "text" and record["config"]["prior"] == "stable-diffusion"
+    assert record["kind"] == "text" and record["config"]["prior"]["name"] == "stable-diffusion"
+    assert record["config"]["prior"]["model"] == str(tiny.sd_folder) and record["config"]["prior"]["guidance_scale"] == 100.0
     assert json.loads((folder / "log.jsonl").read_text().splitlines()[-1])["step"] == 3
     assert list((folder / "checkpoints").glob("*.safetensors"))
 
 
 def test_real_guidance_from_a_train_config(tiny):
     from dreamlift.guidance.deepfloyd_if import DeepFloydIFGuidance
-    from dreamlift.guidance.real_presets import build_real_text_guidance
     from dreamlift.guidance.stable_diffusion import StableDiffusionGuidance
 
+    sd_config, if_config = stable_diffusion_text(), deepfloyd_if_text()
+    sd_config.prior.model = str(tiny.sd_folder)
+    if_config.prior.model, if_config.prior.variant = str(tiny.if_folder), None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        sd = build_real_text_guidance(stable_diffusion_preset().train_config("a hamburger", model=str(tiny.sd_folder)), "cpu")
-        deepfloyd = build_real_text_guidance(deepfloyd_if_preset().train_config("a hamburger", model=str(tiny.if_folder)), "cpu")
+        sd = sd_config.prior.setup(GuidanceInputs(prompt="a hamburger", device="cpu"))
+        deepfloyd = if_config.prior.setup(GuidanceInputs(prompt="a hamburger", device="cpu"))
     assert isinstance(sd, StableDiffusionGuidance) and sd.guidance_scale == 100.0
     assert isinstance(deepfloyd, DeepFloydIFGuidance) and deepfloyd.guidance_scale == 20.0
-    assert deepfloyd.config.variant is None  # the preset's hub variant does not apply to a user's folder
+    assert sd.schedule is sd_config.prior.timesteps and sd.weighting is Weighting.SDS
 
 
 def test_prior_for_model_path(tiny, tmp_path):
     from dreamlift.errors import DreamliftError
-    from dreamlift.guidance.real_presets import prior_for_model_path
+    from dreamlift.guidance.priors import prior_for_model_path
 
     assert prior_for_model_path(str(tiny.sd_folder)) == "stable-diffusion"
     assert prior_for_model_path(str(tiny.sd_single_file)) == "stable-diffusion"
@@ -110,5 +120,5 @@ def test_prior_for_model_path(tiny, tmp_path):
     with pytest.raises(DreamliftError, match="neither a diffusers folder"):
         prior_for_model_path(str(tmp_path / "empty"))
     # a path that does not exist is most likely a mistyped prior name
-    with pytest.raises(DreamliftError, match="unknown prior .*choose toy, stable-diffusion or deepfloyd-if"):
+    with pytest.raises(DreamliftError, match="unknown prior .*choose one of toy, stable-diffusion, deepfloyd-if"):
         prior_for_model_path(str(tmp_path / "missing"))

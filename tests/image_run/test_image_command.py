@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +12,14 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from dreamlift import cli
+from dreamlift import cli, presets
 from dreamlift._atomic import write_png
 from dreamlift.commands import image as image_command
 from dreamlift.evaluation.image_scores import score_image_run
-from dreamlift.guidance.toy import ToyPriorConfig
-from dreamlift.guidance.toy_view import ToyViewConfig
+from dreamlift.guidance.toy_view import ToyViewPriorConfig
 from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
 from dreamlift.rendering.shading import sample_lights
 from dreamlift.toyworld import ToyObject, render
-from dreamlift.training import reference
 from dreamlift.training.run_folder import load_run
 
 CHAIR = ToyObject("chair", "orange")
@@ -36,17 +35,16 @@ def image_command_registered(monkeypatch):
 @pytest.fixture(autouse=True)
 def small_toy_preset(monkeypatch):
     """The toy image preset with a small memory and a coarse turn search, so runs take seconds."""
-    original = reference.toy_image
+    original = presets.toy_image
 
     def small():
         config = original()
-        config.toy = ToyPriorConfig(renders_per_object=64)
-        config.image.toy_view = ToyViewConfig(coarse_turn_step=30.0, refine_factor=3, max_colours=1)
+        config.prior = ToyViewPriorConfig(renders_per_object=64, elevation_window=None, coarse_turn_step=30.0, refine_factor=3, max_colours=1)
         config.checkpoint_every = 2
         config.log_every = 1
         return config
 
-    monkeypatch.setattr(reference, "toy_image", small)
+    monkeypatch.setattr(presets, "PRESETS", tuple(replace(p, build=small) if p.name == "toy-image" else p for p in presets.PRESETS))
 
 
 def toy_png(path: Path, elevation: float, azimuth: float, obj=CHAIR) -> Path:
@@ -65,7 +63,7 @@ def test_toy_run_writes_the_run_folder_and_resumes_exactly(tmp_path, capsys):
     assert dreamlift(png, "--out", out, "--elevation", 20, "--steps", 5, "--no-export", "--quiet") == 0
     assert "toy prior sees: an orange chair" in capsys.readouterr().out
     record = json.loads((out / "config.json").read_text())
-    assert record["kind"] == "image" and record["config"]["prior"] == "toy"
+    assert record["kind"] == "image" and record["config"]["prior"]["name"] == "toy-view"
     view = record["config"]["image"]["views"][0]
     assert (view["elevation"], view["azimuth"], view["radius"], view["fovy"], view["file"]) == (20.0, 0.0, 3.0, 40.0, "input.png")
     with Image.open(out / "input.png") as image:
@@ -119,7 +117,7 @@ def test_zero123_run_with_tiny_model(tmp_path):
     out = tmp_path / "run"
     assert dreamlift(png, "--prior", "zero123", "--model", model, "--out", out, "--steps", 2, "--no-export", "--quiet") == 0
     record = json.loads((out / "config.json").read_text())
-    assert record["kind"] == "image" and record["config"]["prior"] == "zero123" and record["config"]["model"] == str(model)
+    assert record["kind"] == "image" and record["config"]["prior"]["name"] == "zero123" and record["config"]["prior"]["model"] == str(model)
     assert (out / "input.png").is_file() and not (out / "view_prior.json").exists()
     # a model folder given as the prior is Zero-1-to-3 too
     assert dreamlift(png, "--prior", model, "--out", tmp_path / "run2", "--steps", 1, "--no-export", "--quiet") == 0

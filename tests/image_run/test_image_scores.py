@@ -28,7 +28,8 @@ from dreamlift.rendering.shading import head_lights
 from dreamlift.toyworld import COLORS, ToyObject, composite_white, render
 from dreamlift.toyworld.render import sdf_normals
 from dreamlift.toyworld.shapes import evaluate
-from dreamlift.training.config import TrainConfig, to_dict
+from dreamlift.config_tree import to_dict
+from dreamlift.presets import toy_image
 from dreamlift.training.reference import ImageSettings, ReferenceCamera
 from dreamlift.training.run_folder import LoadedRun
 
@@ -97,7 +98,8 @@ def fake_run(folder: Path, obj, input_azimuth: float, elevation: float) -> Loade
     """A run folder of a perfect result: the truth turned by −input_azimuth, fitted to the truth's input view."""
     camera = OrbitCameras.make(elevation, input_azimuth, 3.0, 40.0)
     write_png(folder / "input.png", render(obj, camera, 32, lights=head_lights(camera))[0])
-    config = TrainConfig(image=ImageSettings(views=[ReferenceCamera(elevation=elevation)]))
+    config = toy_image()
+    config.image = ImageSettings(views=[ReferenceCamera(elevation=elevation)])
     field = TurnedToyField(obj, -input_azimuth)
     return LoadedRun(path=folder, config=to_dict(config), kind="image", field=field, occupancy=None, step=1)
 

@@ -8,7 +8,7 @@ import torch
 from dreamlift.guidance.base import TimestepSchedule
 from dreamlift.guidance.toy import ToyPriorConfig, posterior_mean
 from dreamlift.guidance.toy_view import (
-    ToyViewConfig,
+    ToyViewPriorConfig,
     ToyViewPrior,
     ViewCandidate,
     candidates_from_json,
@@ -27,7 +27,7 @@ from dreamlift.rendering.shading import head_lights, sample_lights
 from dreamlift.toyworld import ToyObject, composite_white, render
 
 BORDER = 0.2
-SMALL_MEMORY = ToyPriorConfig(renders_per_object=96)
+SMALL_MEMORY = ToyViewPriorConfig(renders_per_object=96, timesteps=TimestepSchedule())
 
 
 def toy_view(obj, elevation, azimuth, seed=0):
@@ -47,7 +47,7 @@ def turn_error(turn, true_turn):
 def chair_case():
     obj = ToyObject("chair", "green")
     view, native = toy_view(obj, 20.0, -100.0, seed=3)
-    found = identify([view], ToyViewConfig(), BORDER)
+    found = identify([view], ToyViewPriorConfig(), BORDER)
     return obj, view, native, found
 
 
@@ -62,7 +62,7 @@ def test_recognises_object_and_turn(chair_case):
 
 
 def test_house_turn_is_found_by_its_door_and_ambiguous_without_it():
-    config = ToyViewConfig(coarse_turn_step=15.0, refine_factor=3, max_colours=1)
+    config = ToyViewPriorConfig(coarse_turn_step=15.0, refine_factor=3, max_colours=1)
     obj = ToyObject("house", "blue")
     view, _ = toy_view(obj, 10.0, 50.0, seed=5)  # the door (front, +Z) is in sight
     found = identify([view], config, BORDER)
@@ -121,7 +121,7 @@ def test_weighted_mean_with_equal_weights_is_the_plain_posterior_mean():
 def chair_prior(chair_case):
     obj, view, _, found = chair_case
     references = native_views([view], found.best_renders, BORDER)
-    prior = ToyViewPrior(found.candidates, references, SMALL_MEMORY, ToyViewConfig(), TimestepSchedule())
+    prior = ToyViewPrior(found.candidates, references, SMALL_MEMORY)
     return prior, references
 
 

@@ -310,7 +310,7 @@ def test_eval_truth_outside_the_toy_world(cli, good_run):
     [
         (lambda c: c["cameras"].update(elevation=[60.0, -10.0]), ["camera elevation range [60.0, -10.0] is invalid", "min <= max"]),
         (lambda c: c["cameras"].update(radius=[4.0, 2.0]), ["camera radius range [4.0, 2.0]"]),
-        (lambda c: c["timesteps"].update(t_min=0.9), ["t_min 0.9 is above t_max"]),
+        (lambda c: c["prior"]["timesteps"].update(t_min=0.9), ["t_min 0.9 is above t_max"]),
         (lambda c: c.update(size=48), ["toy prior takes 32x32"]),
         (lambda c: c.update(steps=-3), ["--steps must be a positive number", "-3"]),
     ],
@@ -398,7 +398,7 @@ def test_resume_of_a_text_run_with_dreamlift_image(cli, run_copy, snapshot):
 def test_resume_of_an_incompatible_format(cli, run_copy, snapshot):
     edit_config(run_copy, lambda record: record.update(format=99, dreamlift_version="9.0"))
     before = snapshot(run_copy)
-    cli("text", "a red cube", "--out", run_copy, "--resume").one_line_error("run format 99", "dreamlift 9.0", "reads format 1")
+    cli("text", "a red cube", "--out", run_copy, "--resume").one_line_error("run format 99", "dreamlift 9.0", "reads formats 1 and 2")
     assert snapshot(run_copy) == before
 
 
@@ -410,9 +410,9 @@ def test_resume_of_an_incompatible_format(cli, run_copy, snapshot):
         (lambda p: p.write_text("[1, 2, 3]"), ["is not a dreamlift run record"]),
         (lambda p: p.write_text(json.dumps({"kind": "text", "format": 1, "config": 7})), ["is not a dreamlift run record"]),
         (lambda p: p.write_text(json.dumps({"kind": "poem", "format": 1, "config": {}})), ["no known kind of run ('poem')"]),
-        (lambda p: edit_config(p.parent, lambda r: r["config"].update(sparkle=1)), ["damaged (unknown settings ['sparkle']", "start a new run"]),
-        (lambda p: edit_config(p.parent, lambda r: r["config"].update(steps="many")), ["damaged (TypeError"]),
-        (lambda p: edit_config(p.parent, lambda r: r["config"].update(background="plaid")), ["damaged (ValueError"]),
+        (lambda p: edit_config(p.parent, lambda r: r["config"].update(sparkle=1)), ["damaged (unknown setting 'sparkle'", "start a new run"]),
+        (lambda p: edit_config(p.parent, lambda r: r["config"].update(steps="many")), ["damaged (steps takes whole number, got 'many')"]),
+        (lambda p: edit_config(p.parent, lambda r: r["config"].update(background="plaid")), ["damaged (background takes fixed|random|learned, got 'plaid')"]),
         (lambda p: edit_config(p.parent, lambda r: r["config"].update(cameras=[1, 2])), ["damaged"]),
     ],
     ids=["truncated", "not-utf8", "a-list", "config-not-object", "unknown-kind", "unknown-key", "wrong-type", "bad-enum", "wrong-shape"],

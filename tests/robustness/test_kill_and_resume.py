@@ -32,39 +32,10 @@ CHECKPOINT_EVERY = 5
 KILLS = 5
 PROMPT = "a red cube"
 
-# Until `dreamlift text` has a --checkpoint-every option, the first process of each run is
-# started through this bootstrap: the real command line, with the toy preset's checkpoint
-# interval changed (the interval is then recorded in config.json, which --resume reads).
-BOOTSTRAP = """
-import sys
-import dreamlift.training.presets as presets
-base = presets.toy_text
-def toy_text():
-    config = base()
-    config.checkpoint_every = int(sys.argv[1])
-    return config
-presets.toy_text = toy_text
-from dreamlift.cli import main
-sys.exit(main(sys.argv[2:]))
-"""
-
-
-def has_checkpoint_option() -> bool:
-    from dreamlift.commands import text
-
-    parser = argparse.ArgumentParser()
-    text.add_arguments(parser)
-    return "--checkpoint-every" in parser._option_string_actions
-
-
 def start(out: Path, resume: bool, env: dict[str, str]) -> subprocess.Popen:
     args = ["text", PROMPT, "--out", str(out), "--steps", str(STEPS), "--no-export", "--quiet"]
-    if resume:
-        command = [sys.executable, "-m", "dreamlift.cli", *args, "--resume"]
-    elif has_checkpoint_option():
-        command = [sys.executable, "-m", "dreamlift.cli", *args, "--checkpoint-every", str(CHECKPOINT_EVERY)]
-    else:
-        command = [sys.executable, "-c", BOOTSTRAP, str(CHECKPOINT_EVERY), *args]
+    extra = ["--resume"] if resume else ["--checkpoint-every", str(CHECKPOINT_EVERY)]
+    command = [sys.executable, "-m", "dreamlift.cli", *args, *extra]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 

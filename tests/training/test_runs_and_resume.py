@@ -6,10 +6,10 @@ import signal
 import pytest
 import torch
 
-from dreamlift.guidance.factory import make_text_guidance
+from dreamlift.guidance.base import GuidanceInputs
 from dreamlift.guidance.toy import ToyPriorConfig
 from dreamlift.training.checkpoint import load_latest_checkpoint
-from dreamlift.training.presets import toy_text
+from dreamlift.presets import toy_text
 from dreamlift.training.trainer import RunInterrupted, Trainer
 
 
@@ -20,14 +20,14 @@ def small_config(steps=24, **changes):
     config.checkpoint_every = 8
     config.preview_every = 0
     config.log_every = 4
-    config.toy = ToyPriorConfig(renders_per_object=256)
+    config.prior = ToyPriorConfig(renders_per_object=256)
     for key, value in changes.items():
         setattr(config, key, value)
     return config
 
 
 def make_trainer(config, folder, hooks=None):
-    return Trainer(config, folder, make_text_guidance(config), hooks=hooks, show_progress=False)
+    return Trainer(config, folder, config.prior.setup(GuidanceInputs(prompt=config.prompt)), hooks=hooks, show_progress=False)
 
 
 def final_tensors(folder):

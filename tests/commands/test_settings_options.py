@@ -1,0 +1,156 @@
+"""``--preset``, ``--config``, ``--set``, ``--print-config``, ``--help`` and ``dreamlift presets`` through the real command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dreamlift.cli import main
+from dreamlift.config_tree import leaf_keys, to_dict
+from dreamlift.presets import PRESETS, preset_config, toy_text
+
+
+def resolved(capsys, *argv) -> dict:
+    """The settings ``dreamlift ... --print-config`` resolves (and checks it ran nothing)."""
+    assert main([*argv, "--print-config"]) == 0, capsys.readouterr().err
+    printed = json.loads(capsys.readouterr().out)
+    return printed["config"]
+
+
+def one_line_error(capsys, *argv) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_a_run_with_set_then_its_config_json_gives_the_same_settings(tmp_path, capsys):
+    """The issue's check: --set reaches config.json, and a run's config.json repeats the run exactly."""
+    first, second = tmp_path / "A", tmp_path / "C"
+    argv = ["text", "a red cube", "--steps", "2", "--set", "render.samples_per_ray=48", "--set", "prior.renders_per_object=64"]
+    assert main([*argv, "--no-export", "--quiet", "--out", str(first)]) == 0
+    saved = json.loads((first / "config.json").read_text())["config"]
+    assert saved["render"]["samples_per_ray"] == 48 and saved["prior"]["renders_per_object"] == 64 and saved["steps"] == 2
+    assert main(["text", "a red cube", "--config", str(first / "config.json"), "--quiet", "--out", str(second)]) == 0
+    assert json.loads((second / "config.json").read_text())["config"] == saved
+    first_log = [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in (first / "log.jsonl").read_text().splitlines()]
+    second_log = [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in (second / "log.jsonl").read_text().splitlines()]
+    assert first_log == second_log and len(first_log) >= 1  # the same settings train the same steps (a CPU run repeats)
+
+
+def test_precedence_preset_then_config_then_set_then_named_flags(tmp_path, capsys):
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("steps: 7\nrender:\n  samples_per_ray: 40\nprior:\n  azimuth_window: 25\n")
+    only_file = resolved(capsys, "text", "a red cube", "--config", str(settings))
+    assert (only_file["steps"], only_file["render"]["samples_per_ray"], only_file["prior"]["azimuth_window"]) == (7, 40, 25.0)
+    assert only_file["prior"]["elevation_window"] == 15.0 and only_file["render"]["bound"] == 1.0  # the rest is the preset's
+    with_set = resolved(capsys, "text", "a red cube", "--config", str(settings), "--set", "steps=8")
+    assert with_set["steps"] == 8 and with_set["render"]["samples_per_ray"] == 40
+    with_flag = resolved(capsys, "text", "a red cube", "--config", str(settings), "--set", "steps=8", "--steps", "9")
+    assert with_flag["steps"] == 9
+
+
+def test_print_config_of_each_preset_is_the_preset(capsys):
+    for preset in PRESETS:
+        argv = ["text", "a red cube"] if preset.kind == "text" else ["image", "unused.png"]
+        printed = resolved(capsys, *argv, "--preset", preset.name)
+        expected = to_dict(preset.build())
+        if preset.kind == "text":
+            expected["prompt"] = "a red cube"
+        assert printed == expected, preset.name
+
+
+def test_prior_flag_picks_its_default_preset_and_named_flags_set_prior_keys(capsys):
+    sd = resolved(capsys, "text", "a hamburger", "--prior", "stable-diffusion", "--guidance-scale", "7.5", "--negative", "blurry", "--perp-neg")
+    assert sd == {**to_dict(preset_config("sd-dreamfusion")), "prompt": "a hamburger", "prior": {**sd["prior"]}}
+    assert (sd["prior"]["name"], sd["prior"]["guidance_scale"], sd["prior"]["negative_prompt"], sd["prior"]["perp_neg"]) == (
+        "stable-diffusion", 7.5, "blurry", True
+    )
+    image = resolved(capsys, "image", "unused.png", "--prior", "toy")
+    assert image["prior"]["name"] == "toy-view" and image["steps"] == 500
+
+
+def test_presets_command_lists_every_preset_and_prints_one(capsys):
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == [p.name for p in PRESETS]
+    assert all(p.description in line for p, line in zip(PRESETS, lines))
+    assert main(["presets", "sd-perp-neg"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == {"kind": "text", "config": to_dict(preset_config("sd-perp-neg"))}
+
+
+def test_help_lists_every_setting_with_its_docstring(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["text", "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    for key in leaf_keys(toy_text()):
+        if key != "image":
+            assert f"  {key} = " in text, key
+    for key in leaf_keys(preset_config("sd-dreamfusion").prior):
+        assert f"  prior.{key} = " in text or key == "name", key
+    assert "Samples along each ray inside the bounding sphere." in text
+    assert text.index("--steps") < text.index("settings (--set KEY=VALUE")  # the common flags first
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--set", "render.samples=3"], ["unknown setting 'render.samples'", "render.samples_per_ray"]),
+        (["--set", "render.samples_per_ray=many"], ["render.samples_per_ray takes whole number", "'many'"]),
+        (["--set", "steps"], ["--set takes KEY=VALUE"]),
+        (["--preset", "fastest"], ["unknown preset 'fastest'", "toy"]),
+        (["--preset", "zero123"], ["preset 'zero123' is for image runs"]),
+        (["--dtype", "fp16"], ["--dtype is not a setting of the toy prior", "stable-diffusion"]),
+        (["--config", "/nonexistent/settings.json"], ["does not exist"]),
+        (["--set", "prior.name=zero123"], ["zero123 prior is for image runs"]),
+        (["--set", "checkpoint_every=0"], ["checkpoint_every must be at least 1"]),
+    ],
+)
+def test_bad_settings_are_one_line_errors_and_write_nothing(tmp_path, capsys, argv, words):
+    out = tmp_path / "run"
+    err = one_line_error(capsys, "text", "a red cube", "--out", str(out), *argv)
+    assert all(word in err for word in words), err
+    assert not out.exists()
+
+
+def test_bad_config_files_are_one_line_errors(tmp_path, capsys):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"steps": 3,')
+    assert "is not valid JSON" in one_line_error(capsys, "text", "a red cube", "--config", str(broken), "--print-config")
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("steps: [3\n")
+    assert "is not valid YAML" in one_line_error(capsys, "text", "a red cube", "--config", str(bad_yaml), "--print-config")
+    wrong_type = tmp_path / "wrong.json"
+    wrong_type.write_text('{"render": {"samples_per_ray": 2.5}}')
+    assert "render.samples_per_ray takes whole number, got 2.5" in one_line_error(capsys, "text", "a red cube", "--config", str(wrong_type), "--print-config")
+    image_run = tmp_path / "image-config.json"
+    image_run.write_text(json.dumps({"kind": "image", "format": 2, "config": to_dict(preset_config("toy-image"))}))
+    assert "config of a image run" in one_line_error(capsys, "text", "a red cube", "--config", str(image_run), "--print-config")
+    assert "is a folder" in one_line_error(capsys, "text", "a red cube", "--config", str(tmp_path), "--print-config")
+
+
+def test_a_resumed_run_refuses_new_settings(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["text", "a red cube", "--steps", "2", "--set", "prior.renders_per_object=64", "--no-export", "--quiet", "--out", str(out)]) == 0
+    before = (out / "config.json").read_text()
+    err = one_line_error(capsys, "text", "a red cube", "--resume", "--out", str(out), "--set", "steps=5")
+    assert "a resumed run keeps its saved settings: drop --set" in err
+    assert (out / "config.json").read_text() == before
+
+
+def test_format_1_run_configs_are_read_as_the_same_settings():
+    from dreamlift.training.run_folder import upgrade_config
+
+    data = Path(__file__).parents[1] / "training" / "data"
+    text = upgrade_config(json.loads((data / "format1-text-config.json").read_text()), data)
+    expected = to_dict(toy_text())
+    expected.update(prompt="a red cube", steps=2, export_mesh=False, export_video=False)
+    assert text == expected
+    image = upgrade_config(json.loads((data / "format1-image-config.json").read_text()), data)
+    expected_image = to_dict(preset_config("toy-image"))
+    assert image["prior"] == expected_image["prior"] and image["image"]["loss"] == expected_image["image"]["loss"]
+    assert image["steps"] == 2 and image["image"]["views"][0]["file"] == "input.png"
