@@ -67,11 +67,12 @@ def cache_dir() -> Path:
 def _toyworld_fingerprint() -> str:
     """Hash of the toy world's source: the cache is rebuilt when the world or its renderer changes."""
     import dreamlift.rendering.shading as shading
+    import dreamlift.scene.normals as normals
     import dreamlift.toyworld as toyworld
 
     digest = hashlib.sha256()
     folder = Path(toyworld.__file__).parent
-    for path in sorted(folder.glob("*.py")) + [Path(shading.__file__)]:
+    for path in sorted(folder.glob("*.py")) + [Path(shading.__file__), Path(normals.__file__)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
