@@ -99,7 +99,7 @@ def render_mesh(truth: MeshTruth, cameras: OrbitCameras, size: int, lights: Ligh
     the camera on the back of open surfaces. Pixels average their subpixels like
     :func:`dreamlift.toyworld.render` (alpha = covered share, RGB = mean covered colour).
     """
-    from dreamlift.export.raster import rasterize
+    from dreamlift.rendering.raster_numpy import rasterize
 
     fine = size * supersample
     vertices, faces = truth.vertices, truth.faces

@@ -26,6 +26,7 @@ from torch import Tensor
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.renderer import render_field
 from dreamlift.rendering.shading import head_lights
+from dreamlift.scene.field import Field
 
 JANUS_SHAPES = ("snowman", "house", "chair")
 
@@ -60,7 +61,7 @@ def render_truth(obj, cameras: OrbitCameras, size: int, ambient: float = 0.4) ->
     return composite_white(rgba), rgba[..., 3]
 
 
-def render_result(field, cameras: OrbitCameras, size: int, occupancy=None, shading: str = "lambertian") -> tuple[Tensor, Tensor]:
+def render_result(field: Field, cameras: OrbitCameras, size: int, occupancy=None, shading: str = "lambertian") -> tuple[Tensor, Tensor]:
     """Renders of the field lit like :func:`render_truth`, and its opacity ``(B, H, W)``."""
     out = render_field(
         field, cameras, size, shading=shading, lights=head_lights(cameras), occupancy=occupancy, normals=shading != "albedo"
@@ -87,7 +88,7 @@ def color_error(image: Tensor, alpha: Tensor, truth: Tensor, truth_alpha: Tensor
     return float((image - truth).abs()[both].mean())
 
 
-def best_turn(field, truth_albedo: Tensor, cameras: OrbitCameras, size: int, occupancy=None) -> float:
+def best_turn(field: Field, truth_albedo: Tensor, cameras: OrbitCameras, size: int, occupancy=None) -> float:
     """The turn about +Y (degrees) at which the field's albedo renders best match the truth's."""
 
     def error(degrees: float) -> float:
@@ -98,7 +99,7 @@ def best_turn(field, truth_albedo: Tensor, cameras: OrbitCameras, size: int, occ
     return min((error(coarse + d), coarse + d) for d in (-7.5, -5.0, -2.5, 0.0, 2.5, 5.0, 7.5))[1] % 360.0
 
 
-def score_field(field, obj, size: int = 32, occupancy=None, search_turn: bool = True) -> Scores:
+def score_field(field: Field, obj, size: int = 32, occupancy=None, search_turn: bool = True) -> Scores:
     """Score a field against the toy object ``obj`` (see the module docstring)."""
     cameras = held_out_cameras()
     truth_rgb, truth_alpha = render_truth(obj, cameras, size)

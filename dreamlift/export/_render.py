@@ -6,6 +6,7 @@ from torch import Tensor
 
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.renderer import render_field
+from dreamlift.scene.field import Field
 
 
 def fit_cameras(radius: float = 3.0, fovy: float = 40.0) -> OrbitCameras:
@@ -13,6 +14,6 @@ def fit_cameras(radius: float = 3.0, fovy: float = 40.0) -> OrbitCameras:
     return OrbitCameras.make([20.0, 20.0, 20.0, 20.0, 70.0], [0.0, 90.0, 180.0, 270.0, 45.0], radius, fovy)
 
 
-def render_opacity(field, cameras: OrbitCameras, size: int, occupancy=None) -> Tensor:
+def render_opacity(field: Field, cameras: OrbitCameras, size: int, occupancy=None) -> Tensor:
     """Rendered opacity ``(B, size, size)`` (no normals: they are not needed)."""
     return render_field(field, cameras, size, occupancy=occupancy, normals=False)["opacity"][..., 0]

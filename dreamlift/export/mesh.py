@@ -37,6 +37,7 @@ from dreamlift.errors import DreamliftError
 from dreamlift.export._render import fit_cameras, render_opacity
 from dreamlift.export.grid import FieldGrid, sample_grid
 from dreamlift.export.threshold import LevelFit, fit_level, ray_maximum, silhouette_iou
+from dreamlift.scene.field import Field
 
 
 class Decimation(str, Enum):
@@ -114,7 +115,7 @@ def _empty_error(detail: str) -> DreamliftError:
 
 
 def fit_grid_level(
-    field, grid: FieldGrid, size: int = 64, occupancy=None
+    field: Field, grid: FieldGrid, size: int = 64, occupancy=None
 ) -> tuple[LevelFit, torch.Tensor, torch.Tensor]:
     """Fit the level of ``grid`` to renders of ``field``; also return the ray maxima and opacity masks ``(B, size, size)``."""
     cameras = fit_cameras()
@@ -195,7 +196,7 @@ def decimate(
     return mesh, Decimation.GRID.value
 
 
-def extract_mesh(field, config: MeshConfig | None = None, occupancy=None) -> ExtractedMesh:
+def extract_mesh(field: Field, config: MeshConfig | None = None, occupancy=None) -> ExtractedMesh:
     """Extract the surface of ``field`` (see the module docstring). Raises DreamliftError when empty.
 
     ``occupancy`` (the run's occupancy grid) lets the renderer skip empty space.

@@ -32,6 +32,7 @@ from dreamlift.export.texture import to_uint8
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.renderer import render_field
 from dreamlift.rendering.shading import head_lights
+from dreamlift.scene.field import Field
 
 
 @dataclass
@@ -126,7 +127,7 @@ def _write_gif(frames: list[np.ndarray], path: Path, fps: int) -> None:
 
 
 def write_turntable(
-    field,
+    field: Field,
     path: str | Path,
     *,
     config: TurntableConfig | None = None,
