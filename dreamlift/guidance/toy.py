@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from dreamlift.guidance.base import Guidance, TimestepSchedule, Weighting, classifier_free_guidance, linear_alphas_cumprod
-from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
+from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras, wrap_degrees
 
 
 @dataclass
@@ -92,7 +92,7 @@ def memorised_cameras(count: int, seed: int) -> OrbitCameras:
     azimuth = -180.0 + 360.0 * (torch.arange(count) + torch.rand(count, generator=generator)) / count
     elevation = -10.0 + 70.0 * torch.rand(count, generator=generator)
     radius = 2.8 + 0.4 * torch.rand(count, generator=generator)
-    return OrbitCameras(elevation, azimuth, radius, torch.full((count,), 40.0))
+    return OrbitCameras(elevation, azimuth, radius, torch.full((count,), TOY_CAMERA.fovy))
 
 
 def load_render_set(obj, count: int, resolution: int, seed: int, supersample: int) -> RenderSet:

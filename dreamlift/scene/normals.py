@@ -17,9 +17,11 @@ Stencils (both four evaluations per point, at distance ``step``):
   First-order accurate.
 * ``TETRAHEDRAL``: ``f(x + step·k)`` at the four corners ``k`` of a tetrahedron
   (``(1,−1,−1), (−1,−1,1), (−1,1,−1), (1,1,1)``), one call per corner; the sum
-  ``Σ_k k·f(x + step·k)`` is ``4·step·∇f`` to second order (it is left unscaled:
-  only its direction is used, and ``min_norm`` applies to it as it is). Nothing is
-  evaluated at ``x``: right for a ray tracer that already knows the surface point.
+  ``Σ_k k·f(x + step·k)`` is ``4·step·∇f`` (left unscaled: only its direction is
+  used, and ``min_norm`` applies to it as it is). Also first-order accurate, but its
+  error comes from the mixed second derivatives alone (exact on axis-aligned planes
+  and boxes). Nothing is evaluated at ``x``: right for a ray tracer that already knows
+  the surface point, or for a signed distance whose value is not needed.
 """
 
 from __future__ import annotations
