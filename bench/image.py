@@ -29,10 +29,11 @@ import torch
 from dreamlift import cli
 from dreamlift._atomic import write_png
 from dreamlift.commands import image as image_command
-from dreamlift.evaluation.image_scores import MESH_SUFFIXES, novel_cameras, parse_truth, render_mesh, score_image_run
+from dreamlift.evaluation.image_scores import MESH_SUFFIXES, parse_truth, render_mesh, score_image_run
 from dreamlift.guidance.toy_view import candidates_from_json
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.shading import sample_lights
+from dreamlift.rendering.views import novel_views
 from dreamlift.toyworld import COLORS, SHAPE_NAMES, ToyObject, render
 from dreamlift.training.run_folder import load_run
 
@@ -117,7 +118,7 @@ def main() -> None:
                 f"{fn(r['novel_silhouette_iou'] for r in group):>9.3f} {fn(r['novel_psnr'] for r in group):>10.2f} "
                 f"{fn(r['input_psnr'] for r in group):>10.2f}"
             )
-    print(f"load average {load_after[0]:.1f} at the end ({os.cpu_count()} cores); novel views: {len(novel_cameras())} cameras >= 90 deg from the input")
+    print(f"load average {load_after[0]:.1f} at the end ({os.cpu_count()} cores); novel views: {len(novel_views())} cameras >= 90 deg from the input")
 
 
 def image_command_scores(folder: Path, truth, azimuth: float) -> dict:

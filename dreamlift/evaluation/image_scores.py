@@ -8,8 +8,8 @@ about the table's first camera, and ``A`` is the offset of the table's azimuths
 from the truth's, 0 when they agree.) The run must have been told the true elevation (``--elevation E``);
 a different elevation would tilt the frames, which orbit cameras cannot express.
 
-* **Novel views**: elevations 5°, 25°, 45° × azimuths 90°, 135°, 180°, 225°, 270°
-  from the input camera (all at least 90° away), radius 3, fovy 40, head light at
+* **Novel views** (:func:`~dreamlift.rendering.views.novel_views`): elevations 5°, 25°,
+  45° × azimuths 90°, 135°, 180°, 225°, 270° from the input camera (all at least 90° away), radius 3, fovy 40, head light at
   the camera with ambient 0.4, 32×32 by default: mean silhouette IoU
   (opacity > 0.5 against truth alpha > 0.5) and PSNR of the images on white.
 * **Input view**: the result rendered from the run's input camera (as the
@@ -36,10 +36,8 @@ from dreamlift.errors import DreamliftError
 from dreamlift.evaluation.scores import psnr, render_result, render_truth, silhouette_iou, turned
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.shading import Lights, head_lights
+from dreamlift.rendering.views import NOVEL_AZIMUTHS, NOVEL_ELEVATIONS, novel_views
 
-NOVEL_ELEVATIONS = (5.0, 25.0, 45.0)
-NOVEL_AZIMUTHS = (90.0, 135.0, 180.0, 225.0, 270.0)
-"""Azimuths of the novel views relative to the input camera (degrees)."""
 MESH_RADIUS = 0.8
 """Bounding-sphere radius real meshes are scaled to."""
 CREASE_DEGREES = 30.0
@@ -99,7 +97,7 @@ def render_mesh(truth: MeshTruth, cameras: OrbitCameras, size: int, lights: Ligh
     the camera on the back of open surfaces. Pixels average their subpixels like
     :func:`dreamlift.toyworld.render` (alpha = covered share, RGB = mean covered colour).
     """
-    from dreamlift.export.raster import rasterize
+    from dreamlift.rendering.raster_numpy import rasterize
 
     fine = size * supersample
     vertices, faces = truth.vertices, truth.faces
@@ -171,13 +169,6 @@ def render_truth_on_white(truth, cameras: OrbitCameras, size: int, ambient: floa
     return render_truth(truth, cameras, size, ambient)
 
 
-def novel_cameras() -> OrbitCameras:
-    """The novel views in the result's frame (input camera at azimuth 0)."""
-    elevation = torch.tensor(NOVEL_ELEVATIONS).repeat_interleave(len(NOVEL_AZIMUTHS))
-    azimuth = torch.tensor(NOVEL_AZIMUTHS).repeat(len(NOVEL_ELEVATIONS))
-    return OrbitCameras.make(elevation, azimuth, 3.0, 40.0)
-
-
 @dataclass
 class ImageScores:
     novel_silhouette_iou: float
@@ -210,7 +201,7 @@ def score_image_run(loaded, truth, input_azimuth: float = 0.0, input_elevation: 
             f"the run was made with --elevation {reference.elevation:g}, not {input_elevation:g}: "
             "scoring assumes the run was told the true elevation"
         )
-    base = novel_cameras()  # relative to the (first) input camera: its azimuth is 0 for one image, the table's otherwise
+    base = novel_views()  # relative to the (first) input camera: its azimuth is 0 for one image, the table's otherwise
     cameras = turned(base, reference.azimuth)
     truth_cameras = turned(cameras, float(input_azimuth))
     truth_rgb, truth_alpha = render_truth_on_white(truth, truth_cameras, size)

@@ -2,7 +2,7 @@
 
 Occupancy of the mesh is computed exactly on a voxel grid by ray parity: each column
 of voxel centres along +Z is a ray; the mesh's triangles are rasterised onto the
-XY grid (:mod:`dreamlift.export.raster`), every crossing toggles inside/outside above
+XY grid (:mod:`dreamlift.rendering.raster_numpy`), every crossing toggles inside/outside above
 it. That is exact for a closed (watertight) mesh, with no extra package (trimesh's
 ``contains`` needs rtree or embree). For a mesh with holes the vote of the parities
 along X, Y and Z is used instead (a small hole flips at most one of them).
@@ -31,7 +31,7 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
-from dreamlift.export.raster import rasterize
+from dreamlift.rendering.raster_numpy import rasterize
 
 InsideFn = Callable[[np.ndarray], np.ndarray]
 """``points (N, 3) float -> (N,) bool``: the ground truth's occupancy."""

@@ -1,7 +1,7 @@
 """Scores of a trained field against toy-world ground truth, at held-out cameras.
 
-Held-out cameras: elevations 5°, 25°, 45° × azimuths 22.5° + 45°·k (none of them a
-preview view), radius 3, fovy 40, each lit by a head light at the camera with
+Held-out cameras (:func:`~dreamlift.rendering.views.held_out_views`): elevations
+5°, 25°, 45° × azimuths 22.5° + 45°·k (none of them a preview view), radius 3, fovy 40, each lit by a head light at the camera with
 ambient 0.4, rendered at the toy world's 32×32 (supersampled truth).
 
 The result may sit turned about the vertical axis: the turn ``θ`` that minimises the
@@ -26,14 +26,10 @@ from torch import Tensor
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.renderer import render_field
 from dreamlift.rendering.shading import head_lights
+from dreamlift.rendering.views import held_out_views, janus_views
+from dreamlift.scene.field import Field
 
 JANUS_SHAPES = ("snowman", "house", "chair")
-
-
-def held_out_cameras() -> OrbitCameras:
-    elevations = torch.tensor([5.0, 25.0, 45.0]).repeat_interleave(8)
-    azimuths = (22.5 + 45.0 * torch.arange(8, dtype=torch.float32)).repeat(3)
-    return OrbitCameras.make(elevations, azimuths, 3.0, 40.0)
 
 
 def turned(cameras: OrbitCameras, degrees: float) -> OrbitCameras:
@@ -60,7 +56,7 @@ def render_truth(obj, cameras: OrbitCameras, size: int, ambient: float = 0.4) ->
     return composite_white(rgba), rgba[..., 3]
 
 
-def render_result(field, cameras: OrbitCameras, size: int, occupancy=None, shading: str = "lambertian") -> tuple[Tensor, Tensor]:
+def render_result(field: Field, cameras: OrbitCameras, size: int, occupancy=None, shading: str = "lambertian") -> tuple[Tensor, Tensor]:
     """Renders of the field lit like :func:`render_truth`, and its opacity ``(B, H, W)``."""
     out = render_field(
         field, cameras, size, shading=shading, lights=head_lights(cameras), occupancy=occupancy, normals=shading != "albedo"
@@ -87,7 +83,7 @@ def color_error(image: Tensor, alpha: Tensor, truth: Tensor, truth_alpha: Tensor
     return float((image - truth).abs()[both].mean())
 
 
-def best_turn(field, truth_albedo: Tensor, cameras: OrbitCameras, size: int, occupancy=None) -> float:
+def best_turn(field: Field, truth_albedo: Tensor, cameras: OrbitCameras, size: int, occupancy=None) -> float:
     """The turn about +Y (degrees) at which the field's albedo renders best match the truth's."""
 
     def error(degrees: float) -> float:
@@ -98,9 +94,9 @@ def best_turn(field, truth_albedo: Tensor, cameras: OrbitCameras, size: int, occ
     return min((error(coarse + d), coarse + d) for d in (-7.5, -5.0, -2.5, 0.0, 2.5, 5.0, 7.5))[1] % 360.0
 
 
-def score_field(field, obj, size: int = 32, occupancy=None, search_turn: bool = True) -> Scores:
+def score_field(field: Field, obj, size: int = 32, occupancy=None, search_turn: bool = True) -> Scores:
     """Score a field against the toy object ``obj`` (see the module docstring)."""
-    cameras = held_out_cameras()
+    cameras = held_out_views()
     truth_rgb, truth_alpha = render_truth(obj, cameras, size)
     turn = 0.0
     if search_turn:
@@ -110,7 +106,7 @@ def score_field(field, obj, size: int = 32, occupancy=None, search_turn: bool = 
     image, alpha = render_result(field, turned(cameras, turn), size, occupancy)
     janus = None
     if obj.shape in JANUS_SHAPES:
-        views = OrbitCameras.make(15.0, [0.0, 180.0], 3.0, 40.0)
+        views = janus_views()
         truth_views, _ = render_truth(obj, views, size)
         back, _ = render_result(field, turned(views[1], turn), size, occupancy)
         to_front = float(((back[0] - truth_views[0]) ** 2).mean())

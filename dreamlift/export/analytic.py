@@ -1,8 +1,10 @@
 """Analytic fields with known shapes, for tests, benchmarks and checking an export by eye.
 
-``SDFField`` turns a signed distance function (negative inside) into the field
-protocol: density ``σ(x) = peak · sigmoid(−sdf(x) / width)`` and an albedo function.
-``width`` sets how soft the edge is (world units); ``peak`` the density deep inside.
+``SDFField`` turns a signed distance function (negative inside) into a
+:class:`~dreamlift.scene.field.Field`: density ``σ(x) = peak · sigmoid(−sdf(x) / width)`` and an albedo function.
+``width`` sets how soft the edge is (world units); ``peak`` the density deep inside. Normals are the SDF's
+gradient (tetrahedral finite differences, step ``1e-3``), which stays well defined
+deep inside, where the density is flat.
 """
 
 from __future__ import annotations
@@ -11,6 +13,11 @@ from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
+
+from dreamlift.scene.normals import Stencil, finite_difference_normals
+
+NORMAL_STEP = 1e-3
+"""Finite-difference step of the SDF normals, world units."""
 
 Albedo = Callable[[Tensor], Tensor] | Sequence[float]
 
@@ -59,11 +66,6 @@ class SDFField:
         return self.density(points), self.albedo(points)
 
     def density_albedo_normals(self, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Density, albedo and outward unit normals (the SDF's gradient, by central differences)."""
-        eps = 1e-3
-        offsets = torch.eye(3, dtype=points.dtype) * eps
-        gradient = torch.stack(
-            [(self.sdf(points + offsets[i]) - self.sdf(points - offsets[i])) / (2 * eps) for i in range(3)], dim=-1
-        )
-        normals = gradient / gradient.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        """Density, albedo and outward unit normals (the SDF's gradient; see the module docstring)."""
+        normals, _ = finite_difference_normals(self.sdf, points, NORMAL_STEP, descending=False, stencil=Stencil.TETRAHEDRAL)
         return self.density(points), self.albedo(points), normals

@@ -4,9 +4,9 @@ Grid convention: ``resolution`` points per axis at ``x_i = -bound + i · 2·boun
 (the cube's faces are grid points), arrays indexed ``[ix, iy, iz]`` (x-major), world
 units, +Y up. Density is the field's volume density σ ≥ 0; albedo is RGB in [0, 1].
 
-A field is queried with ``field(points) -> (density, albedo)`` when it is callable (as
-dreamlift's NeRF field and the renderer require), otherwise with ``field.density`` and
-``field.albedo``; always under ``torch.no_grad()`` and in chunks.
+A field is a :class:`~dreamlift.scene.field.Field`, queried with ``field(points) ->
+(density, albedo)`` (and ``field.albedo`` for colour alone), always under
+``torch.no_grad()`` and in chunks.
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dreamlift.scene.field import Field
+from dreamlift.scene.normals import finite_difference_normals
+
 DEFAULT_CHUNK = 1 << 18
 
 
 @torch.no_grad()
-def query_field(field, points: Tensor, chunk: int = DEFAULT_CHUNK) -> tuple[Tensor, Tensor]:
+def query_field(field: Field, points: Tensor, chunk: int = DEFAULT_CHUNK) -> tuple[Tensor, Tensor]:
     """Density ``(N,)`` and albedo ``(N, 3)`` of ``field`` at ``points (N, 3)``, chunk by chunk."""
     densities, albedos = [], []
     for part in points.split(chunk):
@@ -35,7 +38,7 @@ def query_field(field, points: Tensor, chunk: int = DEFAULT_CHUNK) -> tuple[Tens
 
 
 @torch.no_grad()
-def query_albedo(field, points: Tensor, chunk: int = DEFAULT_CHUNK) -> Tensor:
+def query_albedo(field: Field, points: Tensor, chunk: int = DEFAULT_CHUNK) -> Tensor:
     """Albedo ``(N, 3)`` in [0, 1] at ``points (N, 3)``."""
     out = [field.albedo(part).reshape(-1, 3).float() for part in points.split(chunk)]
     return torch.cat(out).clamp(0.0, 1.0) if out else torch.zeros(0, 3)
@@ -68,7 +71,7 @@ class FieldGrid:
         return -self.bound + np.asarray(index, dtype=np.float64) * self.spacing
 
 
-def sample_grid(field, resolution: int, bound: float = 1.0, chunk: int = DEFAULT_CHUNK) -> FieldGrid:
+def sample_grid(field: Field, resolution: int, bound: float = 1.0, chunk: int = DEFAULT_CHUNK) -> FieldGrid:
     """Evaluate ``field`` at every grid point (one slab of x at a time)."""
     axis = grid_axis(resolution, bound)
     ys, zs = torch.meshgrid(axis, axis, indexing="ij")
@@ -88,9 +91,8 @@ def sample_grid(field, resolution: int, bound: float = 1.0, chunk: int = DEFAULT
 class GridField:
     """A field answered by trilinear interpolation of a :class:`FieldGrid` (zero outside the cube).
 
-    It follows the field protocol the renderer uses (``__call__``, ``density``,
-    ``albedo``, ``density_albedo_normals``) and is much cheaper than a network, so the
-    exporter renders it for the turntable and the mesh threshold. Normals are
+    It is a :class:`~dreamlift.scene.field.Field` and much cheaper than a network, so
+    the exporter renders it for the turntable and the mesh threshold. Normals are
     ``−∇σ/‖∇σ‖`` by forward differences of one grid spacing.
     """
 
@@ -115,12 +117,5 @@ class GridField:
         return self.density(points), self.albedo(points)
 
     def density_albedo_normals(self, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        eps = self.grid.spacing
-        offsets = torch.eye(3, dtype=points.dtype) * eps
-        stacked = torch.cat((points, *(points + offsets[i] for i in range(3))), dim=0)
-        density_all = self.density(stacked)
-        n = points.shape[0]
-        density = density_all[:n]
-        gradient = (density_all[n:].reshape(3, n) - density[None]).t() / eps
-        normals = -gradient / gradient.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        normals, (density,) = finite_difference_normals(self.density, points, self.grid.spacing)
         return density, self.albedo(points), normals

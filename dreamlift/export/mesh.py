@@ -34,9 +34,11 @@ import torch.nn.functional as F
 import trimesh
 
 from dreamlift.errors import DreamliftError
-from dreamlift.export._render import fit_cameras, render_opacity
+from dreamlift.export._render import render_opacity
 from dreamlift.export.grid import FieldGrid, sample_grid
 from dreamlift.export.threshold import LevelFit, fit_level, ray_maximum, silhouette_iou
+from dreamlift.rendering.views import fit_views
+from dreamlift.scene.field import Field
 
 
 class Decimation(str, Enum):
@@ -114,10 +116,10 @@ def _empty_error(detail: str) -> DreamliftError:
 
 
 def fit_grid_level(
-    field, grid: FieldGrid, size: int = 64, occupancy=None
+    field: Field, grid: FieldGrid, size: int = 64, occupancy=None
 ) -> tuple[LevelFit, torch.Tensor, torch.Tensor]:
     """Fit the level of ``grid`` to renders of ``field``; also return the ray maxima and opacity masks ``(B, size, size)``."""
-    cameras = fit_cameras()
+    cameras = fit_views()
     opaque = render_opacity(field, cameras, size, occupancy) > 0.5
     ray_max = ray_maximum(grid, cameras, size)
     return fit_level(ray_max, opaque), ray_max, opaque
@@ -184,7 +186,7 @@ def decimate(
         coarse = _resample(grid, resolution)
         coarse_level = level
         if opaque is not None:
-            fit = fit_level(ray_maximum(coarse, fit_cameras(), opaque.shape[-1]), opaque)
+            fit = fit_level(ray_maximum(coarse, fit_views(), opaque.shape[-1]), opaque)
             coarse_level = fit.level if fit.opaque_pixels else level
         mesh = marching_cubes(coarse, coarse_level)
         mesh, _ = remove_floaters(mesh, config.min_part_fraction)
@@ -195,7 +197,7 @@ def decimate(
     return mesh, Decimation.GRID.value
 
 
-def extract_mesh(field, config: MeshConfig | None = None, occupancy=None) -> ExtractedMesh:
+def extract_mesh(field: Field, config: MeshConfig | None = None, occupancy=None) -> ExtractedMesh:
     """Extract the surface of ``field`` (see the module docstring). Raises DreamliftError when empty.
 
     ``occupancy`` (the run's occupancy grid) lets the renderer skip empty space.

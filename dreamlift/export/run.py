@@ -17,6 +17,7 @@ from dreamlift.export.formats import MeshFormat, parse_format, write_mesh
 from dreamlift.export.mesh import MeshConfig, extract_mesh
 from dreamlift.export.texture import ColourConfig, TextureMode, apply_colour
 from dreamlift.export.video import TurntableConfig, write_turntable
+from dreamlift.scene.field import Field
 
 
 @dataclass
@@ -65,7 +66,7 @@ def _output_paths(run_dir: Path, formats: list[MeshFormat], out: str | Path | No
 
 def export_run(
     run_dir: str | Path,
-    field,
+    field: Field,
     *,
     formats: Iterable[str | MeshFormat] = ("glb",),
     out: str | Path | None = None,

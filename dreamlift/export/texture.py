@@ -26,7 +26,8 @@ from scipy import ndimage
 
 from dreamlift.errors import DreamliftError
 from dreamlift.export.grid import query_albedo
-from dreamlift.export.raster import rasterize
+from dreamlift.rendering.raster_numpy import rasterize
+from dreamlift.scene.field import Field
 
 
 MATERIAL_NAME = "albedo"
@@ -66,7 +67,7 @@ class ColourConfig:
             raise DreamliftError(f"texture size {self.texture_size} must be 64 to 8192 pixels")
 
 
-def _albedo_inside(field, points: np.ndarray, normals: np.ndarray, offset: float) -> np.ndarray:
+def _albedo_inside(field: Field, points: np.ndarray, normals: np.ndarray, offset: float) -> np.ndarray:
     inner = torch.as_tensor(points - offset * normals, dtype=torch.float32)
     return query_albedo(field, inner).numpy()
 
@@ -76,7 +77,7 @@ def to_uint8(colours: np.ndarray) -> np.ndarray:
     return (np.clip(colours, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def colour_vertices(field, mesh: trimesh.Trimesh, offset: float) -> trimesh.Trimesh:
+def colour_vertices(field: Field, mesh: trimesh.Trimesh, offset: float) -> trimesh.Trimesh:
     """Give ``mesh`` opaque RGBA vertex colours from the field's albedo."""
     rgb = to_uint8(_albedo_inside(field, mesh.vertices, mesh.vertex_normals, offset))
     rgba = np.concatenate((rgb, np.full((len(rgb), 1), 255, dtype=np.uint8)), axis=1)
@@ -99,7 +100,7 @@ def unwrap(mesh: trimesh.Trimesh, size: int, padding: int, chart_area: float = 1
     return vmapping.astype(np.int64), faces.astype(np.int64), uv.astype(np.float64)
 
 
-def bake_texture(field, vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: int, offset: float) -> np.ndarray:
+def bake_texture(field: Field, vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray, uv: np.ndarray, size: int, offset: float) -> np.ndarray:
     """``(size, size, 3)`` float texture of the field's albedo over the atlas, padded everywhere."""
     pixel = np.stack((uv[:, 0] * size, (1.0 - uv[:, 1]) * size), axis=1)
     frags = rasterize(pixel[faces], size, size)
@@ -119,7 +120,7 @@ def bake_texture(field, vertices: np.ndarray, normals: np.ndarray, faces: np.nda
     return texture[near_row, near_col]
 
 
-def texture_mesh(field, mesh: trimesh.Trimesh, config: ColourConfig, offset: float) -> trimesh.Trimesh:
+def texture_mesh(field: Field, mesh: trimesh.Trimesh, config: ColourConfig, offset: float) -> trimesh.Trimesh:
     """A copy of ``mesh`` split along seams, with UVs and a baked albedo texture (PBR base colour)."""
     size = int(config.texture_size)
     vmapping, faces, uv = unwrap(mesh, size, int(config.padding), float(config.chart_area))
@@ -134,7 +135,7 @@ def texture_mesh(field, mesh: trimesh.Trimesh, config: ColourConfig, offset: flo
     return trimesh.Trimesh(vertices=vertices, faces=faces, vertex_normals=normals, visual=visual, process=False)
 
 
-def apply_colour(field, mesh: trimesh.Trimesh, config: ColourConfig, spacing: float) -> trimesh.Trimesh:
+def apply_colour(field: Field, mesh: trimesh.Trimesh, config: ColourConfig, spacing: float) -> trimesh.Trimesh:
     """Colour ``mesh`` as ``config`` says; ``spacing`` is the grid spacing (sets the offset)."""
     config.validate()
     offset = float(config.offset) * spacing

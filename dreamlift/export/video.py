@@ -1,7 +1,7 @@
 """A 360° turntable of a field: ``turntable.mp4`` (H.264), and optionally a GIF, depth and normal videos.
 
 The camera orbits the origin at a fixed elevation, azimuth ``360·i/frames`` for
-``i < frames`` (so the loop is seamless), and renders with dreamlift's volume
+``i < frames`` (so the loop is seamless; :func:`~dreamlift.rendering.views.turntable_views`), and renders with dreamlift's volume
 renderer under a head light (TOYWORLD's shading without jitter). By default the
 field is first sampled on a grid and the renderer draws the interpolated grid
 (:class:`~dreamlift.export.grid.GridField`), which is much faster than a network
@@ -29,9 +29,11 @@ from dreamlift._atomic import atomic_path, write_bytes
 from dreamlift.errors import DreamliftError
 from dreamlift.export.grid import FieldGrid, GridField, sample_grid
 from dreamlift.export.texture import to_uint8
-from dreamlift.rendering.cameras import OrbitCameras
+from dreamlift.rendering.cameras import TOY_CAMERA
 from dreamlift.rendering.renderer import render_field
 from dreamlift.rendering.shading import head_lights
+from dreamlift.rendering.views import turntable_views
+from dreamlift.scene.field import Field
 
 
 @dataclass
@@ -46,9 +48,9 @@ class TurntableConfig:
     """Frames per second."""
     elevation: float = 15.0
     """Camera elevation, degrees."""
-    radius: float = 3.0
+    radius: float = TOY_CAMERA.radius
     """Camera distance from the origin, world units."""
-    fovy: float = 40.0
+    fovy: float = TOY_CAMERA.fovy
     """Vertical field of view, degrees."""
     shading: str = "lambertian"
     """"lambertian" (head light), "albedo" or "textureless"."""
@@ -72,12 +74,6 @@ class TurntableConfig:
             raise DreamliftError(f"turntable fps {self.fps} must be 1 to 120")
         if self.shading not in ("lambertian", "albedo", "textureless"):
             raise DreamliftError(f"turntable shading {self.shading!r}: choose lambertian, albedo or textureless")
-
-
-def turntable_cameras(config: TurntableConfig) -> OrbitCameras:
-    """One camera per frame, azimuth ``360·i/frames`` degrees."""
-    azimuth = torch.arange(int(config.frames), dtype=torch.float32) * (360.0 / int(config.frames))
-    return OrbitCameras.make(config.elevation, azimuth, config.radius, config.fovy)
 
 
 FRAMES_PER_RENDER = 8
@@ -126,7 +122,7 @@ def _write_gif(frames: list[np.ndarray], path: Path, fps: int) -> None:
 
 
 def write_turntable(
-    field,
+    field: Field,
     path: str | Path,
     *,
     config: TurntableConfig | None = None,
@@ -150,7 +146,7 @@ def write_turntable(
         grid = sample_grid(field, int(config.cache_resolution))
     target = GridField(grid) if grid is not None else field
     bound = grid.bound if grid is not None else 1.0
-    cameras = turntable_cameras(config)
+    cameras = turntable_views(config.frames, config.elevation, config.radius, config.fovy)
     colour, depth, normals = [], [], []
     needs_normals = config.normals or config.shading != "albedo"
     with tqdm(total=len(cameras), desc="turntable", unit="frame", disable=not progress) as bar:

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from dreamlift.guidance.base import Guidance, GuidanceInputs, PriorSettings, TimestepSchedule, classifier_free_guidance, linear_alphas_cumprod
-from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
+from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras, wrap_degrees
 
 
 @dataclass
@@ -79,11 +79,12 @@ def cache_dir() -> Path:
 def _toyworld_fingerprint() -> str:
     """Hash of the toy world's source: the cache is rebuilt when the world or its renderer changes."""
     import dreamlift.rendering.shading as shading
+    import dreamlift.scene.normals as normals
     import dreamlift.toyworld as toyworld
 
     digest = hashlib.sha256()
     folder = Path(toyworld.__file__).parent
-    for path in sorted(folder.glob("*.py")) + [Path(shading.__file__)]:
+    for path in sorted(folder.glob("*.py")) + [Path(shading.__file__), Path(normals.__file__)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -103,7 +104,7 @@ def memorised_cameras(count: int, seed: int) -> OrbitCameras:
     azimuth = -180.0 + 360.0 * (torch.arange(count) + torch.rand(count, generator=generator)) / count
     elevation = -10.0 + 70.0 * torch.rand(count, generator=generator)
     radius = 2.8 + 0.4 * torch.rand(count, generator=generator)
-    return OrbitCameras(elevation, azimuth, radius, torch.full((count,), 40.0))
+    return OrbitCameras(elevation, azimuth, radius, torch.full((count,), TOY_CAMERA.fovy))
 
 
 def load_render_set(obj, count: int, resolution: int, seed: int, supersample: int) -> RenderSet:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from dreamlift.errors import DreamliftError
 from dreamlift.inputs.image import ReferenceImage, load_reference_image
-from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
+from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras, wrap_degrees
 
 _ALIASES = {
     "path": "path",
@@ -65,8 +65,8 @@ def load_view_table(
     size: int = 32,
     border_ratio: float = 0.2,
     matting: str = "auto",
-    default_radius: float = 3.0,
-    default_fovy: float = 40.0,
+    default_radius: float = TOY_CAMERA.radius,
+    default_fovy: float = TOY_CAMERA.fovy,
 ) -> list[ViewInput]:
     """Read the table at ``path`` and load every image it lists, with its camera."""
     table = Path(path).expanduser()

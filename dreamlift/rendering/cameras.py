@@ -23,6 +23,21 @@ import torch
 from torch import Tensor
 
 
+@dataclass(frozen=True)
+class OrbitLens:
+    """Distance and field of view of an orbit camera."""
+
+    radius: float
+    """Distance from the origin, world units."""
+    fovy: float
+    """Vertical field of view, degrees."""
+
+
+TOY_CAMERA = OrbitLens(radius=3.0, fovy=40.0)
+"""The toy world's camera: the middle of TOYWORLD's training range (radius 2.8 to 3.2, fovy 40).
+Every fixed view (:mod:`dreamlift.rendering.views`) and every camera default uses it."""
+
+
 @dataclass
 class OrbitCameras:
     """A batch of orbit cameras; every field has shape ``(B,)``, angles in degrees."""
@@ -33,7 +48,7 @@ class OrbitCameras:
     fovy: Tensor
 
     @staticmethod
-    def make(elevation, azimuth, radius=3.0, fovy=40.0) -> "OrbitCameras":
+    def make(elevation, azimuth, radius=TOY_CAMERA.radius, fovy=TOY_CAMERA.fovy) -> "OrbitCameras":
         """Build from scalars or sequences (broadcast to a common batch size)."""
         values = [torch.as_tensor(v, dtype=torch.float32).reshape(-1) for v in (elevation, azimuth, radius, fovy)]
         size = max(v.numel() for v in values)
@@ -117,7 +132,7 @@ class CameraRanges:
     """Azimuth range, degrees; the upper end is excluded."""
     radius: tuple[float, float] = (2.8, 3.2)
     """Camera distance from the origin."""
-    fovy: tuple[float, float] = (40.0, 40.0)
+    fovy: tuple[float, float] = (TOY_CAMERA.fovy, TOY_CAMERA.fovy)
     """Vertical field of view, degrees."""
 
     def validate(self) -> None:

@@ -10,6 +10,13 @@ composited front to back:
 
 Depth is ``Σ w_i t_i`` (ray distance), normals ``Σ w_i n_i`` (world space, not
 renormalised, zero where empty), opacity ``Σ w_i``. Shading is per sample.
+
+:meth:`VolumeRenderer.render` runs five stages, each a function of its own:
+:func:`sample_rays` (rays → sample points), :func:`select_samples` (occupancy and
+visibility: which samples to evaluate), :func:`evaluate_samples` (the field there),
+:func:`shade_samples` (albedo → colour) and :func:`composite` (+
+:func:`orientation_penalty`). Samples are indexed flat, ``r · S + s`` for sample ``s``
+of ray ``r``; the rays of image ``b`` are ``b·H·W`` to ``(b+1)·H·W − 1``, row-major.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from torch import Tensor
 from dreamlift.rendering.cameras import OrbitCameras, generate_rays
 from dreamlift.rendering.occupancy import OccupancyGrid
 from dreamlift.rendering.shading import Lights, ShadingMode, lambertian
+from dreamlift.scene.field import Field
 
 
 @dataclass
@@ -73,8 +81,215 @@ def composite_weights(density: Tensor, deltas: Tensor) -> Tensor:
     return alpha * transmittance
 
 
+# ------------------------------------------------------------------ 1. sampling
+@dataclass
+class RaySamples:
+    """``S`` samples on each of ``R`` rays (the rays of a batch of images, image by image, row-major)."""
+
+    directions: Tensor
+    """``(R, 3)`` unit ray directions."""
+    hit: Tensor
+    """``(R,)`` bool: the ray meets the bounding sphere (samples of the others are never evaluated)."""
+    t: Tensor
+    """``(R, S)`` ray distance of each sample (all equal to the entry distance on a missing ray)."""
+    deltas: Tensor
+    """``(R, S)`` length of each sample's step (the segment inside the sphere over ``S``; 0 on a missing ray)."""
+    points: Tensor
+    """``(R, S, 3)`` world positions ``origin + t · direction``."""
+
+
+def sample_rays(
+    origins: Tensor,
+    directions: Tensor,
+    bound: float,
+    samples_per_ray: int,
+    stratified: bool = True,
+    generator: torch.Generator | None = None,
+) -> RaySamples:
+    """Cut each ray's segment inside the sphere of radius ``bound`` into ``samples_per_ray`` equal steps.
+
+    ``origins``, ``directions`` ``(R, 3)``. Sample ``i`` sits at fraction ``(i + u) / S``
+    of the segment: ``u`` uniform in [0, 1) per sample (``stratified``, drawn from
+    ``generator``, on the generator's device) or 0.5 (step midpoints).
+    """
+    near, far, hit = intersect_sphere(origins, directions, bound)
+    device = origins.device
+    num_rays, num_samples = origins.shape[0], samples_per_ray
+    # random draws on the generator's device (a CPU generator also serves GPU renders)
+    offsets = (
+        torch.rand(num_rays, num_samples, generator=generator, device=generator.device if generator else device).to(device)
+        if stratified
+        else torch.full((num_rays, num_samples), 0.5, device=device)
+    )
+    steps = (torch.arange(num_samples, dtype=torch.float32, device=device)[None] + offsets) / num_samples
+    span = (far - near).clamp_min(0.0)
+    t = near[:, None] + span[:, None] * steps
+    deltas = (span / num_samples)[:, None].expand(-1, num_samples)
+    points = origins[:, None, :] + directions[:, None, :] * t[..., None]
+    return RaySamples(directions=directions, hit=hit, t=t, deltas=deltas, points=points)
+
+
+# ------------------------------------------------------------------ 2. selection
+@dataclass
+class SampleSelection:
+    """The samples to evaluate."""
+
+    index: Tensor
+    """``(K,)`` flat indices ``r · S + s`` of the selected samples, ascending."""
+    surface: Tensor | None
+    """``(R, S)`` bool: samples that are seen (compositing weight above ``min_weight``), the only ones
+    that need normals; None when every selected sample may need them (no skipping)."""
+
+
+def visible_samples(
+    field: Field, points: Tensor, valid: Tensor, deltas: Tensor, min_transmittance: float, min_weight: float
+) -> tuple[Tensor, Tensor]:
+    """Masks ``(R, S)`` of samples not hidden behind earlier ones, and of those that are also seen.
+
+    A cheap density-only pass over the ``valid`` samples (``points (R, S, 3)``), without
+    gradients; the others count as empty. *Visible*: transmittance above
+    ``min_transmittance`` (samples behind the surface have weight, and so gradient,
+    below it). *Surface*: visible with compositing weight above ``min_weight``; only
+    these need normals for shading.
+    """
+    with torch.no_grad():
+        index = valid.reshape(-1).nonzero().squeeze(1)
+        density = torch.zeros(valid.numel(), dtype=points.dtype, device=points.device)
+        if index.numel() > 0:
+            density = density.index_put((index,), field.density(points.reshape(-1, 3)[index]))
+        tau = density.reshape(valid.shape) * deltas
+        transmittance = torch.exp(-(tau.cumsum(1) - tau))
+        visible = transmittance > min_transmittance
+        weight = transmittance * (1.0 - torch.exp(-tau))
+        return visible, visible & (weight > min_weight)
+
+
+def select_samples(
+    field: Field,
+    samples: RaySamples,
+    occupancy: OccupancyGrid | None = None,
+    skip: bool = True,
+    min_transmittance: float = 1e-3,
+    min_weight: float = 1e-4,
+) -> SampleSelection:
+    """The samples worth evaluating: on rays that hit the sphere and, with ``skip``, in cells
+    ``occupancy`` marks occupied (when given) and not hidden (:func:`visible_samples`)."""
+    valid = samples.hit[:, None].expand(-1, samples.t.shape[1])
+    surface = None
+    if skip:
+        if occupancy is not None:
+            valid = valid & occupancy.lookup(samples.points)
+        visible, surface = visible_samples(field, samples.points, valid, samples.deltas, min_transmittance, min_weight)
+        valid = valid & visible
+    return SampleSelection(index=valid.reshape(-1).nonzero().squeeze(1), surface=surface)
+
+
+# ------------------------------------------------------------------ 3. evaluation
+@dataclass
+class SampleValues:
+    """The field at the selected samples; row ``k`` belongs to flat sample ``index[k]``."""
+
+    index: Tensor
+    """``(K,)`` flat sample indices (the selection's, possibly reordered)."""
+    density: Tensor
+    """``(K,)``."""
+    albedo: Tensor
+    """``(K, 3)``."""
+    normals: Tensor | None
+    """``(K, 3)`` unit outward normals, zero at samples off the surface; None when not asked for."""
+
+
+def evaluate_samples(field: Field, points: Tensor, selection: SampleSelection, normals: bool) -> SampleValues:
+    """Evaluate ``field`` at the selected rows of ``points (R·S, 3)``.
+
+    With ``normals``, samples on the selection's surface get them from
+    ``field.density_albedo_normals`` (three extra look-ups each) and the others from a
+    plain ``field(...)`` call; the surface samples then come last in ``index``.
+    """
+    index = selection.index
+    selected = points[index]
+    if not normals:
+        density, albedo = field(selected)
+        return SampleValues(index, density, albedo, None)
+    if selection.surface is None:
+        density, albedo, sample_normals = field.density_albedo_normals(selected)
+        return SampleValues(index, density, albedo, sample_normals)
+    on_surface = selection.surface.reshape(-1)[index]
+    density, albedo = field(selected[~on_surface])
+    surf_density, surf_albedo, surf_normals = field.density_albedo_normals(selected[on_surface])
+    return SampleValues(
+        index=torch.cat((index[~on_surface], index[on_surface])),
+        density=torch.cat((density, surf_density)),
+        albedo=torch.cat((albedo, surf_albedo)),
+        normals=torch.cat((torch.zeros_like(albedo), surf_normals)),
+    )
+
+
+# ------------------------------------------------------------------ 4. shading
+def shade_samples(
+    albedo: Tensor, normals: Tensor | None, shading: ShadingMode, lights: Lights | None, image: Tensor
+) -> Tensor:
+    """Colours ``(K, 3)`` of samples with ``albedo``, ``normals`` ``(K, 3)``; ``image (K,)`` is each sample's
+    image in the batch, whose light (``lights``: ``(B, ·)``) shades it. Albedo shading returns ``albedo``;
+    textureless shades white."""
+    shading = ShadingMode(shading)
+    if shading is ShadingMode.TEXTURELESS:
+        albedo = torch.ones_like(albedo)
+    if shading is ShadingMode.ALBEDO:
+        return albedo
+    if lights is None:
+        raise ValueError("lambertian and textureless shading need lights")
+    return lambertian(albedo, normals, lights.direction[image], lights.ambient[image])
+
+
+# ------------------------------------------------------------------ 5. compositing
+@dataclass
+class Composite:
+    """Per-ray results of compositing ``R`` rays of ``S`` samples."""
+
+    image: Tensor
+    """``(R, 3)`` colour over the background."""
+    opacity: Tensor
+    """``(R, 1)`` ``Σ w``."""
+    depth: Tensor
+    """``(R, 1)`` ``Σ w·t`` (not divided by the opacity)."""
+    normals: Tensor
+    """``(R, 3)`` ``Σ w·n`` (not renormalised)."""
+    weights: Tensor
+    """``(R, S)`` compositing weights ``w``."""
+
+
+def composite(density: Tensor, colours: Tensor, normals: Tensor, t: Tensor, deltas: Tensor, background: Tensor) -> Composite:
+    """Composite front to back (see the module docstring): ``density``, ``t``, ``deltas`` ``(R, S)``,
+    ``colours``, ``normals`` ``(R, S, 3)`` (zero where nothing was evaluated), ``background (R, 3)``."""
+    weights = composite_weights(density, deltas)
+    opacity = weights.sum(1, keepdim=True)
+    rgb = (weights[..., None] * colours).sum(1)
+    image = rgb + (1.0 - opacity) * background
+    depth = (weights * t).sum(1, keepdim=True)
+    normal_image = (weights[..., None] * normals).sum(1)
+    return Composite(image=image, opacity=opacity, depth=depth, normals=normal_image, weights=weights)
+
+
+def orientation_penalty(weights: Tensor, normals: Tensor, directions: Tensor) -> Tensor:
+    """DreamFusion's ``mean_rays Σ_i w_i · max(0, n_i · d)²`` for ``weights (R, S)``, ``normals (R, S, 3)``,
+    ``directions (R, 3)``; the weights are detached (the penalty moves normals, not density)."""
+    facing = (normals * directions[:, None, :]).sum(-1).clamp_min(0.0) ** 2
+    return (weights.detach() * facing).sum(1).mean()
+
+
+def background_colours(background, directions: Tensor, generator: torch.Generator | None) -> Tensor:
+    """``(R, 3)`` background behind each ray of ``directions (B, H, W, 3)``: white for None, a tensor
+    ``(B, H, W, 3)`` as it is, or a callable ``(directions, generator) -> (B, H, W, 3)``."""
+    if background is None:
+        return torch.ones(directions.shape[:-1].numel(), 3, dtype=directions.dtype, device=directions.device)
+    if callable(background):
+        return background(directions, generator).reshape(-1, 3)
+    return background.reshape(-1, 3)
+
+
 class VolumeRenderer:
-    """Renders a field (``NeRFField`` or anything with ``forward`` and ``density_albedo_normals``)."""
+    """Renders a :class:`~dreamlift.scene.field.Field`: the five stages above, in order."""
 
     def __init__(self, config: RenderConfig | None = None, occupancy: OccupancyGrid | None = None):
         self.config = config or RenderConfig()
@@ -82,7 +297,7 @@ class VolumeRenderer:
 
     def render(
         self,
-        field,
+        field: Field,
         cameras: OrbitCameras,
         size: int,
         shading: ShadingMode = ShadingMode.ALBEDO,
@@ -101,118 +316,54 @@ class VolumeRenderer:
         shading = ShadingMode(shading)
         skip = self.config.skip_empty if skip_empty is None else skip_empty
         origins, directions = generate_rays(cameras, size)
-        device = origins.device
-        batch = origins.shape[0]
-        o, d = origins.reshape(-1, 3), directions.reshape(-1, 3)
-        num_rays, num_samples = o.shape[0], self.config.samples_per_ray
-        near, far, hit = intersect_sphere(o, d, self.config.bound)
-        # random draws on the generator's device (a CPU generator also serves GPU renders)
-        offsets = (
-            torch.rand(num_rays, num_samples, generator=generator, device=generator.device if generator else device).to(device)
-            if stratified
-            else torch.full((num_rays, num_samples), 0.5, device=device)
+        batch, device = origins.shape[0], origins.device
+        samples = sample_rays(
+            origins.reshape(-1, 3), directions.reshape(-1, 3), self.config.bound, self.config.samples_per_ray, stratified, generator
         )
-        steps = (torch.arange(num_samples, dtype=torch.float32, device=device)[None] + offsets) / num_samples
-        span = (far - near).clamp_min(0.0)
-        t = near[:, None] + span[:, None] * steps
-        deltas = (span / num_samples)[:, None].expand(-1, num_samples)
-        points = o[:, None, :] + d[:, None, :] * t[..., None]
-
-        valid = hit[:, None].expand(-1, num_samples)
-        surface = valid
-        if skip:
-            if self.occupancy is not None:
-                valid = valid & self.occupancy.lookup(points)
-            visible, surface = self._visible(field, points, valid, deltas)
-            valid = valid & visible
-        index = valid.reshape(-1).nonzero().squeeze(1)
-        selected = points.reshape(-1, 3)[index]
-
+        selection = select_samples(
+            field, samples, self.occupancy, skip, self.config.min_transmittance, self.config.min_weight
+        )
         with_normals = need_normals or shading is not ShadingMode.ALBEDO
+        num_rays, num_samples = samples.t.shape
         total = num_rays * num_samples
-        density = torch.zeros(total, dtype=points.dtype, device=device)
-        colors = torch.zeros(total, 3, dtype=points.dtype, device=device)
-        normals = torch.zeros(total, 3, dtype=points.dtype, device=device)
-        if index.numel() > 0:
-            if with_normals:
-                # normals (three extra look-ups each) only where the sample can be seen at all
-                on_surface = surface.reshape(-1)[index]
-                sel_density, sel_albedo = field(selected[~on_surface]) if skip else (None, None)
-                surf_density, surf_albedo, surf_normals = field.density_albedo_normals(selected[on_surface])
-                if skip:
-                    order = torch.cat((index[~on_surface], index[on_surface]))
-                    index = order
-                    sel_density = torch.cat((sel_density, surf_density))
-                    sel_albedo = torch.cat((sel_albedo, surf_albedo))
-                    sel_normals = torch.cat((torch.zeros_like(sel_albedo[: (~on_surface).sum()]), surf_normals))
-                else:
-                    sel_density, sel_albedo, sel_normals = surf_density, surf_albedo, surf_normals
-                normals = normals.index_put((index,), sel_normals)
-            else:
-                sel_density, sel_albedo = field(selected)
-            if shading is ShadingMode.TEXTURELESS:
-                sel_albedo = torch.ones_like(sel_albedo)
-            if shading is not ShadingMode.ALBEDO:
-                if lights is None:
-                    raise ValueError("lambertian and textureless shading need lights")
-                ray_image = torch.arange(batch, device=device).repeat_interleave(size * size)
-                sample_image = ray_image[:, None].expand(-1, num_samples).reshape(-1)[index]
-                sel_albedo = lambertian(sel_albedo, sel_normals, lights.direction[sample_image], lights.ambient[sample_image])
-            density = density.index_put((index,), sel_density)
-            colors = colors.index_put((index,), sel_albedo)
-        density = density.reshape(num_rays, num_samples)
-        weights = composite_weights(density, deltas)
-        opacity = weights.sum(1, keepdim=True)
-        rgb = (weights[..., None] * colors.reshape(num_rays, num_samples, 3)).sum(1)
-        if background is None:
-            background_flat = torch.ones_like(rgb)
-        elif callable(background):
-            background_flat = background(directions, generator).reshape(-1, 3)
-        else:
-            background_flat = background.reshape(-1, 3)
-        image = rgb + (1.0 - opacity) * background_flat
-        depth = (weights * t).sum(1, keepdim=True)
+        density = torch.zeros(total, dtype=samples.points.dtype, device=device)
+        colours = torch.zeros(total, 3, dtype=samples.points.dtype, device=device)
+        normals = torch.zeros(total, 3, dtype=samples.points.dtype, device=device)
+        if selection.index.numel() > 0:
+            values = evaluate_samples(field, samples.points.reshape(-1, 3), selection, with_normals)
+            image_of_sample = values.index // (num_samples * size * size)
+            shaded = shade_samples(values.albedo, values.normals, shading, lights, image_of_sample)
+            if values.normals is not None:
+                normals = normals.index_put((values.index,), values.normals)
+            density = density.index_put((values.index,), values.density)
+            colours = colours.index_put((values.index,), shaded)
         normals = normals.reshape(num_rays, num_samples, 3)
-        normal_image = (weights[..., None] * normals).sum(1)
+        out = composite(
+            density.reshape(num_rays, num_samples),
+            colours.reshape(num_rays, num_samples, 3),
+            normals,
+            samples.t,
+            samples.deltas,
+            background_colours(background, directions, generator),
+        )
         if with_normals:
-            facing = (normals * d[:, None, :]).sum(-1).clamp_min(0.0) ** 2
-            orientation = (weights.detach() * facing).sum(1).mean()
+            orientation = orientation_penalty(out.weights, normals, samples.directions)
         else:
             orientation = torch.zeros((), device=device)
         shape = (batch, size, size)
         return RenderOutput(
-            image=image.reshape(*shape, 3),
-            opacity=opacity.reshape(*shape, 1),
-            depth=depth.reshape(*shape, 1),
-            normals=normal_image.reshape(*shape, 3),
+            image=out.image.reshape(*shape, 3),
+            opacity=out.opacity.reshape(*shape, 1),
+            depth=out.depth.reshape(*shape, 1),
+            normals=out.normals.reshape(*shape, 3),
             orientation=orientation,
-            evaluated_fraction=float(index.numel()) / float(total),
+            evaluated_fraction=float(selection.index.numel()) / float(total),
         )
-
-
-    def _visible(self, field, points: Tensor, valid: Tensor, deltas: Tensor) -> tuple[Tensor, Tensor]:
-        """Masks ``(R, S)`` of samples not hidden behind earlier ones, and of those that are also seen.
-
-        A cheap density-only pass without gradients. *Visible*: transmittance above
-        ``min_transmittance`` (samples behind the surface have weight, and so gradient,
-        below it). *Surface*: visible with compositing weight above ``min_weight``; only
-        these need normals for shading.
-        """
-        with torch.no_grad():
-            index = valid.reshape(-1).nonzero().squeeze(1)
-            density = torch.zeros(valid.numel(), dtype=points.dtype, device=points.device)
-            if index.numel() > 0:
-                density = density.index_put((index,), field.density(points.reshape(-1, 3)[index]))
-            tau = density.reshape(valid.shape) * deltas
-            transmittance = torch.exp(-(tau.cumsum(1) - tau))
-            visible = transmittance > self.config.min_transmittance
-            weight = transmittance * (1.0 - torch.exp(-tau))
-            return visible, visible & (weight > self.config.min_weight)
 
 
 @torch.no_grad()
 def render_field(
-    field,
+    field: Field,
     cameras: OrbitCameras,
     size: int,
     shading: str = "albedo",

@@ -1,23 +1,57 @@
-"""The NeRF field: position encoding + small MLP → volume density σ and albedo.
+"""The field protocol, and the NeRF field: position encoding + small MLP → volume density σ and albedo.
 
-Points are world coordinates ``(N, 3)`` inside the bounding cube ``[-bound, bound]³``.
+:class:`Field` is what the renderer, the exporter and the evaluation call on a scene
+(the NeRF field, the exporter's grid field, the analytic fields of
+:mod:`dreamlift.export.analytic`, test fields). For the NeRF field, points are world coordinates ``(N, 3)`` inside the bounding cube ``[-bound, bound]³``.
 Density is ``softplus(raw + blob(x))`` where ``blob`` is DreamFusion's density blob,
 ``blob_density · (1 − |x| / blob_radius)``: a soft ball at the origin to start from
 (positive inside ``blob_radius``, negative outside). Albedo is ``sigmoid`` of three
-outputs. Normals are ``−∇σ / ‖∇σ‖`` by forward differences (three extra density
-look-ups; cheaper than double back-propagation on a CPU and differentiable).
+outputs. Normals are ``−∇σ / ‖∇σ‖`` by forward differences
+(:func:`~dreamlift.scene.normals.finite_difference_normals`: three extra density
+look-ups in the same batch; cheaper than double back-propagation on a CPU and
+differentiable).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dreamlift.scene.encodings import DenseGridEncoding, FrequencyEncoding, TriplaneEncoding
+from dreamlift.scene.normals import finite_difference_normals
+
+
+@runtime_checkable
+class Field(Protocol):
+    """A scene as the renderer, the exporter and the evaluation see it.
+
+    ``points`` are world coordinates ``(N, 3)`` (+Y up, front +Z; ``N`` may be 0).
+    Density is the volume density σ ≥ 0 ``(N,)``, world units⁻¹; albedo is display RGB
+    in [0, 1] ``(N, 3)``; normals are unit outward vectors ``(N, 3)`` (down the density
+    gradient), differentiable where the field is. Row ``i`` of every output belongs to
+    ``points[i]``.
+    """
+
+    def __call__(self, points: Tensor) -> tuple[Tensor, Tensor]:
+        """Density ``(N,)`` and albedo ``(N, 3)`` at ``points (N, 3)``."""
+        ...
+
+    def density(self, points: Tensor) -> Tensor:
+        """Density ``(N,)`` at ``points (N, 3)``."""
+        ...
+
+    def albedo(self, points: Tensor) -> Tensor:
+        """Albedo ``(N, 3)`` at ``points (N, 3)``."""
+        ...
+
+    def density_albedo_normals(self, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Density ``(N,)``, albedo ``(N, 3)`` and unit outward normals ``(N, 3)`` at ``points (N, 3)``."""
+        ...
 
 
 class EncodingKind(str, Enum):
@@ -66,7 +100,7 @@ def _make_encoding(config: FieldConfig) -> nn.Module:
 
 
 class NeRFField(nn.Module):
-    """Density and albedo of a scene; see the module docstring for the conventions."""
+    """Density and albedo of a scene (a :class:`Field`); see the module docstring for the conventions."""
 
     def __init__(self, config: FieldConfig | None = None):
         super().__init__()
@@ -92,19 +126,14 @@ class NeRFField(nn.Module):
         return density, albedo
 
     def density(self, points: Tensor) -> Tensor:
+        """Density ``(N,)`` at ``points (N, 3)``."""
         return self.forward(points)[0]
 
     def albedo(self, points: Tensor) -> Tensor:
+        """Albedo ``(N, 3)`` at ``points (N, 3)``."""
         return self.forward(points)[1]
 
     def density_albedo_normals(self, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Density ``(N,)``, albedo ``(N, 3)`` and unit outward normals ``(N, 3)`` in one batched pass."""
-        eps = self.config.normal_epsilon
-        offsets = torch.eye(3, dtype=points.dtype, device=points.device) * eps
-        stacked = torch.cat((points, *(points + offsets[i] for i in range(3))), dim=0)
-        density_all, albedo_all = self.forward(stacked)
-        n = points.shape[0]
-        density = density_all[:n]
-        gradient = (density_all[n:].reshape(3, n) - density[None]).t() / eps
-        normals = -gradient / gradient.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-        return density, albedo_all[:n], normals
+        normals, (density, albedo) = finite_difference_normals(self.forward, points, self.config.normal_epsilon)
+        return density, albedo, normals

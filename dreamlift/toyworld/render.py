@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
 from dreamlift.rendering.cameras import OrbitCameras, generate_rays
 from dreamlift.rendering.shading import Lights, lambertian, sample_lights
+from dreamlift.scene.normals import Stencil, finite_difference_normals
 from dreamlift.toyworld.shapes import TRACE_RADIUS, ToyObject, distance, evaluate
 
 
@@ -90,13 +90,10 @@ def sphere_trace(shape: str, origins: Tensor, directions: Tensor, settings: Trac
 
 def sdf_normals(shape: str, points: Tensor, step: float = DEFAULT_TRACE.normal_step) -> Tensor:
     """Unit normals ``(N, 3)``: the SDF gradient by tetrahedral finite differences."""
-    signs = torch.tensor(
-        [[1.0, -1.0, -1.0], [-1.0, -1.0, 1.0], [-1.0, 1.0, -1.0], [1.0, 1.0, 1.0]], dtype=points.dtype, device=points.device
+    normals, _ = finite_difference_normals(
+        lambda p: distance(shape, p), points, step, descending=False, stencil=Stencil.TETRAHEDRAL, min_norm=1e-12
     )
-    gradient = torch.zeros_like(points)
-    for k in signs:
-        gradient = gradient + k * distance(shape, points + step * k)[:, None]
-    return F.normalize(gradient, dim=-1)
+    return normals
 
 
 def _check(obj: ToyObject, cameras: OrbitCameras, size: int, supersample: int) -> None:

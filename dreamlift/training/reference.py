@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.rendering.cameras import OrbitCameras
+from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras
 from dreamlift.rendering.shading import ShadingMode, head_lights
 
 
@@ -53,9 +53,9 @@ class ReferenceCamera:
     """Degrees above the horizon (``--elevation``)."""
     azimuth: float = 0.0
     """Degrees; the single-image input camera is at 0 (the result's front faces the input camera)."""
-    radius: float = 3.0
+    radius: float = TOY_CAMERA.radius
     """Camera distance, world units (the prior's: 3 for the toy world)."""
-    fovy: float = 40.0
+    fovy: float = TOY_CAMERA.fovy
     """Vertical field of view, degrees (the prior's: 40 for the toy world)."""
     weight: float = 1.0
     """Relative weight of this view in the reference losses (and the toy prior's likelihood)."""

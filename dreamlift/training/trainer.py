@@ -34,6 +34,7 @@ from dreamlift.guidance.base import Guidance
 from dreamlift.rendering.cameras import OrbitCameras, sample_cameras
 from dreamlift.rendering.occupancy import OccupancyGrid
 from dreamlift.rendering.renderer import RenderOutput, VolumeRenderer
+from dreamlift.rendering.views import PREVIEW_VIEWS
 from dreamlift.rendering.shading import ShadingMode, head_lights, sample_lights
 from dreamlift.scene.background import Background
 from dreamlift.scene.field import NeRFField
@@ -74,10 +75,6 @@ class TrainingHook(Protocol):
     """Extra loss terms for a step (e.g. the reference-view losses of image runs)."""
 
     def losses(self, step: int, trainer: "Trainer") -> dict[str, Tensor]: ...
-
-
-PREVIEW_VIEWS = OrbitCameras.make(15.0, [0.0, 90.0, 180.0, 270.0], 3.0, 40.0)
-"""Fixed preview cameras: front, right, back, left."""
 
 
 @dataclass

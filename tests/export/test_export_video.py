@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from dreamlift.errors import DreamliftError
-from dreamlift.export.video import TurntableConfig, turntable_cameras, write_turntable
+from dreamlift.export.video import TurntableConfig, write_turntable
 
 
 def _frames(path):
@@ -52,13 +52,6 @@ def test_videos_get_the_permissions_of_any_new_file(box_field, tmp_path):
     plain.write_text("x")
     expected = plain.stat().st_mode & 0o777
     assert {path.name: path.stat().st_mode & 0o777 for path in written} == {path.name: expected for path in written}
-
-
-def test_cameras_go_once_around():
-    cameras = turntable_cameras(TurntableConfig(frames=12, elevation=20.0))
-    assert len(cameras) == 12
-    np.testing.assert_allclose(cameras.azimuth.numpy(), np.arange(12) * 30.0)
-    assert (cameras.elevation == 20.0).all()
 
 
 def test_bad_turntable_settings_are_clear_errors(box_field, tmp_path):

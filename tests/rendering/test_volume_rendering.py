@@ -122,18 +122,3 @@ def test_skipping_renders_the_same_image_as_dense_sampling():
     assert training.evaluated_fraction < final.evaluated_fraction
     assert (training.image - dense.image).abs().mean() < 0.01
     assert (training.image - dense.image).abs().max() < 0.06
-
-
-@pytest.mark.parametrize("kind", ["grid", "triplane", "frequency"])
-def test_every_encoding_handles_an_empty_batch_and_trains(kind):
-    from dreamlift.scene.field import EncodingKind, FieldConfig
-
-    field = NeRFField(FieldConfig(encoding=EncodingKind(kind)))
-    density, albedo = field(torch.zeros(0, 3))
-    assert density.shape == (0,) and albedo.shape == (0, 3)
-    points = torch.rand(64, 3) * 2 - 1
-    density, albedo, normals = field.density_albedo_normals(points)
-    (density.sum() + albedo.sum()).backward()
-    norms = normals.norm(dim=-1)  # unit where the density has a gradient (flat spots get a shorter vector)
-    assert norms.max() < 1 + 1e-4 and norms.median() > 1 - 1e-4
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in field.parameters())

@@ -1,10 +1,10 @@
-"""The triangle rasteriser: coverage, barycentric weights, batching."""
+"""The numpy triangle rasteriser: coverage, barycentric weights, batching."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from dreamlift.export.raster import rasterize
+from dreamlift.rendering.raster_numpy import rasterize
 
 
 def test_square_is_covered_once_per_pixel_and_weights_reconstruct_centres():

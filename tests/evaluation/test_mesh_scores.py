@@ -1,4 +1,4 @@
-"""Volumetric IoU (best turn about +Y) and Chamfer distance against known shapes."""
+"""Mesh scores: volumetric IoU (best turn about +Y) and Chamfer distance against known shapes."""
 
 from __future__ import annotations
 
@@ -99,3 +99,16 @@ def test_field_that_renders_like_a_toy_object_scores_high():
         mesh = extract_mesh(field, MeshConfig(resolution=64)).mesh
         scores = score_toy_mesh(mesh, ToyObject(shape, "orange"), resolution=48, truth_resolution=64)
         assert scores.iou > at_least and abs(scores.turn) <= 3.0 and scores.chamfer < 0.02, (shape, scores)
+
+
+def test_volumetric_iou_of_boxes_matches_the_hand_count():
+    """Voxel centres sit at odd multiples of 0.025 (resolution 40), never on a face: the counts are exact."""
+    box = trimesh.creation.box(extents=(0.8, 0.8, 0.4))  # 16 × 16 × 8 voxels
+    half_as_deep = inside_box((0.4, 0.4, 0.1))  # 16 × 16 × 4 voxels, all inside the box
+    iou, turn, unturned = volumetric_iou(box, half_as_deep, resolution=40, turn=0.0)
+    assert iou == unturned == pytest.approx(0.5) and turn == 0.0
+    same = inside_box((0.4, 0.4, 0.2))
+    assert volumetric_iou(box, same, resolution=40, turn=0.0)[0] == pytest.approx(1.0)
+    # a quarter turn swaps the x and z extents: 8 × 16 × 8 in common, 2048 + 2048 − 1024 in all → 1/3
+    quarter, at, _ = volumetric_iou(box, same, resolution=40, turn=90.0)
+    assert quarter == pytest.approx(1.0 / 3.0) and at == 90.0

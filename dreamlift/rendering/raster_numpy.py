@@ -1,4 +1,4 @@
-"""A small vectorised triangle rasteriser (numpy), shared by the UV bake and voxelisation.
+"""A small vectorised triangle rasteriser (numpy, not differentiable), shared by the UV bake, voxelisation and mesh ground-truth renders.
 
 Coordinates are in pixel units: pixel ``(row, col)`` has its centre at
 ``(x, y) = (col + 0.5, row + 0.5)``. A pixel is covered by a triangle when its centre
