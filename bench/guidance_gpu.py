@@ -35,11 +35,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dreamlift.guidance._diffusers_common import DTYPES, PromptEmbeddings  # noqa: E402
+from dreamlift.guidance._diffusers_guidance import PromptEmbeddings  # noqa: E402
 from dreamlift.guidance.base import TimestepSchedule  # noqa: E402
 from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig, DeepFloydIFGuidance  # noqa: E402
-from dreamlift.guidance.stable_diffusion import StableDiffusionConfig, StableDiffusionGuidance  # noqa: E402
+from dreamlift.guidance.stable_diffusion import StableDiffusionConfig, StableDiffusionGuidance, vae_dtype_for  # noqa: E402
 from dreamlift.rendering.cameras import OrbitCameras  # noqa: E402
+from dreamlift.runtime import DTYPES  # noqa: E402
 
 # stabilityai/stable-diffusion-2-1-base unet/config.json (866 M parameters)
 SD21_BASE_UNET = dict(
@@ -130,7 +131,7 @@ def build_guidance(prior: str, dtype_name: str, device: torch.device, tiny: bool
     if prior == "sd":
         spec = TINY_SD_UNET if tiny else SD21_BASE_UNET
         config = StableDiffusionConfig(model="random", dtype=dtype_name, **options)
-        vae_dtype = torch.float32 if (dtype == torch.float16 and config.upcast_vae) else dtype
+        vae_dtype = vae_dtype_for(config, dtype)
         with torch.device(device):
             unet = UNet2DConditionModel(**spec).to(dtype)
             vae = AutoencoderKL(**(TINY_SD_VAE if tiny else SD_VAE)).to(vae_dtype)

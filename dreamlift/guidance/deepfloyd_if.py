@@ -5,7 +5,7 @@ image is the diffused variable, so SDS acts on pixels and no VAE is involved. Th
 T5-XXL text embeddings of the run's prompts are computed once at construction, after
 which the text encoder (about 9.5 GB in half precision) is released. The UNet predicts
 ε and a learned variance (6 channels); only ε is used. The shared UNet call, CFG,
-view prompts and Perp-Neg live in :mod:`dreamlift.guidance._diffusers_common`.
+view prompts and Perp-Neg live in :mod:`dreamlift.guidance._diffusers_guidance`.
 
 IF is gated on the Hugging Face hub: accept its licence and log in before the first
 download. Build it with :func:`build_deepfloyd_if_guidance`.
@@ -19,21 +19,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from dreamlift.guidance._diffusers_common import (
-    DiffusersGuidance,
-    DiffusersPriorConfig,
-    LoadedParts,
-    check_components,
-    embed_and_release,
-    load_folder_parts,
-    loading_errors,
-    require_diffusers,
-    resize_renders,
-    resolve_device,
-    resolve_dtype,
-    resolve_model_source,
-    warn_if_cpu,
-)
+from dreamlift.guidance._diffusers_guidance import DiffusersGuidance, DiffusersPriorConfig, build_diffusers_guidance, resize_renders
+from dreamlift.guidance._loading import LoadedParts, check_components, load_folder_parts, loading_errors, resolve_model_source
 from dreamlift.guidance.base import GuidanceInputs, TimestepSchedule
 
 PRIOR_NAME = "DeepFloyd IF"
@@ -96,24 +83,7 @@ def build_deepfloyd_if_guidance(
     device: str | torch.device | None = None,
 ) -> DeepFloydIFGuidance:
     """Load IF stage I as ``config`` says, encode ``prompt`` once with T5, release T5, return the guidance."""
-    require_diffusers()
-    config.validate()
-    schedule.validate()
-    device = resolve_device(device)
-    dtype = resolve_dtype(config.dtype, device)
-    parts = load_deepfloyd_if_parts(config, dtype)
-    warn_if_cpu(device, PRIOR_NAME, "tens of seconds (4.3B-parameter UNet)")  # after loading: errors come first
-    embeddings, encoder_ref, encoder_calls = embed_and_release(
-        parts, prompt, config.negative_prompt, device, max_length=config.max_text_length, attention_mask=True
-    )
-    return DeepFloydIFGuidance(
-        unet=parts.unet,
-        scheduler=parts.scheduler,
-        embeddings=embeddings,
-        config=config,
-        schedule=schedule,
-        device=device,
-        dtype=dtype,
-        text_encoder_ref=encoder_ref,
-        text_encoder_calls=encoder_calls,
+    return build_diffusers_guidance(
+        prompt, config, schedule, device, prior=PRIOR_NAME, guidance_class=DeepFloydIFGuidance, load_parts=load_deepfloyd_if_parts,
+        cpu_step="tens of seconds (4.3B-parameter UNet)", max_text_length=config.max_text_length, attention_mask=True,
     )

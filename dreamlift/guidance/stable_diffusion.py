@@ -5,7 +5,7 @@ SD-1.5 and SD-2.1-base), mapped to [−1, 1] and encoded by the VAE *with* gradi
 acts on the scaled latents (the posterior mean, times ``vae.config.scaling_factor``).
 The UNet runs without gradient: classifier-free guidance with the negative prompt as
 the unconditional branch, view-dependent prompts per camera, optional Perp-Neg (see
-:mod:`dreamlift.guidance._diffusers_common`). v-prediction models (SD-2.x at 768) are
+:mod:`dreamlift.guidance._diffusers_guidance`). v-prediction models (SD-2.x at 768) are
 converted to ε.
 
 Precision: the UNet runs in the config's dtype; with fp16 the VAE stays in fp32 by
@@ -25,24 +25,10 @@ import torch
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance._diffusers_common import (
-    CompiledWithFallback,
-    DiffusersGuidance,
-    DiffusersPriorConfig,
-    LoadedParts,
-    ModelSource,
-    check_components,
-    embed_and_release,
-    load_folder_parts,
-    loading_errors,
-    require_diffusers,
-    resize_renders,
-    resolve_device,
-    resolve_dtype,
-    resolve_model_source,
-    warn_if_cpu,
-)
+from dreamlift.guidance._diffusers_guidance import DiffusersGuidance, DiffusersPriorConfig, build_diffusers_guidance, resize_renders
+from dreamlift.guidance._loading import LoadedParts, ModelSource, check_components, load_folder_parts, loading_errors, resolve_model_source
 from dreamlift.guidance.base import GuidanceInputs, TimestepSchedule
+from dreamlift.runtime import CompiledWithFallback
 
 PRIOR_NAME = "Stable Diffusion"
 PIPELINES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")
@@ -71,6 +57,11 @@ class StableDiffusionConfig(DiffusersPriorConfig):
 
     def setup(self, inputs: GuidanceInputs) -> "StableDiffusionGuidance":
         return build_stable_diffusion_guidance(inputs.prompt, self, self.timesteps, inputs.device)
+
+
+def vae_dtype_for(config: StableDiffusionConfig, dtype: torch.dtype) -> torch.dtype:
+    """The VAE's dtype when the UNet runs in ``dtype``: fp32 for fp16 with ``upcast_vae``, else ``dtype``."""
+    return torch.float32 if (dtype == torch.float16 and config.upcast_vae) else dtype
 
 
 class _FallbackModule(torch.nn.Module):
@@ -105,6 +96,10 @@ class StableDiffusionGuidance(DiffusersGuidance):
         self.latent_scale = float(vae.config.scaling_factor)
         self.latent_shift = float(getattr(vae.config, "shift_factor", None) or 0.0)
         self.input_size = self._input_size(2 ** (len(vae.config.block_out_channels) - 1))
+
+    @classmethod
+    def part_kwargs(cls, parts: LoadedParts, config: StableDiffusionConfig, dtype: torch.dtype) -> dict:
+        return {"vae": parts.vae, "vae_dtype": vae_dtype_for(config, dtype)}
 
     def encode(self, images: Tensor) -> Tensor:
         x = resize_renders(images, self.input_size, self.device).to(self.vae_dtype)
@@ -197,28 +192,7 @@ def build_stable_diffusion_guidance(
 
     ``device`` None picks the GPU when there is one; on the CPU it warns about speed.
     """
-    require_diffusers()
-    config.validate()
-    schedule.validate()
-    device = resolve_device(device)
-    dtype = resolve_dtype(config.dtype, device)
-    vae_dtype = torch.float32 if (dtype == torch.float16 and config.upcast_vae) else dtype
-    parts = load_stable_diffusion_parts(config, dtype)
-    warn_if_cpu(device, PRIOR_NAME, "about 50 s at 512 px (measured, SD-1.5 size)")  # after loading: errors come first
-    max_length = min(int(parts.tokenizer.model_max_length), int(parts.text_encoder.config.max_position_embeddings))
-    embeddings, encoder_ref, encoder_calls = embed_and_release(
-        parts, prompt, config.negative_prompt, device, max_length=max_length, attention_mask=False
-    )
-    return StableDiffusionGuidance(
-        vae=parts.vae,
-        vae_dtype=vae_dtype,
-        unet=parts.unet,
-        scheduler=parts.scheduler,
-        embeddings=embeddings,
-        config=config,
-        schedule=schedule,
-        device=device,
-        dtype=dtype,
-        text_encoder_ref=encoder_ref,
-        text_encoder_calls=encoder_calls,
+    return build_diffusers_guidance(
+        prompt, config, schedule, device, prior=PRIOR_NAME, guidance_class=StableDiffusionGuidance,
+        load_parts=load_stable_diffusion_parts, cpu_step="about 50 s at 512 px (measured, SD-1.5 size)",
     )

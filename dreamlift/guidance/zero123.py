@@ -54,15 +54,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance._diffusers_common import INSTALL_HINT
+from dreamlift.guidance._loading import ModelSource, check_components, hub_offline, loading_errors, require_diffusers, resolve_model_source
 from dreamlift.guidance.base import Guidance, GuidanceInputs, PriorSettings, TimestepSchedule, Weighting, classifier_free_guidance, linear_alphas_cumprod
 from dreamlift.guidance.relative_pose import PoseEmbedding, pose_embedding
 from dreamlift.rendering.cameras import OrbitCameras
+from dreamlift.runtime import resolve_device, resolve_dtype
 
+PRIOR_NAME = "Zero-1-to-3"
 PROJECTION_FOLDERS = ("clip_camera_projection", "cc_projection")
 """Folder names of the pose projection in the public conversions, in the order tried."""
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+COMPONENTS = ("unet", "vae", "image_encoder")
 _LAYOUT = "unet, vae, image_encoder, feature_extractor, clip_camera_projection or cc_projection, scheduler"
 _DOWNLOAD_PATTERNS = ["model_index.json", "unet/*", "vae/*", "image_encoder/*", "feature_extractor/*", "scheduler/*"] + [
     f"{name}/*" for name in PROJECTION_FOLDERS
@@ -80,7 +83,7 @@ class Zero123Config(PriorSettings):
     variant: str = "auto"
     """Pose vector: ``zero123``, ``stable-zero123``, or ``auto`` (from the model name)."""
     dtype: str = "auto"
-    """Weights' dtype: ``float32``, ``float16``, ``bfloat16``, or ``auto`` (float16 on CUDA, else float32)."""
+    """Weights' dtype: ``fp32``, ``fp16``, ``bf16``, or ``auto`` (bf16 on GPUs that have it, else fp16; fp32 on the CPU)."""
     guidance_scale: float = 3.0
     """Classifier-free guidance scale on the image (zero123 uses 3 to 5; Stable-Zero123 5)."""
     render_size: int | None = None
@@ -238,17 +241,6 @@ def build_zero123_guidance(
 # ----------------------------------------------------------------------------- loading
 
 
-def resolve_dtype(name: str, device) -> torch.dtype:
-    """``auto`` → float16 on CUDA, float32 elsewhere."""
-    device = torch.device(device)
-    choices = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    if name == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    if name not in choices:
-        raise DreamliftError(f"unknown dtype {name!r}: choose one of auto, {', '.join(choices)}")
-    return choices[name]
-
-
 def resolve_variant(variant: str, model_name: str) -> PoseEmbedding:
     if variant == "auto":
         name = model_name.lower().replace("_", "-")
@@ -260,54 +252,40 @@ def resolve_variant(variant: str, model_name: str) -> PoseEmbedding:
 
 
 def resolve_model_folder(name: str, allow_network: bool) -> Path:
-    """A local folder as is; a Hugging Face id from the cache (downloaded only if ``allow_network``)."""
-    if not name:
-        raise DreamliftError(f"no Zero-1-to-3 model given: name a folder in the diffusers layout ({_LAYOUT})")
-    folder = Path(name).expanduser()
-    if folder.exists():
-        if not folder.is_dir():
-            raise DreamliftError(f"Zero-1-to-3 model {folder} is a file: give the model's folder ({_LAYOUT})")
-        return folder
-    parts = name.split("/")
-    if len(parts) != 2 or not all(parts) or name.startswith((".", "~")):
-        raise DreamliftError(f"Zero-1-to-3 model folder {folder} does not exist: check the path")
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise DreamliftError(f"loading a hub model needs huggingface_hub: {INSTALL_HINT}") from None
-    try:
-        return Path(snapshot_download(name, allow_patterns=_DOWNLOAD_PATTERNS, local_files_only=not allow_network))
-    except Exception as exc:
-        how = "" if allow_network else " or allow network access,"
-        raise DreamliftError(
-            f"Zero-1-to-3 model {name} is not available ({type(exc).__name__}): download it with "
-            f"`huggingface-cli download {name}`,{how} or give a local folder"
-        ) from None
+    """A local folder as is; a Hugging Face id from the cache (downloaded only if ``allow_network``).
+
+    Call it inside :func:`~dreamlift.guidance._loading.hub_offline` when the network is off.
+    """
+    source = resolve_model_source(
+        name, prior=PRIOR_NAME, allow_network=allow_network, single_file=False, marker="unet/config.json", layout=_LAYOUT
+    )
+    if source.kind == "folder":
+        return Path(source.location)
+    from huggingface_hub import snapshot_download
+
+    with loading_errors(name, PRIOR_NAME):
+        return Path(snapshot_download(name, allow_patterns=_DOWNLOAD_PATTERNS, local_files_only=source.local_files_only))
 
 
 def load_zero123_model(config: Zero123Config, device) -> Zero123Model:
-    """Load every part of the model named by ``config`` onto ``device`` (one-line errors)."""
-    try:
-        from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-        from transformers import CLIPVisionModelWithProjection
-    except ImportError:
-        raise DreamliftError(f"the Zero-1-to-3 prior needs diffusers and transformers: {INSTALL_HINT}") from None
-    device = torch.device(device)
+    """Load every part of the model named by ``config`` onto ``device`` (one-line errors; offline unless allowed)."""
+    require_diffusers()
+    device = resolve_device(device, prefer_gpu=True)
     dtype = resolve_dtype(config.dtype, device)
     variant = resolve_variant(config.variant, config.model)
-    folder = resolve_model_folder(config.model, config.allow_network)
-    for part in ("unet", "vae", "image_encoder"):
-        if not (folder / part).is_dir():
-            raise DreamliftError(f"Zero-1-to-3 model {folder} has no {part}/ folder: give a model in the diffusers layout ({_LAYOUT})")
+    with hub_offline(not config.allow_network):
+        folder = resolve_model_folder(config.model, config.allow_network)
+        check_components(ModelSource("folder", str(folder)), PRIOR_NAME, COMPONENTS)
+        return _load_parts(folder, dtype, device, variant)
+
+
+def _load_parts(folder: Path, dtype: torch.dtype, device: torch.device, variant: PoseEmbedding) -> Zero123Model:
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPVisionModelWithProjection
 
     def load(part: str, loader):
-        try:
+        with loading_errors(str(folder), PRIOR_NAME, part=part):
             module = loader()
-        except DreamliftError:
-            raise
-        except Exception as exc:
-            detail = " ".join(str(exc).split())[:160]
-            raise DreamliftError(f"cannot load {part}/ of Zero-1-to-3 model {folder}: {type(exc).__name__}: {detail}") from None
         if any(p.dtype != dtype for p in module.parameters()):
             module = module.to(dtype=dtype)
         return module.to(device=device).eval().requires_grad_(False)
@@ -397,8 +375,6 @@ def _clip_preprocessing(folder: Path) -> tuple[tuple, tuple]:
 def _alphas_cumprod(folder: Path, scheduler_class) -> Tensor:
     if not (folder / "scheduler").is_dir():
         return linear_alphas_cumprod()
-    try:
+    with loading_errors(str(folder), PRIOR_NAME, part="scheduler"):
         scheduler = scheduler_class.from_pretrained(folder, subfolder="scheduler", local_files_only=True)
-    except Exception as exc:
-        raise DreamliftError(f"cannot read scheduler/ of Zero-1-to-3 model {folder}: {type(exc).__name__}") from None
     return scheduler.alphas_cumprod.to(torch.float32)

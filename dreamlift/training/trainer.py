@@ -27,7 +27,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from dreamlift import __version__
+from dreamlift import __version__, runtime
 from dreamlift._atomic import append_line, write_json, write_png, write_text
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import Guidance
@@ -46,21 +46,7 @@ from dreamlift.training.run_folder import RUN_FORMAT
 
 def resolve_device(config: TrainConfig) -> torch.device:
     """``config.device`` made concrete; a CUDA request without a GPU is a one-line error."""
-    if config.device == "auto":
-        wants_gpu = config.prior.prefers_gpu and torch.cuda.is_available()
-        return torch.device("cuda" if wants_gpu else "cpu")
-    try:
-        device = torch.device(config.device)
-    except RuntimeError:
-        raise DreamliftError(f"unknown device {config.device!r}: use auto, cpu or cuda") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DreamliftError(f"device {config.device!r} was asked for but no CUDA GPU is available: use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DreamliftError(f"device {config.device!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
-    elif device.type != "cpu":
-        raise DreamliftError(f"unsupported device {config.device!r}: use auto, cpu or cuda")
-    return device
+    return runtime.resolve_device(config.device, prefer_gpu=config.prior.prefers_gpu)
 
 
 class RunInterrupted(DreamliftError):

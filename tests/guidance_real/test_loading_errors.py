@@ -10,10 +10,10 @@ import warnings
 import pytest
 import torch
 
-from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import TimestepSchedule
 from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig, build_deepfloyd_if_guidance
 from dreamlift.guidance.stable_diffusion import StableDiffusionConfig, build_stable_diffusion_guidance
+from one_line import one_line_error
 
 
 def sd(model, **overrides):
@@ -26,16 +26,6 @@ def deepfloyd(model, **overrides):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return build_deepfloyd_if_guidance("a hamburger", DeepFloydIFConfig(model=str(model), **overrides), TimestepSchedule(), device="cpu")
-
-
-def one_line_error(call, *patterns: str) -> str:
-    with pytest.raises(DreamliftError) as caught:
-        call()
-    message = str(caught.value)
-    assert "\n" not in message
-    for pattern in patterns:
-        assert pattern in message, message
-    return message
 
 
 def test_missing_path(tmp_path):

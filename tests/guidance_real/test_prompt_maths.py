@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from dreamlift.guidance._diffusers_common import DiffusersGuidance, DiffusersPriorConfig, PromptEmbeddings, epsilon_from_prediction
+from dreamlift.guidance._diffusers_guidance import DiffusersGuidance, DiffusersPriorConfig, PromptEmbeddings, epsilon_from_prediction
 from dreamlift.guidance.base import TimestepSchedule, classifier_free_guidance
 from dreamlift.guidance.prompts import (
     PerpNegSettings,

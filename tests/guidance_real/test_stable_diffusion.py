@@ -221,7 +221,7 @@ def test_half_precision_on_gpu_keeps_the_gradient_finite(tiny, dtype):
 
 
 def test_compile_is_automatic_only_on_cuda():
-    from dreamlift.guidance._diffusers_common import should_compile
+    from dreamlift.guidance._diffusers_guidance import should_compile
 
     config = StableDiffusionConfig()
     assert config.compile is None

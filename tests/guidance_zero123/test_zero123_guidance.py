@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+import pickle
 import shutil
 
 import pytest
@@ -142,9 +144,10 @@ def one_line_error(config, match):
 
 def test_loading_errors_are_one_line(model_folders, tmp_path):
     one_line_error(Zero123Config(model=str(tmp_path / "missing")), "does not exist")
-    one_line_error(Zero123Config(model=""), "no Zero-1-to-3 model given")
-    one_line_error(Zero123Config(model="nobody-here/not-a-cached-zero123-model"), "huggingface-cli download")
-    one_line_error(Zero123Config(model=str(model_folders["cc_projection"]), dtype="float64"), "unknown dtype")
+    one_line_error(Zero123Config(model=""), "no model given for Zero-1-to-3")
+    one_line_error(Zero123Config(model="nobody-here/not-a-cached-zero123-model"), "not in the Hugging Face cache.*hf download nobody-here/")
+    one_line_error(Zero123Config(model=str(model_folders["cc_projection"]), dtype="float64"), "dtype 'float64' is not one of auto, fp32, fp16, bf16")
+    one_line_error(Zero123Config(model=str(model_folders["cc_projection"]), dtype="float16"), "dtype 'float16' is not one of auto, fp32, fp16, bf16")
     one_line_error(Zero123Config(model=str(model_folders["cc_projection"]), variant="zero456"), "unknown Zero-1-to-3 variant")
 
     no_unet = tmp_path / "no_unet"
@@ -160,12 +163,24 @@ def test_loading_errors_are_one_line(model_folders, tmp_path):
     broken_unet = tmp_path / "broken_unet"
     shutil.copytree(model_folders["cc_projection"], broken_unet)
     (broken_unet / "unet" / "config.json").write_text("{not json")
-    one_line_error(Zero123Config(model=str(broken_unet)), "cannot load unet/")
+    one_line_error(Zero123Config(model=str(broken_unet)), "could not load unet/ of Zero-1-to-3 model")
 
     wrong_projection = tmp_path / "wrong_projection"
     shutil.copytree(model_folders["cc_projection"], wrong_projection)
     torch.save({"projection.weight": torch.zeros(WIDTH, WIDTH)}, wrong_projection / "cc_projection" / "diffusion_pytorch_model.bin")
     one_line_error(Zero123Config(model=str(wrong_projection)), r"expected \(D \+ 4\) → D")
+
+    refused_pickle = tmp_path / "refused_pickle"
+    shutil.copytree(model_folders["cc_projection"], refused_pickle)
+    (refused_pickle / "cc_projection" / "diffusion_pytorch_model.bin").write_bytes(pickle.dumps({"weight": _RunsCode()}, protocol=2))
+    one_line_error(Zero123Config(model=str(refused_pickle)), "could not load camera_projection/ of Zero-1-to-3 model .*UnpicklingError")
+
+
+class _RunsCode:
+    """Unpickling this would call ``print``: torch.load(weights_only=True) must refuse it."""
+
+    def __reduce__(self):
+        return (print, ("unpickled code ran",))
 
 
 def test_a_plain_stable_diffusion_unet_is_refused(tmp_path):
@@ -187,3 +202,34 @@ def test_model_index_is_not_needed(model_folders, tmp_path):
     assert "clip_camera_projection" in index
     (folder / "model_index.json").unlink()
     assert load_zero123_model(Zero123Config(model=str(folder)), "cpu").projection.out_features == WIDTH
+
+
+def test_dtype_words_are_the_runtime_ones(model_folders):
+    folder = str(model_folders["clip_camera_projection"])
+    model = load_zero123_model(Zero123Config(model=folder, dtype="bf16"), "cpu")
+    assert {p.dtype for part in (model.unet, model.vae, model.image_encoder) for p in part.parameters()} == {torch.bfloat16}
+    assert model.dtype == torch.bfloat16
+    with pytest.warns(RuntimeWarning, match="fp16 is slow"):
+        assert load_zero123_model(Zero123Config(model=folder, dtype="fp16"), "cpu").dtype == torch.float32
+
+
+def test_loading_is_offline_and_restores_the_state(model_folders, monkeypatch):
+    from diffusers import UNet2DConditionModel
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    seen = []
+    original = UNet2DConditionModel.from_pretrained.__func__
+
+    def spy(cls, *args, **kwargs):
+        seen.append((os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE))
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(UNet2DConditionModel, "from_pretrained", classmethod(spy))
+    load_zero123_model(Zero123Config(model=str(model_folders["cc_projection"])), "cpu")
+    assert seen == [("1", True)]
+    assert (os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE) == (None, False)
+    with pytest.raises(DreamliftError, match="not in the Hugging Face cache"):
+        load_zero123_model(Zero123Config(model="nobody-here/not-a-cached-zero123-model"), "cpu")
+    assert (os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE) == (None, False)

@@ -1,40 +1,33 @@
-"""What the Stable Diffusion and DeepFloyd IF priors share: settings, loading rules, the guided UNet call.
+"""What the Stable Diffusion and DeepFloyd IF priors share: settings, prompt embeddings, the guided UNet call, the builder.
 
 * :class:`DiffusersPriorConfig`: the settings both priors have (each prior's config
   subclasses it and changes defaults).
-* :func:`resolve_device`, :func:`resolve_dtype`, :func:`warn_if_cpu`: where and in what
-  precision to run.
-* :func:`resolve_model_source`: a user's ``--model`` string → a diffusers folder, a single
-  ``.safetensors`` file, or a hub id (only from the local cache unless the network is
-  allowed), with one-line :class:`~dreamlift.errors.DreamliftError` messages that say
-  what to do. :func:`loading_errors` turns failures while loading into such messages.
-* :class:`PromptEmbeddings` and :func:`encode_prompt_set`: the negative, plain and four
-  view prompts, encoded once in one batch.
-* :class:`DiffusersGuidance`: the shared :meth:`predict_noise` (view embeddings per
-  camera, classifier-free guidance or Perp-Neg, ε from v-/x₀-prediction, the
+* :class:`PromptEmbeddings`, :func:`encode_prompt_set`, :func:`embed_and_release`: the
+  negative, plain and four view prompts, encoded once in one batch, then the text encoder freed.
+* :class:`DiffusersGuidance`: the shared :meth:`~DiffusersGuidance.predict_noise` (view
+  embeddings per camera, classifier-free guidance or Perp-Neg, ε from v-/x₀-prediction, the
   learned-variance channels of IF dropped), CPU offload of the UNet, compile.
+* :func:`build_diffusers_guidance`: device, dtype, load (offline unless allowed), embed, construct.
 
-The diffusion maths of SDS lives in :mod:`dreamlift.guidance.base`; only the diffusers
-parts (UNet, VAE, text encoders, scheduler ᾱ) come from diffusers/transformers.
+Where the weights come from is :mod:`dreamlift.guidance._loading`; device and precision
+words are :mod:`dreamlift.runtime`. The diffusion maths of SDS lives in
+:mod:`dreamlift.guidance.base`; only the diffusers parts (UNet, VAE, text encoders,
+scheduler ᾱ) come from diffusers/transformers.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
-import json
-import os
-import re
-import warnings
+import importlib.util
 import weakref
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, ClassVar, Iterator
 
 import torch
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
+from dreamlift.guidance._loading import LoadedParts, hub_offline, require_diffusers
 from dreamlift.guidance.base import Guidance, PriorSettings, TimestepSchedule, Weighting, classifier_free_guidance
 from dreamlift.guidance.prompts import (
     FRONT,
@@ -48,19 +41,7 @@ from dreamlift.guidance.prompts import (
     view_weights,
 )
 from dreamlift.rendering.cameras import OrbitCameras
-
-INSTALL_HINT = "pip install 'dreamlift[diffusers]'"
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
-
-
-def require_diffusers() -> None:
-    """Import diffusers and transformers, or say how to install them."""
-    try:
-        import diffusers  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as error:
-        raise DreamliftError(f"this prior needs diffusers and transformers ({error.name} is missing): {INSTALL_HINT}") from None
+from dreamlift.runtime import CompiledWithFallback, check_dtype, free_memory, resolve_device, resolve_dtype, warn_if_cpu
 
 
 @dataclass
@@ -120,8 +101,7 @@ class DiffusersPriorConfig(PriorSettings):
 
     def validate(self) -> None:
         super().validate()
-        if self.dtype.lower() not in (*DTYPES, "auto"):
-            raise DreamliftError(f"dtype '{self.dtype}' is not one of auto, fp32, fp16, bf16")
+        check_dtype(self.dtype)
         if self.compile_mode not in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"):
             raise DreamliftError(f"compile_mode '{self.compile_mode}' is not one of default, reduce-overhead, max-autotune")
         if self.attention not in ("sdpa", "sliced"):
@@ -136,254 +116,11 @@ class DiffusersPriorConfig(PriorSettings):
             raise DreamliftError(f"resolution {self.resolution} is too small: give at least 8 pixels (or leave it unset)")
 
 
-# --------------------------------------------------------------------------- device, dtype
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` → the GPU if there is one, else the CPU; an unavailable CUDA device is an error."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DreamliftError("a CUDA device was asked for but PyTorch sees no GPU: install a CUDA build of torch or run on the CPU")
-    return device
-
-
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """The torch dtype for a config's ``dtype`` on ``device`` (fp16 on the CPU falls back to fp32 with a warning)."""
-    name = name.lower()
-    if name == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    if name not in DTYPES:
-        raise DreamliftError(f"dtype '{name}' is not one of auto, fp32, fp16, bf16")
-    if name == "fp16" and device.type == "cpu":
-        warnings.warn("fp16 is slow and partly unsupported on the CPU: using fp32 (bf16 also works there)", RuntimeWarning, stacklevel=3)
-        return torch.float32
-    return DTYPES[name]
-
-
-def warn_if_cpu(device: torch.device, prior: str, per_step: str) -> None:
-    """A speed warning (not an error) when a full-size prior runs without a GPU."""
-    if device.type != "cuda":
-        warnings.warn(
-            f"{prior} guidance is running on the CPU: with a full-size model one step takes {per_step}, "
-            f"so a run of thousands of steps takes days; use a CUDA GPU for real runs (or --prior toy)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-
-
 def should_compile(config: DiffusersPriorConfig, device: torch.device) -> bool:
     """``config.compile``, or when it is None: on CUDA with Triton installed and no CPU offload."""
     if config.compile is not None:
         return bool(config.compile)
-    import importlib.util
-
     return device.type == "cuda" and not config.cpu_offload and importlib.util.find_spec("triton") is not None
-
-
-class CompiledWithFallback:
-    """A ``torch.compile``-d module that turns back into the eager one, with a warning, if a compiled call fails."""
-
-    def __init__(self, module: torch.nn.Module, **compile_options):
-        self.eager = module
-        self.compiled = torch.compile(module, **compile_options)
-        self.failed = False
-
-    def __call__(self, *args, **kwargs):
-        if not self.failed:
-            try:
-                return self.compiled(*args, **kwargs)
-            except torch.cuda.OutOfMemoryError:
-                raise
-            except Exception as error:  # noqa: BLE001 - any compiler failure: run eagerly instead
-                self.failed = True
-                warnings.warn(
-                    f"torch.compile of {type(self.eager).__name__} failed ({type(error).__name__}: {str(error)[:120]}); running it uncompiled",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-        return self.eager(*args, **kwargs)
-
-
-def free_memory(device: torch.device) -> None:
-    """Return freed tensors' memory (after dropping a text encoder)."""
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
-# --------------------------------------------------------------------------- where the weights are
-
-
-@dataclass
-class ModelSource:
-    """Where a model's weights come from."""
-
-    kind: str
-    """``"folder"`` (diffusers layout), ``"single_file"`` (one .safetensors) or ``"hub"`` (a Hugging Face id)."""
-    location: str
-    """The folder, the file, or the hub id."""
-    config_folder: str | None = None
-    """For a single file: the local diffusers folder that supplies the component configs."""
-    local_files_only: bool = True
-    """Whether loading may touch the network."""
-
-
-_OFFLINE_SET_HERE = False
-
-
-def _set_offline(offline: bool) -> None:
-    """Set ``HF_HUB_OFFLINE=1`` when the network is not allowed (and undo only what this module set)."""
-    global _OFFLINE_SET_HERE
-    if offline and os.environ.get("HF_HUB_OFFLINE") != "1":
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        _OFFLINE_SET_HERE = True
-    elif not offline and _OFFLINE_SET_HERE:
-        os.environ.pop("HF_HUB_OFFLINE", None)
-        _OFFLINE_SET_HERE = False
-
-
-def _is_diffusers_folder(path: Path) -> bool:
-    return path.is_dir() and (path / "model_index.json").is_file()
-
-
-def _looks_like_path(text: str) -> bool:
-    path = Path(text)
-    return (
-        path.is_absolute()
-        or text.startswith((".", "~"))
-        or "\\" in text
-        or path.suffix.lower() in (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-        or text.count("/") != 1
-    )
-
-
-def resolve_model_source(
-    model: str,
-    *,
-    prior: str,
-    allow_network: bool,
-    cache_dir: str | None = None,
-    config_folder: str | None = None,
-    single_file: bool = True,
-    gated_prefixes: tuple[str, ...] = (),
-) -> ModelSource:
-    """Classify ``model`` and check it can be loaded; every problem is a one-line DreamliftError.
-
-    Without ``allow_network`` a hub id must already be in the Hugging Face cache, and
-    ``HF_HUB_OFFLINE=1`` is set for the process.
-    """
-    accepted = "a diffusers folder (with model_index.json)" + (", a .safetensors file" if single_file else "") + " or a Hugging Face model id"
-    if not model or not model.strip():
-        raise DreamliftError(f"no model given for {prior}: pass --model with {accepted}")
-    model = model.strip()
-    _set_offline(not allow_network)
-    path = Path(model).expanduser()
-    if path.is_dir():
-        if not _is_diffusers_folder(path):
-            raise DreamliftError(
-                f"folder {model} has no model_index.json, so it is not a diffusers model folder: "
-                f"give the folder that save_pretrained wrote (model_index.json, unet/, scheduler/, ...)"
-            )
-        return ModelSource("folder", str(path))
-    if path.is_file():
-        if not single_file:
-            raise DreamliftError(f"{prior} loads from a diffusers folder or a hub id, not a single file: give the folder with model_index.json")
-        if path.suffix.lower() != ".safetensors":
-            raise DreamliftError(
-                f"{model} is not a .safetensors file: convert the checkpoint to safetensors (pickled checkpoints are not loaded) or give a diffusers folder"
-            )
-        if config_folder is not None:
-            config_path = Path(config_folder).expanduser()
-            if not _is_diffusers_folder(config_path):
-                raise DreamliftError(
-                    f"model config {config_folder} is not a diffusers folder with model_index.json: give the folder of the same model type as the single file"
-                )
-            return ModelSource("single_file", str(path), str(config_path), True)
-        if _is_diffusers_folder(path.parent):
-            return ModelSource("single_file", str(path), str(path.parent), True)
-        return ModelSource("single_file", str(path), None, not allow_network)
-    if _looks_like_path(model) or not _HUB_ID.match(model):
-        raise DreamliftError(f"model path {model} does not exist: give {accepted}")
-    return _resolve_hub_id(model, prior=prior, allow_network=allow_network, cache_dir=cache_dir, gated_prefixes=gated_prefixes)
-
-
-def _resolve_hub_id(model: str, *, prior: str, allow_network: bool, cache_dir: str | None, gated_prefixes: tuple[str, ...]) -> ModelSource:
-    import huggingface_hub
-
-    if not allow_network:
-        cached = huggingface_hub.try_to_load_from_cache(model, "model_index.json", cache_dir=cache_dir)
-        if not isinstance(cached, str):
-            raise DreamliftError(
-                f"'{model}' is not a local path and not in the Hugging Face cache, and network access is off: "
-                f"download it once (hf download {model}), allow the network (--allow-network), or give a local diffusers folder"
-            )
-        return ModelSource("hub", model, None, True)
-    if model.startswith(gated_prefixes) and huggingface_hub.get_token() is None:
-        raise DreamliftError(gated_message(model))
-    return ModelSource("hub", model, None, False)
-
-
-def gated_message(model: str) -> str:
-    return (
-        f"{model} is a gated model: accept its licence at https://huggingface.co/{model} "
-        f"and log in (hf auth login) or set HF_TOKEN, then run again"
-    )
-
-
-@contextlib.contextmanager
-def loading_errors(model: str, prior: str) -> Iterator[None]:
-    """Turn hub and loading failures into one-line DreamliftErrors."""
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    try:
-        yield
-    except DreamliftError:
-        raise
-    except GatedRepoError:
-        raise DreamliftError(gated_message(model)) from None
-    except RepositoryNotFoundError:
-        raise DreamliftError(f"no model '{model}' on the Hugging Face hub (or it is private: log in with hf auth login)") from None
-    except ImportError as error:
-        raise DreamliftError(f"loading {prior} needs another package ({error}): {INSTALL_HINT}") from None
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        text = " ".join(str(error).split())
-        if "gated" in text.lower():
-            raise DreamliftError(gated_message(model)) from None
-        raise DreamliftError(f"could not load {prior} from {model}: {text[:300]}") from error
-
-
-def read_model_index(folder: str) -> dict:
-    """The ``model_index.json`` of a local diffusers folder."""
-    return json.loads((Path(folder) / "model_index.json").read_text(encoding="utf-8"))
-
-
-def check_components(source: ModelSource, prior: str, required: tuple[str, ...], pipeline_names: tuple[str, ...]) -> None:
-    """For a local folder: the pipeline class is one this prior reads and every component folder exists."""
-    if source.kind != "folder":
-        return
-    index = read_model_index(source.location)
-    name = index.get("_class_name", "?")
-    if name not in pipeline_names:
-        raise DreamliftError(f"{source.location} holds a {name}, not a {' or '.join(pipeline_names)}: give a {prior} model folder")
-    for part in required:
-        if not (Path(source.location) / part).is_dir():
-            raise DreamliftError(f"model folder {source.location} has no {part}/ folder: it is incomplete; save or download the whole pipeline")
-
-
-def pretrained_kwargs(source: ModelSource, cache_dir: str | None) -> dict:
-    return {"local_files_only": source.local_files_only, "cache_dir": cache_dir}
-
-
-def transformers_dtype(dtype: torch.dtype) -> dict:
-    """The dtype keyword of transformers' ``from_pretrained`` (``dtype`` since 4.56, ``torch_dtype`` before)."""
-    import transformers
-
-    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
-    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
 
 
 # --------------------------------------------------------------------------- text embeddings
@@ -410,32 +147,6 @@ def encode_prompt_set(prompt: str, negative_prompt: str, encode: Callable[[list[
         out = encode(texts)
     return PromptEmbeddings(uncond=out[0], plain=out[1], views=out[2:6])
 
-
-@dataclass
-class LoadedParts:
-    """The diffusers/transformers components a prior was loaded from."""
-
-    unet: torch.nn.Module
-    scheduler: object
-    tokenizer: object
-    text_encoder: torch.nn.Module | None
-    vae: torch.nn.Module | None = None
-
-
-def load_folder_parts(source: ModelSource, config, dtype: torch.dtype, text_encoder_class, vae: bool) -> LoadedParts:
-    """UNet, text encoder (``text_encoder_class``), tokenizer, DDPM scheduler and, with ``vae``, the VAE
-    of the diffusers folder or hub id ``source`` (``config`` gives ``variant`` and ``cache_dir``)."""
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import AutoTokenizer
-
-    common = pretrained_kwargs(source, config.cache_dir)
-    where = source.location
-    unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", torch_dtype=dtype, variant=config.variant, **common)
-    autoencoder = AutoencoderKL.from_pretrained(where, subfolder="vae", torch_dtype=dtype, variant=config.variant, **common) if vae else None
-    text_encoder = text_encoder_class.from_pretrained(where, subfolder="text_encoder", variant=config.variant, **transformers_dtype(dtype), **common)
-    tokenizer = AutoTokenizer.from_pretrained(where, subfolder="tokenizer", **common)
-    scheduler = DDPMScheduler.from_pretrained(where, subfolder="scheduler", **common)
-    return LoadedParts(unet, scheduler, tokenizer, text_encoder, autoencoder)
 
 
 def embed_and_release(
@@ -534,6 +245,11 @@ class DiffusersGuidance(Guidance):
         self._unet_call = CompiledWithFallback(self.unet, mode=config.compile_mode) if self.compiled else self.unet
         self.unet_calls = 0
 
+    @classmethod
+    def part_kwargs(cls, parts: LoadedParts, config: DiffusersPriorConfig, dtype: torch.dtype) -> dict:
+        """Constructor keywords of this prior taken from its loaded parts besides UNet and scheduler (none here)."""
+        return {}
+
     # -- set-up
 
     def _input_size(self, pixels_per_sample: int) -> int:
@@ -623,3 +339,50 @@ def resize_renders(images: Tensor, size: int, device: torch.device) -> Tensor:
     if x.shape[-2:] != (size, size):
         x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     return x * 2.0 - 1.0
+
+
+def build_diffusers_guidance(
+    prompt: str,
+    config: DiffusersPriorConfig,
+    schedule: TimestepSchedule,
+    device: str | torch.device | None,
+    *,
+    prior: str,
+    guidance_class: type[DiffusersGuidance],
+    load_parts: Callable[[DiffusersPriorConfig, torch.dtype], LoadedParts],
+    cpu_step: str,
+    max_text_length: int | None = None,
+    attention_mask: bool = False,
+) -> DiffusersGuidance:
+    """Load a text prior as ``config`` says, encode ``prompt`` once, release the text encoder, build ``guidance_class``.
+
+    ``device``: a word of :mod:`dreamlift.runtime` (None/"auto": the GPU when there is one).
+    ``load_parts(config, dtype)`` finds and loads the weights (offline unless
+    ``config.allow_network``); ``cpu_step`` is what a full-size step costs on the CPU (for
+    the speed warning); ``max_text_length`` None: the tokenizer's and text encoder's own limit.
+    """
+    require_diffusers()
+    config.validate()
+    schedule.validate()
+    device = resolve_device(device, prefer_gpu=True)
+    dtype = resolve_dtype(config.dtype, device)
+    with hub_offline(not config.allow_network):
+        parts = load_parts(config, dtype)
+    warn_if_cpu(device, prior, cpu_step)  # after loading: errors come first
+    if max_text_length is None:
+        max_text_length = min(int(parts.tokenizer.model_max_length), int(parts.text_encoder.config.max_position_embeddings))
+    embeddings, encoder_ref, encoder_calls = embed_and_release(
+        parts, prompt, config.negative_prompt, device, max_length=max_text_length, attention_mask=attention_mask
+    )
+    return guidance_class(
+        unet=parts.unet,
+        scheduler=parts.scheduler,
+        embeddings=embeddings,
+        config=config,
+        schedule=schedule,
+        device=device,
+        dtype=dtype,
+        text_encoder_ref=encoder_ref,
+        text_encoder_calls=encoder_calls,
+        **guidance_class.part_kwargs(parts, config, dtype),
+    )

@@ -1,0 +1,276 @@
+"""Finding and loading a diffusers prior's weights (Stable Diffusion, DeepFloyd IF, Zero-1-to-3).
+
+* :func:`resolve_model_source`: a user's ``--model`` string → a diffusers folder, a single
+  ``.safetensors`` file, or a hub id (only from the local cache unless the network is
+  allowed), with one-line :class:`~dreamlift.errors.DreamliftError` messages that say what to do.
+* :func:`hub_offline`: Hugging Face offline mode for the duration of a load, restored after.
+* :func:`loading_errors`: failures while loading → such one-line messages.
+* :func:`check_components`, :func:`load_folder_parts`: a folder's parts, checked and loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from dreamlift.errors import DreamliftError
+
+INSTALL_HINT = "pip install 'dreamlift[diffusers]'"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
+_DIFFUSERS_LAYOUT = "model_index.json, unet/, scheduler/, ..."
+
+
+def require_diffusers() -> None:
+    """Import diffusers and transformers, or say how to install them."""
+    try:
+        import diffusers  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as error:
+        raise DreamliftError(f"this prior needs diffusers and transformers ({error.name} is missing): {INSTALL_HINT}") from None
+
+
+# --------------------------------------------------------------------------- offline mode
+
+
+@contextlib.contextmanager
+def hub_offline(offline: bool) -> Iterator[None]:
+    """With ``offline``, Hugging Face offline mode for the duration of the block; the previous state after.
+
+    Sets ``HF_HUB_OFFLINE=1`` and, as huggingface_hub reads that variable only when it is
+    imported, its ``constants.HF_HUB_OFFLINE`` too; both are restored on leaving, also after
+    an exception. Without ``offline`` nothing changes (a user's own ``HF_HUB_OFFLINE=1`` holds).
+    """
+    if not offline:
+        yield
+        return
+    previous_variable = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        constants = None
+    previous_constant = getattr(constants, "HF_HUB_OFFLINE", None)
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        if previous_variable is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous_variable
+        if constants is not None:
+            constants.HF_HUB_OFFLINE = previous_constant
+
+
+# --------------------------------------------------------------------------- where the weights are
+
+
+@dataclass
+class ModelSource:
+    """Where a model's weights come from."""
+
+    kind: str
+    """``"folder"`` (diffusers layout), ``"single_file"`` (one .safetensors) or ``"hub"`` (a Hugging Face id)."""
+    location: str
+    """The folder, the file, or the hub id."""
+    config_folder: str | None = None
+    """For a single file: the local diffusers folder that supplies the component configs."""
+    local_files_only: bool = True
+    """Whether loading may touch the network."""
+
+
+def _has_marker(path: Path, marker: str) -> bool:
+    return path.is_dir() and (path / marker).is_file()
+
+
+def _looks_like_path(text: str) -> bool:
+    path = Path(text)
+    return (
+        path.is_absolute()
+        or text.startswith((".", "~"))
+        or "\\" in text
+        or path.suffix.lower() in (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+        or text.count("/") != 1
+    )
+
+
+def resolve_model_source(
+    model: str,
+    *,
+    prior: str,
+    allow_network: bool,
+    cache_dir: str | None = None,
+    config_folder: str | None = None,
+    single_file: bool = True,
+    gated_prefixes: tuple[str, ...] = (),
+    marker: str = "model_index.json",
+    layout: str = _DIFFUSERS_LAYOUT,
+) -> ModelSource:
+    """Classify ``model`` and check it can be loaded; every problem is a one-line DreamliftError.
+
+    ``marker`` is the file that makes a folder (or a cached hub snapshot) a model of this
+    prior; ``layout`` describes the folder in messages. Without ``allow_network`` a hub id
+    must already be in the Hugging Face cache (load it inside :func:`hub_offline`).
+    """
+    accepted = f"a diffusers folder (with {marker})" + (", a .safetensors file" if single_file else "") + " or a Hugging Face model id"
+    if not model or not model.strip():
+        raise DreamliftError(f"no model given for {prior}: pass --model with {accepted}")
+    model = model.strip()
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not _has_marker(path, marker):
+            raise DreamliftError(
+                f"folder {model} has no {marker}, so it is not a {prior} model folder in the diffusers layout: "
+                f"give the folder that save_pretrained wrote ({layout})"
+            )
+        return ModelSource("folder", str(path))
+    if path.is_file():
+        if not single_file:
+            raise DreamliftError(f"{prior} loads from a diffusers folder or a hub id, not a single file: give the folder with {marker}")
+        return _single_file_source(path, model, config_folder, allow_network)
+    if _looks_like_path(model) or not _HUB_ID.match(model):
+        raise DreamliftError(f"model path {model} does not exist: give {accepted}")
+    return _resolve_hub_id(model, allow_network=allow_network, cache_dir=cache_dir, gated_prefixes=gated_prefixes, marker=marker)
+
+
+def _single_file_source(path: Path, model: str, config_folder: str | None, allow_network: bool) -> ModelSource:
+    if path.suffix.lower() != ".safetensors":
+        raise DreamliftError(
+            f"{model} is not a .safetensors file: convert the checkpoint to safetensors (pickled checkpoints are not loaded) or give a diffusers folder"
+        )
+    if config_folder is not None:
+        config_path = Path(config_folder).expanduser()
+        if not _has_marker(config_path, "model_index.json"):
+            raise DreamliftError(
+                f"model config {config_folder} is not a diffusers folder with model_index.json: give the folder of the same model type as the single file"
+            )
+        return ModelSource("single_file", str(path), str(config_path), True)
+    if _has_marker(path.parent, "model_index.json"):
+        return ModelSource("single_file", str(path), str(path.parent), True)
+    return ModelSource("single_file", str(path), None, not allow_network)
+
+
+def _resolve_hub_id(model: str, *, allow_network: bool, cache_dir: str | None, gated_prefixes: tuple[str, ...], marker: str) -> ModelSource:
+    import huggingface_hub
+
+    if not allow_network:
+        cached = huggingface_hub.try_to_load_from_cache(model, marker, cache_dir=cache_dir)
+        if not isinstance(cached, str):
+            raise DreamliftError(
+                f"'{model}' is not a local path and not in the Hugging Face cache, and network access is off: "
+                f"download it once (hf download {model}), allow the network (--allow-network), or give a local diffusers folder"
+            )
+        return ModelSource("hub", model, None, True)
+    if model.startswith(gated_prefixes) and huggingface_hub.get_token() is None:
+        raise DreamliftError(gated_message(model))
+    return ModelSource("hub", model, None, False)
+
+
+def gated_message(model: str) -> str:
+    return (
+        f"{model} is a gated model: accept its licence at https://huggingface.co/{model} "
+        f"and log in (hf auth login) or set HF_TOKEN, then run again"
+    )
+
+
+def _unreadable_file_errors() -> tuple[type[BaseException], ...]:
+    """What reading a damaged or refused weight file raises: safetensors' own error, and the UnpicklingError of
+    ``torch.load(weights_only=True)`` refusing a pickle (taken from torch: this package imports no pickle module)."""
+    refused = torch.serialization.pickle.UnpicklingError
+    try:
+        from safetensors import SafetensorError
+    except ImportError:
+        return (refused,)
+    return (refused, SafetensorError)
+
+
+@contextlib.contextmanager
+def loading_errors(model: str, prior: str, part: str | None = None) -> Iterator[None]:
+    """Turn hub and loading failures into one-line DreamliftErrors (naming ``part``/ of the model when given)."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    what = f"{part}/ of {prior} model {model}" if part else f"{prior} from {model}"
+    try:
+        yield
+    except DreamliftError:
+        raise
+    except GatedRepoError:
+        raise DreamliftError(gated_message(model)) from None
+    except RepositoryNotFoundError:
+        raise DreamliftError(f"no model '{model}' on the Hugging Face hub (or it is private: log in with hf auth login)") from None
+    except ImportError as error:
+        raise DreamliftError(f"loading {prior} needs another package ({error}): {INSTALL_HINT}") from None
+    except (OSError, ValueError, KeyError, RuntimeError, *_unreadable_file_errors()) as error:
+        text = " ".join(str(error).split())
+        if "gated" in text.lower():
+            raise DreamliftError(gated_message(model)) from None
+        raise DreamliftError(f"could not load {what}: {type(error).__name__}: {text[:300]}") from error
+
+
+# --------------------------------------------------------------------------- a folder's parts
+
+
+def read_model_index(folder: str) -> dict:
+    """The ``model_index.json`` of a local diffusers folder."""
+    return json.loads((Path(folder) / "model_index.json").read_text(encoding="utf-8"))
+
+
+def check_components(source: ModelSource, prior: str, required: tuple[str, ...], pipeline_names: tuple[str, ...] = ()) -> None:
+    """For a local folder: every ``required`` component folder exists and, with ``pipeline_names``,
+    ``model_index.json`` names a pipeline class this prior reads."""
+    if source.kind != "folder":
+        return
+    if pipeline_names:
+        name = read_model_index(source.location).get("_class_name", "?")
+        if name not in pipeline_names:
+            raise DreamliftError(f"{source.location} holds a {name}, not a {' or '.join(pipeline_names)}: give a {prior} model folder")
+    for part in required:
+        if not (Path(source.location) / part).is_dir():
+            raise DreamliftError(f"model folder {source.location} has no {part}/ folder: it is incomplete; save or download the whole pipeline")
+
+
+def pretrained_kwargs(source: ModelSource, cache_dir: str | None) -> dict:
+    return {"local_files_only": source.local_files_only, "cache_dir": cache_dir}
+
+
+def transformers_dtype(dtype: torch.dtype) -> dict:
+    """The dtype keyword of transformers' ``from_pretrained`` (``dtype`` since 4.56, ``torch_dtype`` before)."""
+    import transformers
+
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
+
+
+@dataclass
+class LoadedParts:
+    """The diffusers/transformers components a text prior was loaded from."""
+
+    unet: torch.nn.Module
+    scheduler: object
+    tokenizer: object
+    text_encoder: torch.nn.Module | None
+    vae: torch.nn.Module | None = None
+
+
+def load_folder_parts(source: ModelSource, config, dtype: torch.dtype, text_encoder_class, vae: bool) -> LoadedParts:
+    """UNet, text encoder (``text_encoder_class``), tokenizer, DDPM scheduler and, with ``vae``, the VAE
+    of the diffusers folder or hub id ``source`` (``config`` gives ``variant`` and ``cache_dir``)."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import AutoTokenizer
+
+    common = pretrained_kwargs(source, config.cache_dir)
+    where = source.location
+    unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", torch_dtype=dtype, variant=config.variant, **common)
+    autoencoder = AutoencoderKL.from_pretrained(where, subfolder="vae", torch_dtype=dtype, variant=config.variant, **common) if vae else None
+    text_encoder = text_encoder_class.from_pretrained(where, subfolder="text_encoder", variant=config.variant, **transformers_dtype(dtype), **common)
+    tokenizer = AutoTokenizer.from_pretrained(where, subfolder="tokenizer", **common)
+    scheduler = DDPMScheduler.from_pretrained(where, subfolder="scheduler", **common)
+    return LoadedParts(unet, scheduler, tokenizer, text_encoder, autoencoder)
