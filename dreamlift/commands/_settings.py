@@ -174,7 +174,9 @@ def settings_help(kind: str) -> str:
 
 
 def _entry(key: str, type_text: str, value: Any, doc: str) -> str:
-    shown = json.dumps(value.value if hasattr(value, "value") else value)
+    from dreamlift.config_tree import to_dict
+
+    shown = json.dumps(to_dict(value))
     head = f"  {key} = {shown}  [{type_text}]"
     body = textwrap.fill(doc, width=96, initial_indent="      ", subsequent_indent="      ") if doc else ""
     return f"{head}\n{body}" if body else head

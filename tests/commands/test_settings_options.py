@@ -94,6 +94,12 @@ def test_help_lists_every_setting_with_its_docstring(capsys):
         assert f"  prior.{key} = " in text or key == "name", key
     assert "Samples along each ray inside the bounding sphere." in text
     assert text.index("--steps") < text.index("settings (--set KEY=VALUE")  # the common flags first
+    with pytest.raises(SystemExit):
+        main(["image", "--help"])
+    image_help = capsys.readouterr().out
+    for key in leaf_keys(preset_config("toy-image")):
+        assert f"  {key} = " in image_help, key
+    assert "  prior.model = " in image_help and "Zero-1-to-3" in image_help
 
 
 @pytest.mark.parametrize(
