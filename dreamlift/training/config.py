@@ -24,6 +24,7 @@ from dreamlift.rendering.renderer import RenderConfig
 from dreamlift.scene.background import BackgroundKind
 from dreamlift.scene.field import FieldConfig
 from dreamlift.training.reference import ImageSettings
+from dreamlift.training.seed import check_seed
 
 
 @dataclass
@@ -149,6 +150,7 @@ class TrainConfig:
             raise DreamliftError("learning rates must be positive")
         if self.render.samples_per_ray < 2:
             raise DreamliftError("samples per ray must be at least 2")
+        check_seed(self.seed)
         self.cameras.validate()
         self.timesteps.validate()
 
