@@ -1,7 +1,8 @@
 """Crash-safe file writing: write to a temporary name in the same folder, fsync, rename.
 
 A reader (or a resumed run) therefore sees either the old file or the new one,
-never a half-written one.
+never a half-written one. A folder that cannot hold the temporary file (missing and
+not creatable, read-only, ``/proc``) is a one-line :class:`DreamliftError` naming the path.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from dreamlift.errors import DreamliftError
 
 
 @contextlib.contextmanager
@@ -28,12 +31,25 @@ def _renamed_over(tmp: str, path: Path) -> Iterator[None]:
         raise
 
 
+def _temporary_next_to(path: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """``mkstemp`` in ``path``'s folder (created if missing); an OSError becomes a one-line DreamliftError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise DreamliftError(f"cannot write {path}: the folder {path.parent} cannot be created ({reason}); choose another place") from None
+    try:
+        return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise DreamliftError(f"cannot write {path}: {path.parent} cannot hold new files ({reason}); choose another place") from None
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     """Open a temporary file next to ``path``; on success rename it over ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary_next_to(path, f".{path.name}.", ".tmp")
     with _renamed_over(tmp, path):
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -46,8 +62,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path`` with the same suffix, for a library that writes by path
     (and may pick its format from the suffix, as ffmpeg does); on success rename it over ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = _temporary_next_to(path, f".{path.stem}.", path.suffix)
     os.close(fd)
     with _renamed_over(tmp, path):
         yield Path(tmp)

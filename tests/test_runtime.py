@@ -13,7 +13,7 @@ from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig
 from dreamlift.guidance.stable_diffusion import StableDiffusionConfig
 from dreamlift.guidance.zero123 import Zero123Config
 from dreamlift.training.trainer import resolve_device as trainer_resolve_device
-from one_line import one_line_error
+from _helpers import error_message
 
 CUDA = torch.device("cuda")
 CPU = torch.device("cpu")
@@ -57,25 +57,25 @@ def test_each_device_word(two_gpus):
 
 
 def test_a_gpu_index_beyond_the_count_is_an_error(two_gpus):
-    one_line_error(lambda: runtime.resolve_device("cuda:2", prefer_gpu=True), "'cuda:2' does not exist", "2 GPU(s)", "cuda:0 to cuda:1")
-    one_line_error(lambda: runtime.resolve_device("cuda:5", prefer_gpu=True), "'cuda:5' does not exist")
+    error_message(lambda: runtime.resolve_device("cuda:2", prefer_gpu=True), "'cuda:2' does not exist", "2 GPU(s)", "cuda:0 to cuda:1")
+    error_message(lambda: runtime.resolve_device("cuda:5", prefer_gpu=True), "'cuda:5' does not exist")
 
 
 @pytest.mark.parametrize("name", ["cuda", "cuda:0", "cuda:5"])
 def test_cuda_without_a_gpu_is_an_error(name, no_gpu):
-    one_line_error(lambda: runtime.resolve_device(name, prefer_gpu=False), f"'{name}' was asked for but PyTorch sees no GPU", "--device cpu")
+    error_message(lambda: runtime.resolve_device(name, prefer_gpu=False), f"'{name}' was asked for but PyTorch sees no GPU", "--device cpu")
 
 
 @pytest.mark.parametrize("name", ["nonsense", "gpu", "mps", "meta", "", "cuda:x", "float32"])
 def test_other_device_words_are_refused_with_the_choices(name):
-    one_line_error(lambda: runtime.resolve_device(name, prefer_gpu=True), f"unknown device '{name}'", "choose one of auto, cpu, cuda, cuda:N")
+    error_message(lambda: runtime.resolve_device(name, prefer_gpu=True), f"unknown device '{name}'", "choose one of auto, cpu, cuda, cuda:N")
 
 
 def test_the_trainer_uses_the_same_words_and_keeps_the_toy_prior_on_the_cpu(two_gpus):
     assert trainer_resolve_device(SimpleNamespace(device="auto", prior="toy")) == CPU
     assert trainer_resolve_device(SimpleNamespace(device="auto", prior="stable-diffusion")) == CUDA
     assert trainer_resolve_device(SimpleNamespace(device="cuda:1", prior="toy")) == torch.device("cuda", 1)
-    one_line_error(lambda: trainer_resolve_device(SimpleNamespace(device="gpu", prior="toy")), "choose one of auto, cpu, cuda, cuda:N")
+    error_message(lambda: trainer_resolve_device(SimpleNamespace(device="gpu", prior="toy")), "choose one of auto, cpu, cuda, cuda:N")
 
 
 # --------------------------------------------------------------------------- dtypes
@@ -112,10 +112,10 @@ def test_fp16_on_the_cpu_is_fp32_with_a_warning():
 
 @pytest.mark.parametrize("name", ["float32", "float16", "bfloat16", "fp8", "half", "", "auto16"])
 def test_other_dtype_words_are_refused_with_the_choices(name):
-    one_line_error(lambda: runtime.resolve_dtype(name, CPU), f"dtype '{name}' is not one of auto, fp32, fp16, bf16")
+    error_message(lambda: runtime.resolve_dtype(name, CPU), f"dtype '{name}' is not one of auto, fp32, fp16, bf16")
 
 
 def test_every_prior_config_speaks_the_same_dtype_words():
     for config in (StableDiffusionConfig(), DeepFloydIFConfig(), Zero123Config()):
         assert config.dtype == "auto" and config.dtype in runtime.DTYPE_WORDS
-    one_line_error(StableDiffusionConfig(dtype="float16").validate, "dtype 'float16' is not one of auto, fp32, fp16, bf16")
+    error_message(StableDiffusionConfig(dtype="float16").validate, "dtype 'float16' is not one of auto, fp32, fp16, bf16")

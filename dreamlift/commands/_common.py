@@ -9,6 +9,7 @@ import unicodedata
 from pathlib import Path
 
 from dreamlift.errors import DreamliftError
+from dreamlift.training.seed import SEED_RANGE, check_seed
 
 MAX_PROMPT_CHARACTERS = 1000
 
@@ -18,7 +19,10 @@ def add_run_options(parser: argparse.ArgumentParser, device_help: str, kind: str
     from dreamlift.commands._settings import add_settings_options
 
     parser.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed; a CPU run repeats exactly (default 0)")
+    parser.add_argument(
+        "--seed", type=seed, default=None,
+        help=f"random seed, a whole number from {SEED_RANGE}; a CPU run repeats exactly (default 0)",
+    )
     parser.add_argument(
         "--checkpoint-every", type=positive_int, default=None, metavar="N",
         help="steps between checkpoints (default: the preset's, 200); a crash loses at most N steps",
@@ -64,6 +68,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    """A ``--seed``: a whole number that :func:`~dreamlift.training.seed.check_seed` accepts."""
+    try:
+        value = int(text)
+    except ValueError:
+        if text.strip().lstrip("+-").isdigit():  # more digits than int() reads
+            raise argparse.ArgumentTypeError(f"a {len(text.strip())}-digit seed is out of range: use a whole number from {SEED_RANGE}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number from {SEED_RANGE}, got {text[:40]!r}") from None
+    try:
+        return check_seed(value)
+    except DreamliftError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def finite_float(text: str) -> float:
     try:
         value = float(text)
@@ -93,16 +111,24 @@ def check_prompt(prompt: str) -> str:
 
 
 def check_output_file(path: Path, option: str = "--out") -> None:
-    """Refuse, before any work is done, an output file that cannot be written."""
+    """Refuse, before any work is done, an output file that cannot be written.
+
+    The nearest existing folder on the way to ``path`` must take a new file: a write test
+    (a temporary file, removed at once) catches what permissions do not show, such as
+    ``/proc``, ``/sys`` or a read-only mount, even for root.
+    """
     if path.is_dir():
         raise DreamliftError(f"{option} {path} is a folder: give a file name")
-    from dreamlift.training.run_folder import nearest_existing
+    from dreamlift.training.run_folder import nearest_existing, write_test
 
     existing = nearest_existing(Path(os.path.abspath(path)).parent)
     if not existing.is_dir():
         raise DreamliftError(f"cannot write {option} {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise DreamliftError(f"cannot write {option} {path}: permission denied in {existing}")
+    try:
+        write_test(existing)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise DreamliftError(f"cannot write {option} {path}: {existing} cannot hold new files ({reason})") from None
 
 
 def slug(text: str, limit: int = 40) -> str:

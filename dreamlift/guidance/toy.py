@@ -31,6 +31,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import Guidance, GuidanceInputs, PriorSettings, TimestepSchedule, classifier_free_guidance, linear_alphas_cumprod
 from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras, wrap_degrees
 
@@ -137,7 +138,7 @@ def load_render_set(obj, count: int, resolution: int, seed: int, supersample: in
     tensors = {"images": images, "elevation": cameras.elevation.contiguous(), "azimuth": cameras.azimuth.contiguous()}
     try:
         write_bytes(path, save(tensors))
-    except OSError:
+    except (OSError, DreamliftError):  # DreamliftError: the cache folder cannot hold new files
         pass  # an unwritable cache only costs time
     return RenderSet(images, cameras.elevation, cameras.azimuth)
 

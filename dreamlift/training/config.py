@@ -20,6 +20,7 @@ from dreamlift.rendering.renderer import RenderConfig
 from dreamlift.scene.background import BackgroundKind
 from dreamlift.scene.field import FieldConfig
 from dreamlift.training.reference import ImageSettings
+from dreamlift.training.seed import check_seed
 
 
 @dataclass
@@ -144,6 +145,7 @@ class TrainConfig:
         run_kind = "text" if self.image is None else "image"
         if self.prior.kind != run_kind:
             raise DreamliftError(f"the {self.prior.name} prior is for {self.prior.kind} runs, not {run_kind} runs: choose another prior.name")
+        check_seed(self.seed)
         self.cameras.validate()
         self.prior.validate()
         if self.image is not None:

@@ -48,11 +48,16 @@ def _check_creatable(folder: Path) -> None:
         raise DreamliftError(f"cannot write to output folder {folder}: Permission denied; choose another --out")
 
 
+def write_test(folder: Path) -> None:
+    """Create and delete a temporary file in the existing ``folder``; an OSError says it cannot hold new files."""
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+        pass
+
+
 def _check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
+        write_test(folder)
     except OSError as error:
         reason = error.strerror or error.__class__.__name__
         raise DreamliftError(f"cannot write to output folder {folder}: {reason}; choose another --out") from None

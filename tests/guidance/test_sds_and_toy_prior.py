@@ -173,3 +173,23 @@ def test_toy_prior_sds_points_toward_the_object(cube_prior):
     centre, corner = total[0, 12:20, 12:20].mean(), total[0, :4, :4].mean()
     assert centre > 0 and centre > 5 * corner.abs()  # gradient descent lowers the centre (towards red)
     assert not math.isnan(float(total.sum()))
+
+
+@pytest.mark.parametrize("where", ["below-a-file", "proc"])
+def test_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch, where):
+    """The memorised renders are the same whether the cache can be written or not (the write's one-line
+    DreamliftError is swallowed, not raised); a writable cache then holds one file."""
+    from dreamlift.guidance.toy import load_render_set
+
+    if where == "proc" and not __import__("os").path.isdir("/proc/self"):
+        pytest.skip("needs Linux /proc")
+    (tmp_path / "blocker").write_text("")
+    monkeypatch.setenv("DREAMLIFT_CACHE", str(tmp_path / "blocker" / "cache") if where == "below-a-file" else "/proc/dreamlift-cache")
+    obj = parse_caption("a red cube")
+    uncached = load_render_set(obj, 4, 8, 3, 1)
+    monkeypatch.setenv("DREAMLIFT_CACHE", str(tmp_path / "cache"))
+    cached = load_render_set(obj, 4, 8, 3, 1)
+    assert len(list((tmp_path / "cache").rglob("*.safetensors"))) == 1
+    assert uncached.images.shape == cached.images.shape == (4, 3 * 8 * 8)
+    torch.testing.assert_close(uncached.images, cached.images, rtol=0, atol=0)
+    torch.testing.assert_close(uncached.azimuth, cached.azimuth, rtol=0, atol=0)

@@ -11,7 +11,7 @@ from dreamlift.errors import DreamliftError
 from dreamlift.guidance._loading import hub_offline
 from dreamlift.guidance.base import TimestepSchedule
 from dreamlift.guidance.stable_diffusion import StableDiffusionConfig, build_stable_diffusion_guidance
-from one_line import one_line_error
+from _helpers import error_message
 
 constants = pytest.importorskip("huggingface_hub.constants")
 
@@ -102,7 +102,7 @@ def test_a_failed_load_restores_the_state(tiny, tmp_path, online, unet_load_stat
 
 
 def test_an_uncached_hub_id_offline_is_a_one_line_error_and_restores_the_state(tmp_path, online):
-    one_line_error(
+    error_message(
         lambda: build("stabilityai/stable-diffusion-2-1-base", cache_dir=str(tmp_path)),
         "not in the Hugging Face cache",
         "hf download stabilityai/stable-diffusion-2-1-base",

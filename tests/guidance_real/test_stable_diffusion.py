@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from sds_reference import expected_image_gradient
 from dreamlift.guidance.base import TimestepSchedule, Weighting
 from dreamlift.guidance.prompts import BACK, FRONT
 from dreamlift.guidance.stable_diffusion import StableDiffusionConfig, StableDiffusionGuidance, build_stable_diffusion_guidance
@@ -41,11 +42,13 @@ def sds_gradient(guidance, seed=0, size=16, cameras=CAMERAS) -> torch.Tensor:
     return images.grad
 
 
-def test_sds_gradient_reaches_the_render_finite_and_nonzero(sd_guidance):
-    gradient = sds_gradient(sd_guidance)
-    assert gradient.shape == (2, 16, 16, 3)
-    assert torch.isfinite(gradient).all()
-    assert gradient.abs().sum() > 0
+def test_sds_gradient_is_the_one_worked_out_from_its_parts(sd_guidance):
+    gradient = sds_gradient(sd_guidance, seed=0)
+    generator = torch.Generator().manual_seed(0)  # replay sds_gradient's draws: the images, then the guidance's
+    images = torch.rand(len(CAMERAS), 16, 16, 3, generator=generator)
+    expected = expected_image_gradient(sd_guidance, images, CAMERAS, progress=0.5, generator=generator)
+    assert gradient.shape == (2, 16, 16, 3) and float(expected.abs().max()) > 1e-6
+    torch.testing.assert_close(gradient, expected, rtol=1e-4, atol=1e-7)
     assert sd_guidance.input_size == 32  # unet sample_size 16 × VAE factor 2
 
 

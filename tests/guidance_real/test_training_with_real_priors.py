@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 
 import pytest
@@ -39,20 +40,26 @@ def test_preset_prior_configs(tiny):
     assert (from_path.name, from_path.model, from_path.variant) == ("deepfloyd-if", str(tiny.if_folder), None)
 
 
-def _train(tiny, folder, steps=3, **loss_overrides):
+def _trainer(tiny, folder, steps=3, log_every=None, **loss_overrides):
+    """A trainer of the full Stable Diffusion preset on the tiny model, and its guidance (not run yet)."""
     from dreamlift.training.run_folder import prepare_run_folder
     from dreamlift.training.trainer import Trainer
 
     config = stable_diffusion_text()
     config.prompt, config.prior.model, config.prior.variant = "a hamburger", str(tiny.sd_folder), None
     config.steps, config.export_mesh, config.export_video = steps, False, False
+    config.log_every = log_every or config.log_every
     for name, value in loss_overrides.items():
         setattr(config.losses, name, value)
     config.validate()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         guidance = config.prior.setup(GuidanceInputs(prompt=config.prompt, device="cpu"))
-    trainer = Trainer(config, prepare_run_folder(folder, "text", resume=False), guidance, kind="text", show_progress=False)
+    return Trainer(config, prepare_run_folder(folder, "text", resume=False), guidance, kind="text", show_progress=False), guidance
+
+
+def _train(tiny, folder, steps=3, **loss_overrides):
+    trainer, guidance = _trainer(tiny, folder, steps, **loss_overrides)
     return trainer.run(), guidance
 
 
@@ -69,8 +76,37 @@ def test_trainer_takes_sds_steps_with_tiny_stable_diffusion(tiny, tmp_path):
 
 
 def test_trainer_with_the_full_stable_diffusion_preset(tiny, tmp_path):
-    summary, _ = _train(tiny, tmp_path / "run", steps=2)
-    assert summary["step"] == 2
+    """Two Adam steps of the preset move the field by at most 2 learning rates, the log has both steps with finite
+    losses, and the final checkpoint holds exactly the trained state."""
+    from dreamlift.training.checkpoint import load_latest_checkpoint
+
+    folder = tmp_path / "run"
+    trainer, _ = _trainer(tiny, folder, steps=2, log_every=1)
+    before = {k: v.detach().clone() for k, v in trainer.field.state_dict().items()}
+    summary = trainer.run()
+    assert (summary["step"], summary["skipped_steps"], summary["rollbacks"]) == (2, 0, 0) and summary["coverage"] >= 0.002
+
+    # Adam (bias-corrected, betas 0.9/0.99) moves a parameter with a gradient by exactly lr on its first step, and
+    # by at most `second` lr on the second (Cauchy-Schwarz on m2 = 0.09 g1 + 0.1 g2, v2 = 0.0099 g1² + 0.01 g2²)
+    lr = trainer.config.learning_rate
+    assert trainer.config.mlp_learning_rate == lr == 0.01
+    second = math.sqrt((0.09**2 / 0.0099 + 0.1**2 / 0.01) * (1 - 0.99**2)) / (1 - 0.9**2)  # 1.00113
+    moves = {k: float((v - before[k]).abs().max()) for k, v in trainer.field.state_dict().items() if v.is_floating_point()}
+    assert lr * (1 - 1e-4) <= max(moves.values()) <= (1 + second) * lr * (1 + 1e-4), moves  # measured: 2.00113 lr
+    assert all(torch.isfinite(v).all() for v in trainer.field.state_dict().values())
+
+    rows = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1, 2] and rows[-1]["step"] == summary["step"]
+    for row in rows:
+        extras = [value for key, value in row.items() if key.startswith("loss_")]
+        assert math.isfinite(row["loss"]) and row["sds"] > 0 and "loss_opacity" in row, row
+        assert row["loss"] == pytest.approx(row["sds"] + sum(extras), rel=1e-5), row  # the total is its logged terms
+
+    checkpoint, _ = load_latest_checkpoint(folder / "checkpoints")
+    state = trainer.state_tensors()
+    assert checkpoint.step == 2 and checkpoint.tensors.keys() == state.keys()
+    for key, value in state.items():
+        assert torch.equal(checkpoint.tensors[key], value.cpu()), key
 
 
 def test_dreamlift_text_with_stable_diffusion(tiny, tmp_path, capsys):

@@ -131,27 +131,23 @@ def png_bytes(rgba: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-BAD_CASES = {
-    "not an image": lambda d: (d / "notes.png").write_text("just text") and [d / "notes.png"],
-    "truncated": lambda d: (d / "cut.png").write_bytes(png_bytes(np.full((40, 40, 4), 200, np.uint8))[:60]) and [d / "cut.png"],
-    "fully transparent": lambda d: (d / "clear.png").write_bytes(png_bytes(np.zeros((40, 40, 4), np.uint8))) and [d / "clear.png"],
-    "missing": lambda d: [d / "nowhere.png"],
-    "a folder": lambda d: [d],
-    "elevation out of range": lambda d: [toy_png(d / "ok.png", 0.0, 0.0), "--elevation", "100"],
-    "zero123 without model": lambda d: [toy_png(d / "ok.png", 0.0, 0.0), "--prior", "zero123"],
-    "unknown prior": lambda d: [toy_png(d / "ok.png", 0.0, 0.0), "--prior", "dall-e"],
-    "image and table": lambda d: [toy_png(d / "ok.png", 0.0, 0.0), "--views", d / "views.csv"],
-    "no image": lambda d: [],
+BAD_CASES = {  # case: (make the arguments in a folder, words of the error)
+    "not an image": (lambda d: (d / "notes.png").write_text("just text") and [d / "notes.png"], ["notes.png is not an image that can be read"]),
+    "truncated": (lambda d: (d / "cut.png").write_bytes(png_bytes(np.full((40, 40, 4), 200, np.uint8))[:60]) and [d / "cut.png"], ["cut.png could not be decoded", "truncated or corrupt"]),
+    "fully transparent": (lambda d: (d / "clear.png").write_bytes(png_bytes(np.zeros((40, 40, 4), np.uint8))) and [d / "clear.png"], ["clear.png is empty: it is fully transparent"]),
+    "missing": (lambda d: [d / "nowhere.png"], ["nowhere.png does not exist"]),
+    "a folder": (lambda d: [d], ["inputs is a folder, not an image"]),
+    "elevation out of range": (lambda d: [toy_png(d / "ok.png", 0.0, 0.0), "--elevation", "100"], ["--elevation 100 is outside [-90, 90]"]),
+    "zero123 without model": (lambda d: [toy_png(d / "ok.png", 0.0, 0.0), "--prior", "zero123"], ["--prior zero123 needs --model"]),
+    "unknown prior": (lambda d: [toy_png(d / "ok.png", 0.0, 0.0), "--prior", "dall-e"], ["unknown prior 'dall-e'", "toy or zero123"]),
+    "image and table": (lambda d: [toy_png(d / "ok.png", 0.0, 0.0), "--views", d / "views.csv"], ["one image or --views TABLE, not both"]),
+    "no image": (lambda d: [], ["give an image file", "--views TABLE"]),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CASES))
-def test_bad_input_is_one_line_and_writes_nothing(case, tmp_path, capsys):
+def test_bad_input_is_one_line_and_writes_nothing(case, tmp_path, cli):
     inputs = tmp_path / "inputs"
     inputs.mkdir()
-    argv = BAD_CASES[case](inputs)
-    out = tmp_path / "run"
-    assert dreamlift(*argv, "--out", out, "--steps", 2, "--quiet") == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert not out.exists()
+    make, words = BAD_CASES[case]
+    cli("image", *make(inputs), "--out", tmp_path / "run", "--steps", 2, "--quiet", unchanged=tmp_path).one_line_error(*words)

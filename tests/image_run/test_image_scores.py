@@ -55,7 +55,9 @@ def test_meshes_are_centred_and_scaled(tmp_path):
     truth = load_truth_mesh(path, COLORS["red"])
     np.testing.assert_allclose(truth.vertices.min(0) + truth.vertices.max(0), 0.0, atol=1e-9)
     assert np.linalg.norm(truth.vertices, axis=1).max() == pytest.approx(MESH_RADIUS)
-    assert isinstance(parse_truth(str(path), "blue").albedo, tuple)
+    blue = parse_truth(str(path), "blue")
+    assert blue.albedo == COLORS["blue"] == (0.15, 0.3, 0.9)
+    np.testing.assert_allclose(blue.vertices, truth.vertices)  # the same mesh, centred and scaled the same
     assert parse_truth("a yellow chair") == ToyObject("chair", "yellow")
     with pytest.raises(DreamliftError, match="colour"):
         parse_truth(str(path), "mauve")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _helpers import error_message
 from dreamlift.errors import DreamliftError
 from dreamlift.inputs import load_view_table
 
@@ -83,12 +84,7 @@ def test_json_table_and_stable_dreamfusion_columns(images):
 )
 def test_bad_tables_are_one_line_errors(images, name, text, words):
     (images / name).write_text(text)
-    with pytest.raises(DreamliftError) as info:
-        load_view_table(images / name)
-    message = str(info.value)
-    assert "\n" not in message and name in message
-    for word in words:
-        assert word in message, message
+    error_message(lambda: load_view_table(images / name), str(images / name), *words)
 
 
 def test_missing_table(tmp_path):

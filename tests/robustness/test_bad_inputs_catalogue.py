@@ -22,10 +22,12 @@ import pytest
 import torch
 from PIL import Image
 
+from _helpers import error_message
 from dreamlift.errors import DreamliftError
 from dreamlift.inputs.image import load_reference_image
 
 RENDER = ("--elevation", "15", "--azimuth", "30", "--size", "16")
+SEED_WORDS = "use a whole number from 0 to 18446744073709551615 (2**64 - 1)"
 
 
 # ----------------------------------------------------------------------------- a real run to damage
@@ -74,23 +76,12 @@ def edit_config(folder: Path, change) -> None:
 )
 def test_bad_prompt(cli, tmp_path, prompt, words):
     out = tmp_path / "run"
-    cli("text", prompt, "--out", out, "--steps", "5").one_line_error(*words)
-    assert not out.exists()
+    cli("text", prompt, "--out", out, "--steps", "5", unchanged=tmp_path).one_line_error(*words)
 
 
-def test_prompt_with_undecodable_bytes_in_a_real_process(tmp_path, child_env):
+def test_prompt_with_undecodable_bytes_in_a_real_process(cli_process, tmp_path):
     """Bytes that are not UTF-8 reach Python as lone surrogates; they are refused, not written to config.json."""
-    import subprocess
-    import sys
-
-    out = tmp_path / "run"
-    done = subprocess.run(
-        [sys.executable, "-m", "dreamlift.cli", "text", b"a red \xff cube", "--out", str(out)],
-        capture_output=True, env=child_env, timeout=120,
-    )
-    stderr = done.stderr.decode("utf-8", "replace")
-    assert done.returncode == 2 and stderr.count("\n") == 1 and stderr.startswith("error: ") and "not valid UTF-8" in stderr
-    assert not out.exists()
+    cli_process("text", b"a red \xff cube", "--out", tmp_path / "run", unchanged=tmp_path).one_line_error("not valid UTF-8")
 
 
 # ----------------------------------------------------------------------------- images
@@ -185,17 +176,14 @@ IMAGE_IDS = ["missing", "directory", "not-an-image", "empty-file", "truncated", 
 def test_bad_image(cli, tmp_path, make, words):
     path = make(tmp_path)
     out = tmp_path / "run"
-    cli("image", path, "--out", out, "--steps", "2", "--no-export", "--quiet").one_line_error(*words)
-    assert not out.exists()
+    cli("image", path, "--out", out, "--steps", "2", "--no-export", "--quiet", unchanged=tmp_path).one_line_error(*words)
 
 
 @pytest.mark.parametrize("make, words", IMAGE_ROWS, ids=IMAGE_IDS)
 def test_bad_image_through_the_loader(tmp_path, make, words):
     """The same rows at the loader, which every image input (one image, a view table) goes through."""
-    with pytest.raises(DreamliftError) as caught:
-        load_reference_image(make(tmp_path))
-    message = str(caught.value)
-    assert "\n" not in message and all(w in message for w in words), message
+    path = make(tmp_path)
+    error_message(lambda: load_reference_image(path), str(path), *words)
 
 
 def test_the_bomb_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
@@ -238,16 +226,19 @@ def test_grayscale_and_16_bit_images_are_accepted(tmp_path, name, data):
         (("text", "a red cube", "--steps", "0"), ["--steps", "positive"]),
         (("text", "a red cube", "--steps", "-1"), ["--steps", "positive"]),
         (("text", "a red cube", "--steps", "ten"), ["--steps", "whole number"]),
-        (("text", "a red cube", "--seed", "1.5"), ["--seed", "invalid int"]),
+        (("text", "a red cube", "--seed", "1.5"), ["--seed", "expected a whole number from 0 to 18446744073709551615", "'1.5'"]),
+        (("text", "a red cube", "--seed", str(2**70)), ["--seed", "seed 1180591620717411303424 is out of range", SEED_WORDS]),
+        (("text", "a red cube", "--seed", str(2**64)), ["seed 18446744073709551616 is out of range", SEED_WORDS]),
+        (("text", "a red cube", "--seed", "-1"), ["seed -1 is out of range", SEED_WORDS]),
+        (("text", "a red cube", "--seed", "9" * 5000), ["a 5000-digit seed is out of range", SEED_WORDS]),
         (("text", "a red cube", "--prior", "dall-e"), ["dall-e", "prior"]),
         (("text", "a red cube", "--guidance-scale", "nan"), ["--guidance-scale", "finite"]),
     ],
-    ids=["steps-0", "steps-negative", "steps-word", "seed-float", "unknown-prior", "nan-scale"],
+    ids=["steps-0", "steps-negative", "steps-word", "seed-float", "seed-2**70", "seed-2**64", "seed-negative", "seed-5000-digits", "unknown-prior", "nan-scale"],
 )
 def test_bad_text_settings(cli, tmp_path, args, words):
     out = tmp_path / "run"
-    cli(*args, "--out", out).one_line_error(*words)
-    assert not out.exists()
+    cli(*args, "--out", out, unchanged=tmp_path).one_line_error(*words)
 
 
 @pytest.mark.parametrize(
@@ -258,21 +249,20 @@ def test_bad_text_settings(cli, tmp_path, args, words):
         (("--elevation", "100"), ["--elevation 100 is outside [-90, 90]"]),
         (("--steps", "0"), ["--steps", "positive"]),
         (("--matting", "magic"), ["--matting", "invalid choice"]),
+        (("--seed", str(2**70)), ["--seed", "seed 1180591620717411303424 is out of range", SEED_WORDS]),
     ],
-    ids=["unknown-prior", "zero123-without-model", "elevation-100", "steps-0", "unknown-matting"],
+    ids=["unknown-prior", "zero123-without-model", "elevation-100", "steps-0", "unknown-matting", "seed-2**70"],
 )
 def test_bad_image_settings(cli, tmp_path, args, words):
     Image.fromarray(red_square()).save(tmp_path / "square.png")
     out = tmp_path / "run"
-    cli("image", tmp_path / "square.png", *args, "--out", out).one_line_error(*words)
-    assert not out.exists()
+    cli("image", tmp_path / "square.png", *args, "--out", out, unchanged=tmp_path).one_line_error(*words)
 
 
 @pytest.mark.parametrize("device", ["nonsense", "cuda:99"])
 def test_unknown_device_leaves_no_folder(cli, tmp_path, device):
     out = tmp_path / "run"
-    cli("text", "a red cube", "--device", device, "--out", out, "--steps", "2").one_line_error("device")
-    assert not out.exists()
+    cli("text", "a red cube", "--device", device, "--out", out, "--steps", "2", unchanged=tmp_path).one_line_error("device")
 
 
 @pytest.mark.parametrize(
@@ -291,14 +281,12 @@ def test_bad_render_settings(cli, good_run, tmp_path, snapshot, args, words):
     options = dict(zip(RENDER[::2], RENDER[1::2]))
     options.update(dict(zip(args[::2], args[1::2])))
     flat = [x for pair in options.items() for x in pair]
-    cli("render", good_run, *flat, "--out", tmp_path / "view.png").one_line_error(*words)
-    assert not (tmp_path / "view.png").exists() and snapshot(good_run) == before
-
-
-def test_eval_size_too_large(cli, good_run, snapshot):
-    before = snapshot(good_run)
-    cli("eval", good_run, "--truth", "a red cube", "--size", "100000").one_line_error("--size 100000 is too large", "256")
+    cli("render", good_run, *flat, "--out", tmp_path / "view.png", unchanged=tmp_path).one_line_error(*words)
     assert snapshot(good_run) == before
+
+
+def test_eval_size_too_large(cli, good_run):
+    cli("eval", good_run, "--truth", "a red cube", "--size", "100000", unchanged=good_run).one_line_error("--size 100000 is too large", "256")
 
 
 def test_eval_truth_outside_the_toy_world(cli, good_run):
@@ -313,15 +301,35 @@ def test_eval_truth_outside_the_toy_world(cli, good_run):
         (lambda c: c["prior"]["timesteps"].update(t_min=0.9), ["t_min 0.9 is above t_max"]),
         (lambda c: c.update(size=48), ["toy prior takes 32x32"]),
         (lambda c: c.update(steps=-3), ["--steps must be a positive number", "-3"]),
+        (lambda c: c.update(seed=2**70), ["seed 1180591620717411303424 is out of range", SEED_WORDS]),
+        (lambda c: c.update(seed=-5), ["seed -5 is out of range", SEED_WORDS]),
     ],
-    ids=["elevation-min>max", "radius-min>max", "t_min>t_max", "size-not-allowed", "negative-steps"],
+    ids=["elevation-min>max", "radius-min>max", "t_min>t_max", "size-not-allowed", "negative-steps", "seed-2**70", "seed-negative"],
 )
-def test_ranges_and_sizes_from_a_hand_edited_config(cli, run_copy, snapshot, change, words):
+def test_ranges_and_sizes_from_a_hand_edited_config(cli, run_copy, change, words):
     """The CLI has no flags for ranges or the render size: the way in is a hand-edited config.json and --resume."""
     edit_config(run_copy, lambda record: change(record["config"]))
-    before = snapshot(run_copy)
-    cli("text", "a red cube", "--out", run_copy, "--resume", "--steps", "8").one_line_error(*words)
-    assert snapshot(run_copy) == before
+    cli("text", "a red cube", "--out", run_copy, "--resume", "--steps", "8", unchanged=run_copy).one_line_error(*words)
+
+
+def test_the_seed_range_is_exactly_what_torch_takes():
+    """0 and 2**64 - 1 pass --seed and validate() and seed torch; one past either end is refused by torch too
+    (below 0, torch would wrap -1 to 2**64 - 1: dreamlift refuses it, so a run has one spelling of its seed)."""
+    from dreamlift.cli import build_parser
+    from dreamlift.training.config import TrainConfig
+    from dreamlift.training.seed import SEED_LIMIT
+
+    assert SEED_LIMIT == 2**64
+    for seed in (0, 2**64 - 1):
+        assert build_parser().parse_args(["text", "a red cube", "--seed", str(seed)]).seed == seed
+        TrainConfig(seed=seed).validate()
+        assert torch.Generator().manual_seed(seed).initial_seed() == seed
+    assert torch.Generator().manual_seed(-1).initial_seed() == 2**64 - 1
+    for seed in (2**64, -(2**63) - 1):
+        with pytest.raises((RuntimeError, ValueError)):
+            torch.Generator().manual_seed(seed)
+        with pytest.raises(DreamliftError, match="out of range"):
+            TrainConfig(seed=seed).validate()
 
 
 def test_ranges_are_checked_by_validate_directly():
@@ -342,15 +350,13 @@ def test_ranges_are_checked_by_validate_directly():
 def test_output_path_is_a_file(cli, tmp_path):
     target = tmp_path / "notes.txt"
     target.write_text("keep me")
-    cli("text", "a red cube", "--out", target, "--steps", "5").one_line_error("is a file, not a folder")
-    assert target.read_text() == "keep me"
+    cli("text", "a red cube", "--out", target, "--steps", "5", unchanged=tmp_path).one_line_error("is a file, not a folder")
 
 
 def test_output_folder_below_a_file(cli, tmp_path):
     (tmp_path / "blocker").write_text("")
     out = tmp_path / "blocker" / "run"
-    cli("text", "a red cube", "--out", out, "--steps", "5").one_line_error("cannot write to output folder", "is a file")
-    assert (tmp_path / "blocker").read_text() == ""
+    cli("text", "a red cube", "--out", out, "--steps", "5", unchanged=tmp_path).one_line_error("cannot write to output folder", "is a file")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
@@ -359,47 +365,37 @@ def test_output_folder_without_permission(cli, tmp_path):
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        cli("text", "a red cube", "--out", locked / "run", "--steps", "5").one_line_error("cannot write to output folder", "ermission denied")
-        assert list(locked.iterdir()) == []
+        cli("text", "a red cube", "--out", locked / "run", "--steps", "5", unchanged=tmp_path).one_line_error(
+            "cannot write to output folder", "ermission denied"
+        )
     finally:
         locked.chmod(0o755)
 
 
-def test_existing_run_without_resume(cli, run_copy, snapshot):
-    before = snapshot(run_copy)
-    cli("text", "a red cube", "--out", run_copy, "--steps", "5").one_line_error("already holds a run", "--resume")
-    assert snapshot(run_copy) == before
+def test_existing_run_without_resume(cli, run_copy):
+    cli("text", "a red cube", "--out", run_copy, "--steps", "5", unchanged=run_copy).one_line_error("already holds a run", "--resume")
 
 
 def test_resume_of_nothing(cli, tmp_path):
-    cli("text", "a red cube", "--out", tmp_path / "run", "--resume").one_line_error("nothing to resume", "without --resume")
-    assert not (tmp_path / "run").exists()
+    cli("text", "a red cube", "--out", tmp_path / "run", "--resume", unchanged=tmp_path).one_line_error("nothing to resume", "without --resume")
 
 
-def test_resume_with_another_prompt(cli, run_copy, snapshot):
-    before = snapshot(run_copy)
-    cli("text", "a blue ball", "--out", run_copy, "--resume").one_line_error("is a run of 'a red cube'")
-    assert snapshot(run_copy) == before
+def test_resume_with_another_prompt(cli, run_copy):
+    cli("text", "a blue ball", "--out", run_copy, "--resume", unchanged=run_copy).one_line_error("is a run of 'a red cube'")
 
 
-def test_resume_of_an_image_run_with_dreamlift_text(cli, run_copy, snapshot):
+def test_resume_of_an_image_run_with_dreamlift_text(cli, run_copy):
     edit_config(run_copy, lambda record: record.update(kind="image"))
-    before = snapshot(run_copy)
-    cli("text", "a red cube", "--out", run_copy, "--resume").one_line_error("holds a 'image' run, not a 'text' run", "dreamlift image")
-    assert snapshot(run_copy) == before
+    cli("text", "a red cube", "--out", run_copy, "--resume", unchanged=run_copy).one_line_error("holds a 'image' run, not a 'text' run", "dreamlift image")
 
 
-def test_resume_of_a_text_run_with_dreamlift_image(cli, run_copy, snapshot):
-    before = snapshot(run_copy)
-    cli("image", "--out", run_copy, "--resume").one_line_error("holds a 'text' run, not a 'image' run", "dreamlift text")
-    assert snapshot(run_copy) == before
+def test_resume_of_a_text_run_with_dreamlift_image(cli, run_copy):
+    cli("image", "--out", run_copy, "--resume", unchanged=run_copy).one_line_error("holds a 'text' run, not a 'image' run", "dreamlift text")
 
 
-def test_resume_of_an_incompatible_format(cli, run_copy, snapshot):
+def test_resume_of_an_incompatible_format(cli, run_copy):
     edit_config(run_copy, lambda record: record.update(format=99, dreamlift_version="9.0"))
-    before = snapshot(run_copy)
-    cli("text", "a red cube", "--out", run_copy, "--resume").one_line_error("run format 99", "dreamlift 9.0", "reads formats 1 and 2")
-    assert snapshot(run_copy) == before
+    cli("text", "a red cube", "--out", run_copy, "--resume", unchanged=run_copy).one_line_error("run format 99", "dreamlift 9.0", "reads formats 1 and 2")
 
 
 @pytest.mark.parametrize(
@@ -417,41 +413,36 @@ def test_resume_of_an_incompatible_format(cli, run_copy, snapshot):
     ],
     ids=["truncated", "not-utf8", "a-list", "config-not-object", "unknown-kind", "unknown-key", "wrong-type", "bad-enum", "wrong-shape"],
 )
-def test_resume_with_a_damaged_config(cli, run_copy, snapshot, damage, words):
+def test_resume_with_a_damaged_config(cli, run_copy, damage, words):
     damage(run_copy / "config.json")
-    before = snapshot(run_copy)
-    cli("text", "a red cube", "--out", run_copy, "--resume").one_line_error(*words)
-    assert snapshot(run_copy) == before
+    cli("text", "a red cube", "--out", run_copy, "--resume", unchanged=run_copy).one_line_error(*words)
 
 
 @pytest.mark.parametrize("command", ["render", "eval"])
-def test_render_and_eval_of_a_damaged_config(cli, run_copy, snapshot, tmp_path, command):
+def test_render_and_eval_of_a_damaged_config(cli, run_copy, tmp_path, command):
     edit_config(run_copy, lambda r: r["config"]["nerf"].update(levels="many"))
-    before = snapshot(run_copy)
     args = (*RENDER, "--out", tmp_path / "v.png") if command == "render" else ("--truth", "a red cube")
-    cli(command, run_copy, *args).one_line_error("config.json is damaged")
-    assert snapshot(run_copy) == before
+    cli(command, run_copy, *args, unchanged=run_copy).one_line_error("config.json is damaged")
 
 
 def test_render_of_a_folder_that_is_not_a_run(cli, tmp_path):
     (tmp_path / "holiday").mkdir()
-    cli("render", tmp_path / "holiday", *RENDER, "--out", tmp_path / "v.png").one_line_error("not a dreamlift run folder")
-    assert not (tmp_path / "v.png").exists()
+    cli("render", tmp_path / "holiday", *RENDER, "--out", tmp_path / "v.png", unchanged=tmp_path).one_line_error("not a dreamlift run folder")
 
 
 def test_render_out_below_a_file(cli, good_run, tmp_path):
     (tmp_path / "blocker").write_text("")
-    cli("render", good_run, *RENDER, "--out", tmp_path / "blocker" / "v.png").one_line_error("cannot write --out", "is a file")
+    cli("render", good_run, *RENDER, "--out", tmp_path / "blocker" / "v.png", unchanged=tmp_path).one_line_error("cannot write --out", "is a file")
 
 
 def test_render_out_is_a_folder(cli, good_run, tmp_path):
     (tmp_path / "v.png").mkdir()
-    cli("render", good_run, *RENDER, "--out", tmp_path / "v.png").one_line_error("is a folder")
+    cli("render", good_run, *RENDER, "--out", tmp_path / "v.png", unchanged=tmp_path).one_line_error("is a folder")
 
 
 def test_run_without_a_checkpoint(cli, run_copy, tmp_path):
     shutil.rmtree(run_copy / "checkpoints")
-    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("no usable checkpoint yet")
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png", unchanged=tmp_path).one_line_error("no usable checkpoint yet")
 
 
 # ----------------------------------------------------------------------------- weights (checkpoints and models)
@@ -492,14 +483,12 @@ def test_render_with_every_checkpoint_corrupt(cli, run_copy, tmp_path):
     cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("no usable checkpoint (step-000004.json: tensor file does not match its checksum)", "--resume")
 
 
-def test_render_with_a_checkpoint_whose_tensors_do_not_fit_the_model(cli, run_copy, tmp_path, snapshot):
+def test_render_with_a_checkpoint_whose_tensors_do_not_fit_the_model(cli, run_copy, tmp_path):
     """A checkpoint from another model (other shapes) with a consistent record: one line, not a traceback."""
     rewrite_checkpoint(
         run_copy, lambda state: {k: (torch.zeros(v.shape[0] + 3, *v.shape[1:]) if k.startswith("field.") and v.dim() else v) for k, v in state.items()}
     )
-    before = snapshot(run_copy)
-    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("does not match the run's config.json")
-    assert snapshot(run_copy) == before and not (tmp_path / "v.png").exists()
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png", unchanged=tmp_path).one_line_error("does not match the run's config.json")
 
 
 def test_render_with_a_checkpoint_missing_the_occupancy_grid(cli, run_copy, tmp_path):
@@ -523,30 +512,26 @@ def test_resume_with_a_checkpoint_whose_tensors_do_not_fit_the_model(cli, run_co
     cli("text", "a red cube", "--out", run_copy, "--resume", "--steps", "6").one_line_error("does not match")
 
 
-def test_a_checkpoint_whose_occupancy_mask_has_another_shape_is_refused(cli, run_copy, tmp_path, snapshot):
+def test_a_checkpoint_whose_occupancy_mask_has_another_shape_is_refused(cli, run_copy, tmp_path):
     rewrite_checkpoint(run_copy, lambda state: dict(state, **{"occupancy.mask": torch.ones(3, 3, 3, dtype=torch.bool)}))
-    before = snapshot(run_copy)
-    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("does not match the run's config.json")
-    cli("text", "a red cube", "--out", run_copy, "--resume", "--steps", "6").one_line_error("does not match")
-    assert snapshot(run_copy) == before and not (tmp_path / "v.png").exists()
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png", unchanged=tmp_path).one_line_error("does not match the run's config.json")
+    cli("text", "a red cube", "--out", run_copy, "--resume", "--steps", "6", unchanged=tmp_path).one_line_error("does not match")
 
 
 def test_missing_model_file(cli, tmp_path):
     out = tmp_path / "run"
-    cli("text", "a red cube", "--prior", "stable-diffusion", "--model", tmp_path / "nope.safetensors", "--out", out).one_line_error(
+    cli("text", "a red cube", "--prior", "stable-diffusion", "--model", tmp_path / "nope.safetensors", "--out", out, unchanged=tmp_path).one_line_error(
         "does not exist"
     )
-    assert not out.exists()
 
 
 def test_model_file_in_the_wrong_format(cli, tmp_path):
     fake = tmp_path / "model.safetensors"
     fake.write_bytes(b"PK\x03\x04 this is a zip file, not safetensors" * 10)
     out = tmp_path / "run"
-    cli("text", "a red cube", "--prior", "stable-diffusion", "--model", fake, "--out", out).one_line_error(
+    cli("text", "a red cube", "--prior", "stable-diffusion", "--model", fake, "--out", out, unchanged=tmp_path).one_line_error(
         "model.safetensors", "not a readable .safetensors file"
     )
-    assert not out.exists()
 
 
 @pytest.mark.parametrize("content", ['{"_class_name": ', "[1, 2]"], ids=["truncated", "a-list"])
@@ -555,18 +540,16 @@ def test_model_folder_with_a_damaged_model_index(cli, tmp_path, content):
     model.mkdir()
     (model / "model_index.json").write_text(content)
     out = tmp_path / "run"
-    cli("text", "a red cube", "--prior", model, "--out", out).one_line_error("model_index.json")
-    assert not out.exists()
+    cli("text", "a red cube", "--prior", model, "--out", out, unchanged=tmp_path).one_line_error("model_index.json")
 
 
 def test_pickled_ckpt_is_refused_in_one_line(cli_process, tmp_path):
     pickled = tmp_path / "model.ckpt"
     pickled.write_bytes(b"\x80\x04K\x01.")  # a pickle: it is never opened
     out = tmp_path / "run"
-    cli_process("text", "a red cube", "--prior", "stable-diffusion", "--model", pickled, "--out", out).one_line_error(
+    cli_process("text", "a red cube", "--prior", "stable-diffusion", "--model", pickled, "--out", out, unchanged=tmp_path).one_line_error(
         "not a .safetensors file", "pickled checkpoints are not loaded"
     )
-    assert not out.exists()
 
 
 def test_pickled_ckpt_is_refused_without_being_read(tmp_path, monkeypatch):
@@ -589,21 +572,80 @@ def test_pickled_ckpt_is_refused_without_being_read(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- export and view
 
 
-def test_export_of_a_damaged_run(cli, run_copy, snapshot):
+def test_export_of_a_damaged_run(cli, run_copy):
     edit_config(run_copy, lambda r: r["config"]["nerf"].update(levels="many"))
-    before = snapshot(run_copy)
-    cli("export", run_copy).one_line_error("config.json is damaged")
-    assert snapshot(run_copy) == before
+    cli("export", run_copy, unchanged=run_copy).one_line_error("config.json is damaged")
 
 
 def test_export_to_an_unknown_format(cli, good_run, tmp_path):
-    cli("export", good_run, "--out", tmp_path / "mesh.stl").one_line_error("cannot tell the format of 'mesh.stl'")
-    assert not (tmp_path / "mesh.stl").exists()
+    cli("export", good_run, "--out", tmp_path / "mesh.stl", unchanged=tmp_path).one_line_error("cannot tell the format of 'mesh.stl'")
 
 
 def test_export_out_below_a_file(cli, good_run, tmp_path):
     (tmp_path / "blocker").write_text("")
-    cli("export", good_run, "--out", tmp_path / "blocker" / "mesh.glb").one_line_error("cannot write --out", "is a file")
+    cli("export", good_run, "--out", tmp_path / "blocker" / "mesh.glb", unchanged=tmp_path).one_line_error("cannot write --out", "is a file")
+
+
+# targets whose folder exists but cannot hold a new file (even for root), and one whose folder cannot be made
+UNWRITABLE = [
+    ("/proc/mesh.glb", ["cannot write --out /proc/mesh.glb", "/proc cannot hold new files (No such file or directory)"]),
+    ("/proc/x/mesh.glb", ["cannot write --out /proc/x/mesh.glb", "/proc cannot hold new files"]),
+    ("/sys/mesh.glb", ["cannot write --out /sys/mesh.glb", "/sys cannot hold new files"]),
+    ("/sys/x/mesh.glb", ["cannot write --out /sys/x/mesh.glb", "/sys cannot hold new files"]),
+]
+needs_proc_and_sys = pytest.mark.skipif(not (Path("/proc/self").is_dir() and Path("/sys/kernel").is_dir()), reason="needs Linux /proc and /sys")
+
+
+@needs_proc_and_sys
+@pytest.mark.parametrize("target, words", UNWRITABLE, ids=["proc", "below-proc", "sys", "below-sys"])
+def test_export_out_where_no_file_can_be_made(cli, good_run, target, words):
+    cli("export", good_run, "--out", target, unchanged=good_run).one_line_error(*words)
+    assert not Path(target).exists()
+
+
+@needs_proc_and_sys
+def test_render_and_text_out_in_proc(cli, good_run, tmp_path):
+    cli("render", good_run, *RENDER, "--out", "/proc/v.png", unchanged=good_run).one_line_error("cannot write --out /proc/v.png", "/proc cannot hold new files")
+    cli("text", "a red cube", "--out", "/proc/run", "--steps", "2").one_line_error("cannot write to output folder /proc/run", "choose another --out")
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """``(folder, prefix)``: an empty folder and a command prefix that runs a command with the folder bind-mounted
+    read-only in a private mount namespace (``unshare``: root's permissions do not help there)."""
+    import subprocess
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    prefix = ["unshare", "--map-root-user", "--mount", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"', str(folder)]
+    try:
+        probe = subprocess.run([*prefix, "sh", "-c", 'touch "$0/probe"', str(folder)], capture_output=True, timeout=30)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        pytest.skip("unshare is not installed")
+    if b"Read-only file system" not in probe.stderr or any(folder.iterdir()):
+        pytest.skip(f"cannot bind-mount a folder read-only here: {probe.stderr.decode(errors='replace')[-200:]}")
+    return folder, prefix
+
+
+def test_export_out_in_a_read_only_folder(good_run, read_only_folder):
+    from _helpers import in_a_process
+
+    folder, prefix = read_only_folder
+    in_a_process(prefix)("export", good_run, "--out", folder / "mesh.glb", unchanged=folder).one_line_error(
+        f"cannot write --out {folder / 'mesh.glb'}", "cannot hold new files (Read-only file system)"
+    )
+
+
+@needs_proc_and_sys
+def test_a_writer_past_the_check_still_fails_in_one_line(cli, good_run, monkeypatch):
+    """Without check_output_file the export runs and its file writer meets /proc: _atomic turns the OSError
+    on the temporary file into the one-line error (every writer goes through it)."""
+    from dreamlift.commands import _common
+
+    monkeypatch.setattr(_common, "check_output_file", lambda *args, **kwargs: None)
+    cli("export", good_run, "--out", "/proc/mesh.glb", "--resolution", "16", unchanged=good_run).one_line_error(
+        "cannot write /proc/mesh.glb: /proc cannot hold new files (No such file or directory)"
+    )
 
 
 def test_view_port_out_of_range(cli, good_run):
@@ -611,4 +653,4 @@ def test_view_port_out_of_range(cli, good_run):
 
 
 def test_view_of_a_folder_that_does_not_exist(cli, tmp_path):
-    cli("view", tmp_path / "nothing").one_line_error("is not a folder")
+    cli("view", tmp_path / "nothing", unchanged=tmp_path).one_line_error("is not a folder")

@@ -36,9 +36,11 @@ word_soup = st.lists(st.sampled_from(VOCABULARY), max_size=8).map(" ".join)
 captions = st.one_of(any_text, word_soup, st.builds(lambda a, b: a + b, word_soup, any_text))
 
 
-def assert_one_line(error: DreamliftError) -> None:
+def assert_says(error: DreamliftError, *subjects: str) -> None:
+    """The message is short and names what it is about: one of ``subjects`` (its constructor makes it one line)."""
     message = str(error)
-    assert message and "\n" not in message and len(message) < 1000, message
+    assert message and len(message) < 1000, message
+    assert any(subject in message for subject in subjects), (subjects, message)
 
 
 @BOUNDED
@@ -52,7 +54,7 @@ def test_parse_caption_accepts_or_raises_one_line(text):
     try:
         obj = parse_caption(text)
     except DreamliftError as error:
-        assert_one_line(error)
+        assert_says(error, "caption", "put the colour before the shape: 'a ")
         return
     assert obj.color in COLORS and obj.shape in set(SHAPE_WORDS.values())
 
@@ -67,7 +69,7 @@ def test_check_prompt_accepts_or_raises_one_line(text):
     try:
         cleaned = check_prompt(text)
     except DreamliftError as error:
-        assert_one_line(error)
+        assert_says(error, "the prompt ")
         return
     # what passes is one line of plain text: no control characters, single spaces, not empty, not too long
     assert cleaned and cleaned == " ".join(cleaned.split()) and len(cleaned) <= MAX_PROMPT_CHARACTERS
@@ -132,7 +134,7 @@ def load_or_one_line_error(path) -> None:
     try:
         image = load_reference_image(path, size=32)
     except DreamliftError as error:
-        assert_one_line(error)
+        assert_says(error, str(path))  # every loader error names the file
         return
     assert tuple(image.rgba.shape) == (32, 32, 4)
     assert bool(((image.rgba >= 0) & (image.rgba <= 1)).all())
