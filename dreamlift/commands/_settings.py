@@ -157,6 +157,9 @@ def settings_help(kind: str) -> str:
     lines = [f"settings (--set KEY=VALUE or --config FILE; defaults of the preset {'toy' if kind == 'text' else 'toy-image'}):"]
     sections: dict[str, list[str]] = {}
     for key, (hint, value, doc) in leaf_keys(default).items():
+        if key == "prior.name":
+            choices = "|".join(cls.name for cls in PRIOR_CONFIGS if cls.kind == kind)
+            sections.setdefault("run", []).append(_entry(key, choices, value, "Which prior guides the run; each has the settings of its section below."))
         if key.startswith("prior.") or (key == "image" and value is None):
             continue
         section = key.split(".")[0] if "." in key else "run"

@@ -48,10 +48,13 @@ def test_precedence_preset_then_config_then_set_then_named_flags(tmp_path, capsy
 def test_print_config_of_each_preset_is_the_preset(capsys):
     for preset in PRESETS:
         argv = ["text", "a red cube"] if preset.kind == "text" else ["image", "unused.png"]
-        printed = resolved(capsys, *argv, "--preset", preset.name)
+        model = ["--model", "/models/zero123-xl"] if preset.name == "zero123" else []  # zero123 has no default model
+        printed = resolved(capsys, *argv, "--preset", preset.name, *model)
         expected = to_dict(preset.build())
         if preset.kind == "text":
             expected["prompt"] = "a red cube"
+        if model:
+            expected["prior"]["model"] = model[1]
         assert printed == expected, preset.name
 
 
