@@ -159,6 +159,7 @@ def _drive(ray, todo: list[Entry], entries: list[Entry], out_dir: Path, options:
                 entry = queue.pop(0)
                 entry.status = "running"
                 pending[task.remote(_spec(entry, options))] = (entry, time.perf_counter())
+                write_summary(out_dir, entries)
             bar.show(entries)
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:

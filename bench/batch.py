@@ -1,0 +1,151 @@
+"""``dreamlift batch`` against single runs, and the driver-SIGKILL experiment (issue 14).
+
+    python bench/batch.py --out /tmp/batch-bench [--prompts 8] [--steps N] [--skip single,w1,w2,kill]
+
+1. single: each prompt as its own ``dreamlift text`` process (then ``dreamlift eval --json``,
+   which the batch does inside each task for its summary), timed one after another;
+2. w1 / w2: the same prompts as one ``dreamlift batch --workers 1 --cpus-per-run 2`` and
+   ``--workers 2 --cpus-per-run 1``; Ray's overhead per run is
+   (batch wall time - sum of the tasks' own seconds from summary.csv) / runs;
+3. kill: ``--workers 2`` again in a fresh folder, the driver SIGKILLed at half the w2 wall
+   time, then the same command rerun: which runs were redone, and the steps each resumed
+   run lost (its last logged step at the kill minus the step it resumed from).
+
+Prints one JSON line per phase (and appends them to OUT/results.jsonl). Times are wall
+seconds on whatever else the machine runs: give its load average beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROMPTS = (
+    "a red sphere", "a blue cube", "a green cylinder", "an orange cone",
+    "a yellow torus", "a purple pyramid", "a cyan snowman", "a pink mushroom",
+)
+CLI = [sys.executable, "-m", "dreamlift.cli"]
+
+
+def report(out: Path, record: dict) -> None:
+    record["loadavg"] = os.getloadavg()
+    line = json.dumps(record)
+    print(line, flush=True)
+    with open(out / "results.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
+def timed(argv: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def summary(folder: Path) -> list[dict]:
+    with open(folder / "summary.csv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def batch_argv(file: Path, folder: Path, workers: int, steps: list[str]) -> list[str]:
+    return CLI + ["batch", str(file), "--out", str(folder), "--workers", str(workers), "--cpus-per-run", str(2 // workers), "--quiet", *steps]
+
+
+def last_logged_step(run: Path) -> int:
+    step = 0
+    for line in (run / "log.jsonl").read_text().splitlines() if (run / "log.jsonl").exists() else ():
+        try:
+            step = max(step, json.loads(line).get("step", 0))
+        except ValueError:
+            pass
+    return step
+
+
+def state(run: Path) -> dict:
+    from dreamlift.training.run_folder import run_progress
+
+    progress = run_progress(run)
+    files = sorted(p for p in run.rglob("*") if p.is_file()) if run.exists() else []
+    return {
+        "finished": progress.finished, "checkpoint": progress.step, "logged": last_logged_step(run),
+        "mtimes": {str(p.relative_to(run)): p.stat().st_mtime_ns for p in files if p.name != "log.jsonl"},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--prompts", type=int, default=len(PROMPTS))
+    parser.add_argument("--steps", default=None, help="steps per run (default: the preset's)")
+    parser.add_argument("--skip", default="", help="phases to skip: single,w1,w2,kill")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    args.out.mkdir(parents=True, exist_ok=True)
+    prompts = PROMPTS[: args.prompts]
+    file = args.out / "prompts.txt"
+    file.write_text("".join(p + "\n" for p in prompts))
+    steps = ["--steps", args.steps] if args.steps else []
+    w2_wall = None
+
+    if "single" not in skip:
+        runs, evals = [], []
+        for prompt in prompts:
+            folder = args.out / "single" / prompt.replace(" ", "_")
+            runs.append(timed(CLI + ["text", prompt, "--out", str(folder), "--quiet", *steps]))
+            evals.append(timed(CLI + ["eval", str(folder), "--truth", prompt, "--json"]))
+        report(args.out, {"phase": "single", "runs": len(prompts), "text_seconds": runs, "eval_seconds": evals,
+                          "sum_text": sum(runs), "sum_text_and_eval": sum(runs) + sum(evals)})
+
+    for workers in (1, 2):
+        if f"w{workers}" in skip:
+            continue
+        folder = args.out / f"batch-w{workers}"
+        wall = timed(batch_argv(file, folder, workers, steps))
+        tasks = [float(row["seconds"]) for row in summary(folder)]
+        w2_wall = wall if workers == 2 else w2_wall
+        report(args.out, {"phase": f"w{workers}", "wall": wall, "task_seconds": tasks, "sum_tasks": sum(tasks),
+                          "overhead_per_run_vs_tasks": (wall * workers - sum(tasks)) / len(tasks),
+                          "statuses": [row["status"] for row in summary(folder)]})
+
+    if "kill" not in skip:
+        folder = args.out / "batch-kill"
+        half = (w2_wall or 600.0) / 2
+        driver = subprocess.Popen(batch_argv(file, folder, 2, steps), stdout=subprocess.DEVNULL)
+        time.sleep(half)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        killed_at = time.time()
+        time.sleep(10)
+        left = subprocess.run(["pgrep", "-f", "ray::|raylet|gcs_server"], capture_output=True, text=True).stdout.split()
+        runs = sorted(p for p in folder.iterdir() if p.is_dir())
+        before = {run.name: state(run) for run in runs}
+        wall = timed(batch_argv(file, folder, 2, steps))
+        after_rows = {row["folder"]: row for row in summary(folder)}
+        redone, resumed = [], {}
+        for name, old in before.items():
+            new = state(folder / name)
+            if old["finished"]:
+                changed = [f for f, t in old["mtimes"].items() if new["mtimes"].get(f) != t]
+                if changed:
+                    redone.append({name: changed})
+            else:
+                start = int(after_rows[name]["start_step"] or 0)
+                resumed[name] = {"logged_at_kill": old["logged"], "checkpoint_at_kill": old["checkpoint"],
+                                 "resumed_from": start, "steps_lost": old["logged"] - start}
+        never_started = [row["folder"] for row in summary(folder) if row["folder"] not in before]
+        report(args.out, {
+            "phase": "kill", "killed_after": half, "ray_processes_10s_after_kill": len(left),
+            "finished_before_kill": [n for n, s in before.items() if s["finished"]],
+            "finished_runs_changed_by_rerun": redone, "resumed": resumed, "not_started_before_kill": never_started,
+            "rerun_wall": wall, "rerun_statuses": [row["status"] for row in summary(folder)], "killed_at": killed_at,
+        })
+
+
+if __name__ == "__main__":
+    main()
