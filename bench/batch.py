@@ -2,6 +2,8 @@
 
     python bench/batch.py --out /tmp/batch-bench [--prompts 8] [--steps N] [--skip single,w1,w2,kill]
 
+Phases, in this order (so the slowest comparisons come last): w2, kill, w1, single.
+
 1. single: each prompt as its own ``dreamlift text`` process (then ``dreamlift eval --json``,
    which the batch does inside each task for its summary), timed one after another;
 2. w1 / w2: the same prompts as one ``dreamlift batch --workers 1 --cpus-per-run 2`` and
@@ -26,6 +28,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import psutil
 
 PROMPTS = (
     "a red sphere", "a blue cube", "a green cylinder", "an orange cone",
@@ -78,6 +82,18 @@ def state(run: Path) -> dict:
     }
 
 
+def batch_phase(out: Path, file: Path, workers: int, steps: list[str]) -> float:
+    """One timed batch; Ray's overhead per run is what the batch took beyond its tasks' own seconds."""
+    folder = out / f"batch-w{workers}"
+    wall = timed(batch_argv(file, folder, workers, steps))
+    rows = summary(folder)
+    tasks = [float(row["seconds"]) for row in rows]
+    report(out, {"phase": f"w{workers}", "wall": wall, "task_seconds": tasks, "sum_tasks": sum(tasks),
+                 "overhead_per_run_vs_tasks": (wall * workers - sum(tasks)) / len(tasks),
+                 "statuses": [row["status"] for row in rows]})
+    return wall
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
@@ -93,36 +109,20 @@ def main() -> None:
     steps = ["--steps", args.steps] if args.steps else []
     w2_wall = None
 
-    if "single" not in skip:
-        runs, evals = [], []
-        for prompt in prompts:
-            folder = args.out / "single" / prompt.replace(" ", "_")
-            runs.append(timed(CLI + ["text", prompt, "--out", str(folder), "--quiet", *steps]))
-            evals.append(timed(CLI + ["eval", str(folder), "--truth", prompt, "--json"]))
-        report(args.out, {"phase": "single", "runs": len(prompts), "text_seconds": runs, "eval_seconds": evals,
-                          "sum_text": sum(runs), "sum_text_and_eval": sum(runs) + sum(evals)})
-
-    for workers in (1, 2):
-        if f"w{workers}" in skip:
-            continue
-        folder = args.out / f"batch-w{workers}"
-        wall = timed(batch_argv(file, folder, workers, steps))
-        tasks = [float(row["seconds"]) for row in summary(folder)]
-        w2_wall = wall if workers == 2 else w2_wall
-        report(args.out, {"phase": f"w{workers}", "wall": wall, "task_seconds": tasks, "sum_tasks": sum(tasks),
-                          "overhead_per_run_vs_tasks": (wall * workers - sum(tasks)) / len(tasks),
-                          "statuses": [row["status"] for row in summary(folder)]})
+    if "w2" not in skip:
+        w2_wall = batch_phase(args.out, file, 2, steps)
 
     if "kill" not in skip:
         folder = args.out / "batch-kill"
         half = (w2_wall or 600.0) / 2
         driver = subprocess.Popen(batch_argv(file, folder, 2, steps), stdout=subprocess.DEVNULL)
         time.sleep(half)
+        descendants = psutil.Process(driver.pid).children(recursive=True)
         driver.send_signal(signal.SIGKILL)
         driver.wait()
         killed_at = time.time()
         time.sleep(10)
-        left = subprocess.run(["pgrep", "-f", "ray::|raylet|gcs_server"], capture_output=True, text=True).stdout.split()
+        left = [p.pid for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
         runs = sorted(p for p in folder.iterdir() if p.is_dir())
         before = {run.name: state(run) for run in runs}
         wall = timed(batch_argv(file, folder, 2, steps))
@@ -140,11 +140,22 @@ def main() -> None:
                                  "resumed_from": start, "steps_lost": old["logged"] - start}
         never_started = [row["folder"] for row in summary(folder) if row["folder"] not in before]
         report(args.out, {
-            "phase": "kill", "killed_after": half, "ray_processes_10s_after_kill": len(left),
+            "phase": "kill", "killed_after": half, "driver_descendants": len(descendants), "descendants_alive_10s_after_kill": len(left),
             "finished_before_kill": [n for n, s in before.items() if s["finished"]],
             "finished_runs_changed_by_rerun": redone, "resumed": resumed, "not_started_before_kill": never_started,
             "rerun_wall": wall, "rerun_statuses": [row["status"] for row in summary(folder)], "killed_at": killed_at,
         })
+    if "w1" not in skip:
+        batch_phase(args.out, file, 1, steps)
+
+    if "single" not in skip:
+        runs, evals = [], []
+        for prompt in prompts:
+            folder = args.out / "single" / prompt.replace(" ", "_")
+            runs.append(timed(CLI + ["text", prompt, "--out", str(folder), "--quiet", *steps]))
+            evals.append(timed(CLI + ["eval", str(folder), "--truth", prompt, "--json"]))
+        report(args.out, {"phase": "single", "runs": len(prompts), "text_seconds": runs, "eval_seconds": evals,
+                          "sum_text": sum(runs), "sum_text_and_eval": sum(runs) + sum(evals)})
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpus-per-run", type=_gpus, default=0.0, metavar="G", help="GPUs Ray reserves per run (default 0)")
     parser.add_argument("--cpus-per-run", type=positive_int, default=1, metavar="C", help="CPUs (and torch threads) per run (default 1)")
     parser.add_argument("--retries", type=_retries, default=3, help="restarts of a run whose worker process died (default 3)")
+    parser.add_argument("--no-scores", action="store_true", help="leave the toy-world scores (dreamlift eval's) out of summary.csv")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     runs = parser.add_argument_group("run options (as in 'dreamlift text'; a row's columns override them)")
     for option, how, help_text in FORWARDED:
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     import_ray()
     options = BatchOptions(
         forwarded=forwarded, workers=args.workers, address=args.address, cpus_per_run=args.cpus_per_run,
-        gpus_per_run=args.gpus_per_run, retries=args.retries, prior=args.prior, progress=not args.quiet,
+        gpus_per_run=args.gpus_per_run, retries=args.retries, prior=args.prior, scores=not args.no_scores,
+        progress=not args.quiet,
     )
     result = run_batch(rows, args.out, options)
     done = sum(entry.status == "done" for entry in result.entries)

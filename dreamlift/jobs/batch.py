@@ -48,6 +48,8 @@ class BatchOptions:
     """Times a run whose worker process died is started again (from its checkpoint)."""
     prior: str | None = None
     """The batch's ``--prior`` (to know which rows are toy rows, for scores)."""
+    scores: bool = True
+    """Score finished toy text rows as ``dreamlift eval --truth PROMPT`` does (about 55 small renders a run)."""
     progress: bool = True
 
 
@@ -133,7 +135,7 @@ def _spec(entry: Entry, options: BatchOptions) -> RunSpec:
     row = entry.row
     argv = row.argv(entry.folder, options.forwarded, resume=False)
     prior = row.options.get("--prior", options.prior or "toy")
-    caption = row.source if row.kind == "text" and prior in TOY_PRIORS else None
+    caption = row.source if options.scores and row.kind == "text" and prior in TOY_PRIORS else None
     return RunSpec(argv=argv, folder=str(entry.folder), cpus=options.cpus_per_run, caption=caption)
 
 

@@ -47,7 +47,7 @@ def test_four_prompts_finish_and_bad_rows_fail_alone(cluster, tmp_path, capsys):
     table = tmp_path / "prompts.csv"
     table.write_text("prompt,seed\n" + "".join(f"{p},\n" for p in GOOD) + "a red blorp,\na blue cube,abc\n")
     out = tmp_path / "batch"
-    assert main(["batch", str(table), "--out", str(out), *FEW_STEPS]) == 2  # two rows failed
+    assert main(["batch", str(table), "--out", str(out), "--no-scores", *FEW_STEPS]) == 2  # two rows failed
     assert "4 of 6 runs finished (0 already before), 2 failed" in capsys.readouterr().out
     rows = summary(out)
     for prompt in GOOD:
@@ -55,8 +55,7 @@ def test_four_prompts_finish_and_bad_rows_fail_alone(cluster, tmp_path, capsys):
         assert (row["status"], row["steps"], row["start_step"], row["error"]) == ("done", "6", "0", "")
         assert json.loads((folder / "config.json").read_text())["config"]["prompt"] == prompt
         assert sorted(p.name for p in (folder / "checkpoints").glob("*.json")) == ["step-000004.json", "step-000006.json"]
-        assert logged_steps(folder) == [6]
-        assert 0.0 <= float(row["silhouette_iou"]) <= 1.0 and float(row["psnr"]) > 0  # dreamlift eval's scores
+        assert logged_steps(folder) == [6] and row["silhouette_iou"] == ""  # --no-scores
     blorp, seed = rows["a_red_blorp"], rows["a_blue_cube"]
     assert blorp["status"] == "failed" and "blorp" in blorp["error"] and not (out / "a_red_blorp" / "config.json").exists()
     assert seed["status"] == "failed" and "--seed" in seed["error"] and "'abc'" in seed["error"]
@@ -66,10 +65,10 @@ def test_four_prompts_finish_and_bad_rows_fail_alone(cluster, tmp_path, capsys):
         assert (out / src).is_file()  # the gallery's images are the run folders' own previews
     # the same command again: finished runs are skipped untouched, the bad rows fail again
     before = {name: files_and_mtimes(out / name) for name in rows if rows[name]["status"] == "done"}
-    assert main(["batch", str(table), "--out", str(out), *FEW_STEPS]) == 2
+    assert main(["batch", str(table), "--out", str(out), "--no-scores", *FEW_STEPS]) == 2
     assert "4 of 6 runs finished (4 already before), 2 failed" in capsys.readouterr().out
     assert {name: files_and_mtimes(out / name) for name in before} == before
-    assert summary(out)["a_red_cube"]["silhouette_iou"] == rows["a_red_cube"]["silhouette_iou"]  # kept from the first summary
+    assert summary(out)["a_red_cube"]["seconds"] == rows["a_red_cube"]["seconds"]  # kept from the first summary
 
 
 def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(cluster, tmp_path, capsys):
@@ -82,13 +81,16 @@ def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(cluster, tmp
     assert row["status"] == "done" and row["steps"] == "40"
     assert int(row["start_step"]) >= 10  # the retry resumed, it did not start over
     assert logged_steps(out / "crashing") == [10, 20, 30, 40]  # contiguous, nothing repeated or lost
+    # dreamlift eval's scores of the finished run (text_run_scores), for a toy caption
+    assert 0.0 < float(row["silhouette_iou"]) <= 1.0 and float(row["psnr"]) > 5.0 and 0.0 <= float(row["turn"]) < 360.0
+    assert 0.0 <= float(row["color_error"]) <= 1.0 and row["janus"] == "" and row["mesh_iou"] == ""  # a cube has no Janus test; --no-export
 
 
 def test_a_driver_killed_by_sigkill_redoes_nothing_that_finished(cluster, tmp_path):
     table = tmp_path / "prompts.txt"
     table.write_text("a red cube\na blue sphere\na green cone\n")
     out = tmp_path / "batch"
-    argv = ["batch", str(table), "--out", str(out), "--workers", "1", "--steps", "80", "--checkpoint-every", "10", "--no-export", "--quiet"]
+    argv = ["batch", str(table), "--out", str(out), "--workers", "1", "--steps", "60", "--checkpoint-every", "10", "--no-export", "--no-scores", "--quiet"]
     env = dict(os.environ)
     env.pop(KILL_ONCE_VARIABLE, None)
     driver = subprocess.Popen(
@@ -106,11 +108,11 @@ def test_a_driver_killed_by_sigkill_redoes_nothing_that_finished(cluster, tmp_pa
     finished = files_and_mtimes(first)
     time.sleep(2)  # Ray ends the dead driver's tasks
     stopped = max(int(p.stem[5:]) for p in second.glob("step-*.json"))
-    assert 10 <= stopped < 80
+    assert 10 <= stopped < 60
     assert main(argv) == 0
     rows = summary(out)
     assert [rows[name]["status"] for name in ("a_red_cube", "a_blue_sphere", "a_green_cone")] == ["done"] * 3
     assert files_and_mtimes(first) == finished  # the finished run was not touched
     assert int(rows["a_blue_sphere"]["start_step"]) >= stopped  # resumed from its checkpoint
     assert rows["a_green_cone"]["start_step"] == "0"
-    assert logged_steps(out / "a_blue_sphere") == list(range(10, 81, 10))
+    assert logged_steps(out / "a_blue_sphere") == list(range(10, 61, 10))
