@@ -83,7 +83,8 @@ def run_batch(rows: list[Row], out_dir: Path, options: BatchOptions) -> BatchRes
     todo: list[Entry] = []
     for entry in entries:
         progress = run_progress(entry.folder)
-        if progress.finished:
+        asked = _asked_steps(entry.row, options.forwarded)
+        if progress.finished and asked in (None, progress.steps):  # more (or fewer) steps asked: resume it to them
             _mark_finished(entry, progress.step, previous.get(entry.row.out))
         else:
             todo.append(entry)
@@ -99,6 +100,17 @@ def run_batch(rows: list[Row], out_dir: Path, options: BatchOptions) -> BatchRes
         if started_here:
             ray.shutdown()
     return BatchResult(entries, skipped)
+
+
+def _asked_steps(row: Row, forwarded: list[str]) -> int | None:
+    """The ``--steps`` the row's command gets (the row's, else the batch's), or None."""
+    value = row.options.get("--steps")
+    if value is None and "--steps" in forwarded:
+        value = forwarded[len(forwarded) - 1 - forwarded[::-1].index("--steps") + 1]
+    try:
+        return int(value) if value is not None else None
+    except ValueError:  # a bad value: the row's command says so
+        return None
 
 
 def _mark_finished(entry: Entry, step: int, previous: dict[str, str] | None) -> None:
@@ -118,7 +130,7 @@ def _connect(ray, options: BatchOptions) -> bool:
             ray.init(address=options.address, log_to_driver=False, logging_level="ERROR")
         else:
             ray.init(address="local", **quiet)
-    except ConnectionError as error:
+    except (ConnectionError, RuntimeError, ValueError) as error:
         raise DreamliftError(f"cannot reach the Ray cluster at {options.address}: {str(error).splitlines()[0][:160]}") from None
     return True
 

@@ -116,3 +116,9 @@ def test_a_driver_killed_by_sigkill_redoes_nothing_that_finished(cluster, tmp_pa
     assert int(rows["a_blue_sphere"]["start_step"]) >= stopped  # resumed from its checkpoint
     assert rows["a_green_cone"]["start_step"] == "0"
     assert logged_steps(out / "a_blue_sphere") == list(range(10, 61, 10))
+    # asking for more steps resumes the finished runs to them, from their last checkpoint
+    longer = [a if a != "60" else "70" for a in argv]
+    assert main(longer) == 0
+    rows = summary(out)
+    assert [(rows[n]["start_step"], rows[n]["steps"]) for n in ("a_red_cube", "a_blue_sphere", "a_green_cone")] == [("60", "70")] * 3
+    assert logged_steps(out / "a_red_cube") == list(range(10, 71, 10))
