@@ -115,3 +115,28 @@ def test_run_progress_reads_where_a_folder_stands(tmp_path):
     (folder / "config.json").write_text(json.dumps(record))
     (folder / "checkpoints" / "step-000004.json").write_text("{}")
     assert not run_progress(folder).finished  # trained, but mesh.glb not written yet
+
+
+def test_default_workers_fit_the_clusters_cpus_and_gpus():
+    from dreamlift.jobs.batch import default_workers
+
+    assert default_workers({"CPU": 16.0, "GPU": 4.0}, cpus_per_run=4, gpus_per_run=1) == 4
+    assert default_workers({"CPU": 16.0, "GPU": 4.0}, cpus_per_run=1, gpus_per_run=0.5) == 8  # two runs a GPU
+    assert default_workers({"CPU": 16.0, "GPU": 4.0}, cpus_per_run=1, gpus_per_run=0) == 16
+    assert default_workers({"CPU": 2.0}, cpus_per_run=4, gpus_per_run=0) == 1  # never none
+
+
+def test_ray_missing_is_a_one_line_error_naming_the_extra(monkeypatch, tmp_path, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    assert main(["batch", str(write(tmp_path, "p.txt", "a red cube\n")), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == "error: dreamlift batch needs Ray, which is not installed: pip install 'dreamlift[ray]'\n"
+    assert not (tmp_path / "o").exists()
