@@ -148,8 +148,9 @@ def gallery_page(entries: list[tuple[Run, RunInfo]], static: bool = False) -> st
     each card opens the run's folder, and the stylesheet is inside the page.
     """
     url = relative_url if static else file_url
+    page = (lambda run: f"{quote(run.id)}/") if static else (lambda run: f"/runs/{quote(run.id)}/")
     cards = "".join(
-        f'<a class="card" href="{quote(run.id) + "/" if static else f"/runs/{quote(run.id)}/"}">{_thumbnail(run, info, url)}'
+        f'<a class="card" href="{_e(page(run))}">{_thumbnail(run, info, url)}'
         f'<span class="card-title">{_e(info.title)}</span><span class="note">{_e(run.id)}</span></a>'
         for run, info in entries
     )
