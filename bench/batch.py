@@ -1,9 +1,10 @@
 """``dreamlift batch`` against single runs, and the driver-SIGKILL experiment (issue 14).
 
-    python bench/batch.py --out /tmp/batch-bench [--prompts 8] [--steps N] [--skip single,w1,w2,kill]
+    python bench/batch.py --out /tmp/batch-bench [--prompts 8] [--steps N] [--skip ray,single,w1,w2,kill]
 
-Phases, in this order (so the slowest comparisons come last): w2, kill, w1, single.
+Phases, in this order (so the slowest comparisons come last): ray, w2, kill, w1, single.
 
+0. ray: Ray's fixed costs (a local cluster's start, a first task in a fresh worker, later tasks, shutdown);
 1. single: each prompt as its own ``dreamlift text`` process (then ``dreamlift eval --json``,
    which the batch does inside each task for its summary), timed one after another;
 2. w1 / w2: the same prompts as one ``dreamlift batch --workers 1 --cpus-per-run 2`` and
@@ -94,12 +95,40 @@ def batch_phase(out: Path, file: Path, workers: int, steps: list[str]) -> float:
     return wall
 
 
+def _imports_and_pid() -> int:
+    import torch  # noqa: F401
+
+    import dreamlift.cli  # noqa: F401
+
+    return os.getpid()
+
+
+def ray_phase(out: Path, tasks: int = 4) -> None:
+    """Ray's own costs, as the batch pays them: a local cluster's start, a first task that imports
+    torch and dreamlift in a fresh worker, later tasks on that worker, and the shutdown."""
+    import ray
+
+    started = time.perf_counter()
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    init = time.perf_counter() - started
+    task = ray.remote(_imports_and_pid).options(num_cpus=2)
+    seconds, pids = [], []
+    for _ in range(tasks):
+        started = time.perf_counter()
+        pids.append(ray.get(task.remote()))
+        seconds.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    ray.shutdown()
+    report(out, {"phase": "ray", "init": init, "task_round_trips": seconds, "distinct_workers": len(set(pids)),
+                 "shutdown": time.perf_counter() - started})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--prompts", type=int, default=len(PROMPTS))
     parser.add_argument("--steps", default=None, help="steps per run (default: the preset's)")
-    parser.add_argument("--skip", default="", help="phases to skip: single,w1,w2,kill")
+    parser.add_argument("--skip", default="", help="phases to skip: ray,single,w1,w2,kill")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -109,6 +138,8 @@ def main() -> None:
     steps = ["--steps", args.steps] if args.steps else []
     w2_wall = None
 
+    if "ray" not in skip:
+        ray_phase(args.out)
     if "w2" not in skip:
         w2_wall = batch_phase(args.out, file, 2, steps)
 
