@@ -11,6 +11,7 @@ import argparse
 import sys
 import warnings
 
+from dreamlift.commands import batch as batch_command
 from dreamlift.commands import eval as eval_command
 from dreamlift.commands import export as export_command
 from dreamlift.commands import image as image_command
@@ -27,6 +28,7 @@ COMMANDS = {
     "eval": (eval_command, "score a run against toy-world ground truth"),
     "export": (export_command, "re-export a run's mesh (glb, obj, ply) with other settings"),
     "view": (view_command, "serve a local web page showing a run, or a gallery of runs"),
+    "batch": (batch_command, "many prompts or images as Ray tasks: resumable, with a summary and a gallery"),
     "presets": (presets_command, "list the named presets (--preset NAME), or print one's settings"),
 }
 

@@ -33,20 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dreamlift.evaluation.scores import score_field
-    from dreamlift.toyworld import parse_caption
-    from dreamlift.training.run_folder import load_run
-
     if args.size > MAX_SIZE:
         raise DreamliftError(f"--size {args.size} is too large: use at most {MAX_SIZE} (the toy world is native at 32)")
     if args.truth_image_of is not None:
         return run_image_eval(args)
-    obj = parse_caption(args.truth)
-    loaded = load_run(args.run)
-    scores = score_field(loaded.field, obj, size=args.size, occupancy=loaded.occupancy, search_turn=not args.no_turn).as_dict()
-    mesh_path = args.run / "mesh.glb"
-    if mesh_path.is_file():
-        scores.update(mesh_scores(mesh_path, obj))
+    scores = text_run_scores(args.run, args.truth, size=args.size, search_turn=not args.no_turn)
     if args.json:
         print(json.dumps(scores))
         return 0
@@ -60,6 +51,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"mesh volume IoU {scores['mesh_iou']:.3f} (turn {scores['mesh_turn']:.1f} deg)")
         print(f"mesh Chamfer    {scores['mesh_chamfer']:.4f}")
     return 0
+
+
+def text_run_scores(folder: Path, caption: str, size: int = 32, search_turn: bool = True) -> dict:
+    """The scores of a text run against the toy object of ``caption`` (what ``dreamlift eval --truth`` prints)."""
+    from dreamlift.evaluation.scores import score_field
+    from dreamlift.toyworld import parse_caption
+    from dreamlift.training.run_folder import load_run
+
+    obj = parse_caption(caption)
+    loaded = load_run(folder)
+    scores = score_field(loaded.field, obj, size=size, occupancy=loaded.occupancy, search_turn=search_turn).as_dict()
+    mesh_path = Path(folder) / "mesh.glb"
+    if mesh_path.is_file():
+        scores.update(mesh_scores(mesh_path, obj))
+    return scores
 
 
 def run_image_eval(args: argparse.Namespace) -> int:

@@ -255,3 +255,37 @@ def load_run(run_dir: str | os.PathLike) -> LoadedRun:
         raise mismatch from None
     field.eval()
     return LoadedRun(path=folder, config=record["config"], kind=record["kind"], field=field, occupancy=occupancy, step=checkpoint.step)
+
+
+@dataclass
+class RunProgress:
+    """How far a run folder got, read from its files without loading any tensor."""
+
+    started: bool
+    """It has a readable ``config.json`` (so it is continued with ``--resume``)."""
+    step: int
+    """Step of its newest checkpoint record (0: none yet)."""
+    steps: int
+    """Steps its config asks for (0 when not started)."""
+    finished: bool
+    """Trained to ``steps`` and every asset its config exports (mesh.glb, turntable.mp4) is written."""
+
+
+def run_progress(run_dir: str | os.PathLike) -> RunProgress:
+    """Where the run in ``run_dir`` stands; a missing or damaged folder counts as not started."""
+    from dreamlift.training.checkpoint import list_checkpoints
+
+    folder = Path(run_dir)
+    try:
+        config = read_run_config(folder)
+    except DreamliftError:
+        return RunProgress(started=False, step=0, steps=0, finished=False)
+    records = list_checkpoints(folder / "checkpoints")
+    try:
+        step = int(records[0].stem.removeprefix("step-")) if records else 0
+    except ValueError:  # a stray file named like a checkpoint
+        step = 0
+    exported = (not config.export_mesh or (folder / "mesh.glb").is_file()) and (
+        not config.export_video or (folder / "turntable.mp4").is_file()
+    )
+    return RunProgress(started=True, step=step, steps=config.steps, finished=step >= config.steps and exported)

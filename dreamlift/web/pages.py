@@ -10,11 +10,13 @@ locally installed <model-viewer>. Every run-supplied text is HTML-escaped.
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from urllib.parse import quote
 
 from dreamlift.web.plot import svg_plot
 from dreamlift.web.runs import Run, RunInfo
 
+STYLESHEET = Path(__file__).parent / "static" / "viewer.css"
 CURVE_ORDER = ("loss", "sds")
 """Series plotted first; the others follow in log order."""
 MAX_CURVES = 8
@@ -28,7 +30,18 @@ def file_url(run: Run, name: str) -> str:
     return f"/runs/{quote(run.id)}/files/{quote(name)}"
 
 
-def _page(title: str, body: str, with_viewer: bool) -> str:
+def relative_url(run: Run, name: str) -> str:
+    """``name`` of ``run`` for a static page beside the run folders (``run.id`` is the folder's relative path)."""
+    return f"{quote(run.id)}/{quote(name)}"
+
+
+def _page(title: str, body: str, with_viewer: bool, inline_style: bool = False) -> str:
+    """A whole page; ``inline_style``: the stylesheet inside the page (a static file opened without the server)."""
+    style = (
+        f"<style>\n{STYLESHEET.read_text(encoding='utf-8')}</style>\n"
+        if inline_style
+        else '<link rel="stylesheet" href="/static/viewer.css">\n'
+    )
     scripts = (
         '<script type="module" src="/vendor/model-viewer.js"></script>\n<script type="module" src="/static/viewer.js"></script>\n'
         if with_viewer
@@ -38,8 +51,8 @@ def _page(title: str, body: str, with_viewer: bool) -> str:
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_e(title)} · dreamlift</title>\n"
-        '<link rel="icon" href="data:,">\n<link rel="stylesheet" href="/static/viewer.css">\n'
-        f"{scripts}</head>\n<body>\n{body}\n</body>\n</html>\n"
+        '<link rel="icon" href="data:,">\n'
+        f"{style}{scripts}</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
 
 
@@ -117,22 +130,29 @@ def run_page(run: Run, info: RunInfo, gallery: bool) -> str:
     return _page(info.title, body, with_viewer="mesh.glb" in info.files)
 
 
-def _thumbnail(run: Run, info: RunInfo) -> str:
+def _thumbnail(run: Run, info: RunInfo, url=file_url) -> str:
     if "turntable.mp4" in info.files:
-        return f'<video src="{_e(file_url(run, "turntable.mp4"))}" loop muted autoplay playsinline></video>'
+        return f'<video src="{_e(url(run, "turntable.mp4"))}" loop muted autoplay playsinline></video>'
     if info.previews:
-        return f'<img src="{_e(file_url(run, info.previews[-1]))}" alt="preview">'
+        return f'<img src="{_e(url(run, info.previews[-1]))}" alt="preview">'
     if "input.png" in info.files:
-        return f'<img src="{_e(file_url(run, "input.png"))}" alt="input image">'
+        return f'<img src="{_e(url(run, "input.png"))}" alt="input image">'
     return '<div class="blank">no images yet</div>'
 
 
-def gallery_page(entries: list[tuple[Run, RunInfo]]) -> str:
-    """A grid of runs, each linking to its page."""
+def gallery_page(entries: list[tuple[Run, RunInfo]], static: bool = False) -> str:
+    """A grid of runs, each linking to its page.
+
+    ``static``: a file written beside the run folders (a batch's ``index.html``), opened
+    without the server: links are relative (``run.id`` is the folder's relative path),
+    each card opens the run's folder, and the stylesheet is inside the page.
+    """
+    url = relative_url if static else file_url
+    page = (lambda run: f"{quote(run.id)}/") if static else (lambda run: f"/runs/{quote(run.id)}/")
     cards = "".join(
-        f'<a class="card" href="/runs/{quote(run.id)}/">{_thumbnail(run, info)}'
+        f'<a class="card" href="{_e(page(run))}">{_thumbnail(run, info, url)}'
         f'<span class="card-title">{_e(info.title)}</span><span class="note">{_e(run.id)}</span></a>'
         for run, info in entries
     )
     body = f'<header><h1>dreamlift runs</h1><p class="note">{len(entries)} runs</p></header>\n<main class="gallery">{cards}</main>'
-    return _page("runs", body, with_viewer=False)
+    return _page("runs", body, with_viewer=False, inline_style=static)

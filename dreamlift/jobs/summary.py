@@ -1,0 +1,90 @@
+"""The batch's record: ``DIR/summary.csv`` (one line per input row) and ``DIR/index.html`` (the gallery).
+
+Both are rewritten atomically (``dreamlift._atomic``) each time a row finishes, so a
+reader, or a driver killed mid-write, never sees half a file. A rerun batch reads the
+previous ``summary.csv`` back to keep the seconds and scores of rows it skips.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dreamlift._atomic import write_text
+from dreamlift.jobs.rows import Row
+
+SCORE_COLUMNS = ("silhouette_iou", "psnr", "color_error", "turn", "janus", "mesh_iou", "mesh_turn", "mesh_chamfer")
+"""Scores of ``dreamlift eval --truth`` (toy text rows whose prompt is a toy-world caption)."""
+COLUMNS = ("line", "kind", "prompt", "image", "status", "seconds", "steps", "start_step", "error", "folder") + SCORE_COLUMNS
+STATUSES = ("pending", "running", "done", "failed")
+
+
+@dataclass
+class Entry:
+    """The summary line of one row."""
+
+    row: Row
+    folder: Path
+    status: str = "pending"
+    """One of :data:`STATUSES`."""
+    seconds: str = ""
+    """Seconds of the run's last attempt in this batch (kept from the previous summary for skipped rows)."""
+    steps: str = ""
+    """Step of the run's newest checkpoint."""
+    start_step: str = ""
+    """Step the last attempt started from (0: from scratch)."""
+    error: str = ""
+    scores: dict[str, str] = field(default_factory=dict)
+
+    def line(self) -> dict[str, str]:
+        row = self.row
+        values = {
+            "line": str(row.line), "kind": row.kind,
+            "prompt": row.source if row.kind == "text" else (row.prompt or ""),
+            "image": row.source if row.kind == "image" else "",
+            "status": self.status, "seconds": self.seconds, "steps": self.steps, "start_step": self.start_step,
+            "error": self.error, "folder": row.out,
+        }
+        values.update({name: self.scores.get(name, "") for name in SCORE_COLUMNS})
+        return values
+
+
+def format_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def previous_lines(out_dir: Path) -> dict[str, dict[str, str]]:
+    """The previous ``summary.csv`` of ``out_dir`` by folder (empty when there is none or it is unreadable)."""
+    path = out_dir / "summary.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return {line["folder"]: line for line in csv.DictReader(handle) if line.get("folder")}
+    except (OSError, ValueError, KeyError, csv.Error):
+        return {}
+
+
+def summary_csv(entries: list[Entry]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for entry in entries:
+        writer.writerow(entry.line())
+    return buffer.getvalue()
+
+
+def write_summary(out_dir: Path, entries: list[Entry]) -> None:
+    """Rewrite ``summary.csv`` and ``index.html`` (the gallery of the finished runs)."""
+    from dreamlift.web.pages import gallery_page
+    from dreamlift.web.runs import Run, read_run
+
+    write_text(out_dir / "summary.csv", summary_csv(entries))
+    finished = [Run(id=entry.row.out, path=entry.folder) for entry in entries if entry.status == "done"]
+    write_text(out_dir / "index.html", gallery_page([(run, read_run(run, curves=False)) for run in finished], static=True))
