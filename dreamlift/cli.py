@@ -11,6 +11,7 @@ import argparse
 import sys
 import warnings
 
+from dreamlift.commands import app as app_command
 from dreamlift.commands import eval as eval_command
 from dreamlift.commands import export as export_command
 from dreamlift.commands import image as image_command
@@ -26,6 +27,7 @@ COMMANDS = {
     "eval": (eval_command, "score a run against toy-world ground truth"),
     "export": (export_command, "re-export a run's mesh (glb, obj, ply) with other settings"),
     "view": (view_command, "serve a local web page showing a run, or a gallery of runs"),
+    "app": (app_command, "a local web app: submit a prompt or an image, watch it train, download the asset"),
 }
 
 
