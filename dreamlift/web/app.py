@@ -427,6 +427,7 @@ class AppLock:
 class AppServer(LocalServer):
     """The app on ``folder``: its lock, the queue recovered, ``workers`` worker processes, and the server.
 
+    ``workers`` 0 serves the queue without running it (for tests).
     ``token``: None on loopback (no token), else the token requests must carry;
     ``start()`` starts the workers and serves in a thread; ``close()`` stops both (a
     running job goes back to the queue at a checkpoint).
@@ -436,7 +437,7 @@ class AppServer(LocalServer):
         self, folder: str | Path, host: str = "127.0.0.1", port: int = 0, workers: int = 1,
         token: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
     ):
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
             raise DreamliftError(f"--workers must be a positive whole number, got {workers}")
         folder = Path(folder).expanduser().resolve()
         if folder.exists() and not folder.is_dir():
