@@ -153,7 +153,7 @@ def parse_submission(fields: dict[str, Any], has_image: bool) -> JobSpec:
         raise DreamliftError("model must be one line: a model folder, a file or a hub id")
     choices = _text_priors() if kind == "text" else IMAGE_PRIORS
     if prior not in choices:
-        raise DreamliftError(f"unknown prior {prior!r} for a {kind} job: choose one of {', '.join(choices)}")
+        raise DreamliftError(f"unknown prior {prior!r} for {'a text' if kind == 'text' else 'an image'} job: choose one of {', '.join(choices)}")
     if kind == "image" and prior == "zero123" and not model:
         raise DreamliftError("the zero123 prior needs a model: a Zero-1-to-3 folder in the diffusers layout, or a hub id")
     if prior == "toy" and model:

@@ -9,7 +9,6 @@ import io
 import time
 
 import numpy as np
-import pytest
 from browser import NEEDS_BROWSER, severe_errors, wait_for
 from PIL import Image
 
