@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     url = server.url + (f"?token={token}" if token else "")
     jobs = server.app.queue.jobs()
     queued = sum(job.status == "queued" for job in jobs)
-    resumed = f", {server.recovered} interrupted one{'s' if server.recovered != 1 else ''} to resume" if server.recovered else ""
+    resumed = ""
+    if server.recovered:
+        resumed = f", {server.recovered} of them interrupted: {'it resumes' if server.recovered == 1 else 'they resume'} from the last checkpoint"
     print(f"dreamlift app on {server.app.folder}: {len(jobs)} jobs, {queued} queued{resumed}", flush=True)
     print(f"open {url}  (Ctrl-C to stop)", flush=True)
     if token:
