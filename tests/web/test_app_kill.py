@@ -106,7 +106,7 @@ def test_sigkill_of_the_app_and_its_children_then_restart_resumes_the_job(tmp_pa
             os.kill(pid, signal.SIGKILL)
     killed_at = max(logged_steps(run))
     kept = checkpoint_steps(run)[-1]
-    assert kept == CHECKPOINT_EVERY and killed_at == CHECKPOINT_EVERY + 10 and not (run / "mesh.glb").exists()
+    assert CHECKPOINT_EVERY <= kept <= killed_at < STEPS and not (run / "mesh.glb").exists()
 
     app, client, first = start_app(folder, log)
     try:
