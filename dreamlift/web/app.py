@@ -439,6 +439,8 @@ class AppServer(LocalServer):
     ):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
             raise DreamliftError(f"--workers must be a positive whole number, got {workers}")
+        if not 0 <= int(port) <= 65535:  # before the folder is touched
+            raise DreamliftError(f"port {port} is out of range: give 0 (any free port) to 65535")
         folder = Path(folder).expanduser().resolve()
         if folder.exists() and not folder.is_dir():
             raise DreamliftError(f"--folder {folder} is a file: give a folder for the app's jobs")

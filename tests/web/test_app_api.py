@@ -216,3 +216,16 @@ def test_cancel_keeps_the_checkpoint_and_resume_finishes(running_app):
     assert checkpoint_steps(folder)[-1] == 40
     logged = [json.loads(line)["step"] for line in (folder / "log.jsonl").read_text().splitlines()]
     assert logged == [10, 20, 30, 40]  # the resumed run's log continues the first one's, no step twice
+
+
+def test_one_app_per_folder_and_a_bad_port_touches_nothing(tmp_path):
+    from dreamlift.errors import DreamliftError
+    from dreamlift.web.app import AppServer
+
+    with pytest.raises(DreamliftError, match="port 70000 is out of range"):
+        AppServer(tmp_path / "fresh", port=70000)
+    assert not (tmp_path / "fresh").exists()
+    with AppServer(tmp_path / "app", workers=0):
+        with pytest.raises(DreamliftError, match="another dreamlift app already serves"):
+            AppServer(tmp_path / "app", workers=0)
+    AppServer(tmp_path / "app", workers=0).close()  # the lock went with the first app
