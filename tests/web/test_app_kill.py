@@ -24,9 +24,12 @@ from app_client import Client
 
 from dreamlift.web import modules
 
-pytestmark = pytest.mark.skipif(
-    not (modules.node_modules() / modules.MODEL_VIEWER).is_file(), reason=f"model-viewer is not installed: run {modules.INSTALL_COMMAND}"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (modules.node_modules() / modules.MODEL_VIEWER).is_file(), reason=f"model-viewer is not installed: run {modules.INSTALL_COMMAND}"
+    ),
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the app's child processes in /proc (Linux)"),
+]
 STEPS, CHECKPOINT_EVERY = 60, 20
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,11 +49,14 @@ def start_app(folder: Path, log: Path) -> tuple[subprocess.Popen, Client, str]:
 
 
 def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (children first)."""
-    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout.split()
+    """``pid`` and every process below it, children first (read from /proc)."""
     children: dict[int, list[int]] = {}
-    for child, parent in zip(map(int, table[0::2]), map(int, table[1::2])):
-        children.setdefault(parent, []).append(child)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     found, stack = [], [pid]
     while stack:
         current = stack.pop()

@@ -191,7 +191,7 @@ $("model").addEventListener("error", (event) => {
 });
 
 $("cancel").addEventListener("click", async () => {
-  try { show(await api("GET", `/api/jobs/${encodeURIComponent(selected)}`)); await api("DELETE", `/api/jobs/${encodeURIComponent(selected)}`); }
+  try { await api("DELETE", `/api/jobs/${encodeURIComponent(selected)}`); }  // the events stream shows the stop
   catch (failure) { $("job-error").textContent = failure.message; }
   refreshQueue();
 });
