@@ -38,6 +38,8 @@ class JobSpec:
     """The prompt of a text run (white space normalised)."""
     image: str | None = None
     """Absolute path of an image run's stored upload."""
+    upload_name: str | None = None
+    """The uploaded file's own name (shown as the job's title)."""
     prior: str = "toy"
     """The command's ``--prior``."""
     model: str | None = None
@@ -61,7 +63,7 @@ class JobSpec:
 
     @property
     def title(self) -> str:
-        return self.prompt if self.kind == "text" else f"image {Path(self.image or '').name}"
+        return self.prompt if self.kind == "text" else f"image {self.upload_name or Path(self.image or '').name}"
 
     def argv(self, out: Path, resume: bool) -> list[str]:
         """The child's command line: this Python running ``dreamlift.cli`` in ``out``."""

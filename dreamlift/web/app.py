@@ -146,7 +146,7 @@ class JobsApp:
         stored = None
         if upload is not None:
             stored = self.store_upload(job_id, upload)
-            spec.image = str(stored)
+            spec.image, spec.upload_name = str(stored), Path(upload.filename).name
         try:
             return self.queue.submit(job_id, spec.to_dict())
         except BaseException:

@@ -118,7 +118,7 @@ def test_a_good_upload_is_decoded_then_stored_and_queued(queue_only):
     assert status == 201 and answer["status"] == "queued"
     job = client.job(answer["id"])
     assert (job["kind"], job["status"], job["steps"], job["seed"], job["step"]) == ("image", "queued", 6, 2, 0)
-    assert answer["id"].startswith("my_chair-")
+    assert answer["id"].startswith("my_chair-") and job["title"] == "image my chair.png"
     stored = server.app.folder / "uploads" / f"{answer['id']}.png"
     assert stored_files(server) == [stored.name] and stored.read_bytes() == png
     assert server.app.queue.get(answer["id"]).spec["image"] == str(stored)
