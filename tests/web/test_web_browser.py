@@ -41,7 +41,7 @@ def test_model_loads_and_shows_in_chromium(browser, text_run):
         assert severe_errors(browser) == []
 
 
-def test_gallery_and_image_run_pages_have_nosevere_errors(browser, gallery):
+def test_gallery_and_image_run_pages_have_no_errors(browser, gallery):
     with ViewerServer([gallery]) as server:
         browser.get(server.url)
         assert len(browser.find_elements("css selector", "a.card")) == 2
