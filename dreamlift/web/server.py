@@ -104,125 +104,162 @@ class ViewerApp:
         return None
 
 
-def _handler(app: ViewerApp, check_host: bool) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "dreamlift-viewer"
-        sys_version = ""
+class GuardedHandler(BaseHTTPRequestHandler):
+    """What every local page server shares (the viewer's and the app's).
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet by default
-            pass
+    Responses carry the CSP and no-cache headers; files are sent whole or by byte
+    range; a request whose ``Host`` is not a loopback name is refused when
+    ``check_host`` is set; a request path with NUL bytes, backslashes or encoded
+    slashes is a 404. A subclass gives :meth:`resolve` and the methods it accepts.
+    """
 
-        def _headers(self, status: int, content_type: str, length: int, extra: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
+    server_version = "dreamlift"
+    sys_version = ""
+    check_host = True
+    """Refuse requests whose Host header is not a loopback name (set when bound to loopback)."""
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet by default
+        pass
+
+    def resolve(self, path: str) -> tuple[str, object] | None:
+        """``("html", text)`` or ``("file", Path)`` for a decoded URL path, or None (404)."""
+        raise NotImplementedError
+
+    def _headers(self, status: int, content_type: str, length: int | None, extra: dict[str, str] | None = None) -> None:
+        """Status line and headers; ``length`` None sends no Content-Length (a stream)."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        if length is not None:
             self.send_header("Content-Length", str(length))
-            self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Referrer-Policy", "no-referrer")
-            self.send_header("Cache-Control", "no-store")
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
+        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Cache-Control", "no-store")
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
 
-        def _text(self, status: HTTPStatus, text: str, content_type: str = "text/plain; charset=utf-8", body: bool = True) -> None:
-            data = text.encode("utf-8")
-            self._headers(status, content_type, len(data))
-            if body:
-                self.wfile.write(data)
+    def _text(self, status: HTTPStatus, text: str, content_type: str = "text/plain; charset=utf-8", body: bool = True, extra: dict[str, str] | None = None) -> None:
+        data = text.encode("utf-8")
+        self._headers(status, content_type, len(data), extra)
+        if body:
+            self.wfile.write(data)
 
-        def _file(self, path: Path, body: bool) -> None:
-            content_type = CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            size = path.stat().st_size
-            start, end, status = 0, size - 1, HTTPStatus.OK
-            match = _RANGE.match(self.headers.get("Range", "").strip())
-            if match and size > 0 and (match.group(1) or match.group(2)):
-                if match.group(1):
-                    start = int(match.group(1))
-                    end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
-                else:
-                    start = max(0, size - int(match.group(2)))
-                if start > end or start >= size:
-                    self._headers(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, "text/plain", 0, {"Content-Range": f"bytes */{size}"})
-                    return
-                status = HTTPStatus.PARTIAL_CONTENT
-            extra = {"Accept-Ranges": "bytes"}
-            if status == HTTPStatus.PARTIAL_CONTENT:
-                extra["Content-Range"] = f"bytes {start}-{end}/{size}"
-            self._headers(status, content_type, end - start + 1, extra)
-            if not body:
-                return
-            with open(path, "rb") as handle:
-                handle.seek(start)
-                remaining = end - start + 1
-                while remaining > 0:
-                    chunk = handle.read(min(1 << 20, remaining))
-                    if not chunk:
-                        break
-                    self.wfile.write(chunk)
-                    remaining -= len(chunk)
-
-        def _serve(self, body: bool) -> None:
-            if check_host and not is_loopback(_host_name(self.headers.get("Host", ""))):
-                self._text(HTTPStatus.FORBIDDEN, "forbidden: this viewer only answers requests for localhost\n", body=body)
-                return
-            raw = urlsplit(self.path).path
-            path = unquote(raw)
-            if "\x00" in path or "\\" in path or not path.startswith("/") or "%2f" in raw.lower():
-                self._text(HTTPStatus.NOT_FOUND, "not found\n", body=body)
-                return
-            try:
-                found = app.resolve(path)
-            except OSError:
-                found = None
-            if found is None:
-                self._text(HTTPStatus.NOT_FOUND, "not found\n", body=body)
-            elif found[0] == "html":
-                self._text(HTTPStatus.OK, str(found[1]), "text/html; charset=utf-8", body=body)
+    def _file(self, path: Path, body: bool) -> None:
+        content_type = CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        size = path.stat().st_size
+        start, end, status = 0, size - 1, HTTPStatus.OK
+        match = _RANGE.match(self.headers.get("Range", "").strip())
+        if match and size > 0 and (match.group(1) or match.group(2)):
+            if match.group(1):
+                start = int(match.group(1))
+                end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
             else:
-                try:
-                    self._file(Path(found[1]), body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-                except OSError:
-                    self._text(HTTPStatus.NOT_FOUND, "not found\n", body=body)
+                start = max(0, size - int(match.group(2)))
+            if start > end or start >= size:
+                self._headers(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, "text/plain", 0, {"Content-Range": f"bytes */{size}"})
+                return
+            status = HTTPStatus.PARTIAL_CONTENT
+        extra = {"Accept-Ranges": "bytes"}
+        if status == HTTPStatus.PARTIAL_CONTENT:
+            extra["Content-Range"] = f"bytes {start}-{end}/{size}"
+        self._headers(status, content_type, end - start + 1, extra)
+        if not body:
+            return
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            remaining = end - start + 1
+            while remaining > 0:
+                chunk = handle.read(min(1 << 20, remaining))
+                if not chunk:
+                    break
+                self.wfile.write(chunk)
+                remaining -= len(chunk)
 
-        def do_GET(self) -> None:  # noqa: N802
-            self._serve(body=True)
+    def _guarded_path(self, body: bool) -> str | None:
+        """The decoded request path, or None after answering 403 (foreign Host) or 404 (a malformed path)."""
+        if self.check_host and not is_loopback(_host_name(self.headers.get("Host", ""))):
+            self._text(HTTPStatus.FORBIDDEN, "forbidden: this server only answers requests for localhost\n", body=body)
+            return None
+        raw = urlsplit(self.path).path
+        path = unquote(raw)
+        if "\x00" in path or "\\" in path or not path.startswith("/") or "%2f" in raw.lower():
+            self._text(HTTPStatus.NOT_FOUND, "not found\n", body=body)
+            return None
+        return path
 
-        def do_HEAD(self) -> None:  # noqa: N802
-            self._serve(body=False)
+    def _send_found(self, found: tuple[str, object] | None, body: bool) -> None:
+        """Answer with what :meth:`resolve` found (404 for None)."""
+        if found is None:
+            self._text(HTTPStatus.NOT_FOUND, "not found\n", body=body)
+        elif found[0] == "html":
+            self._text(HTTPStatus.OK, str(found[1]), "text/html; charset=utf-8", body=body)
+        else:
+            try:
+                self._file(Path(found[1]), body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            except OSError:
+                self._text(HTTPStatus.NOT_FOUND, "not found\n", body=body)
 
-        def _refuse(self) -> None:
-            self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
-            self.send_header("Allow", "GET, HEAD")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def _serve(self, body: bool) -> None:
+        path = self._guarded_path(body)
+        if path is None:
+            return
+        try:
+            found = self.resolve(path)
+        except OSError:
+            found = None
+        self._send_found(found, body)
 
-        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse  # noqa: N815
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve(body=True)
 
-    return Handler
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve(body=False)
+
+
+class ViewerHandler(GuardedHandler):
+    """The viewer's requests: GET and HEAD of :class:`ViewerApp`'s pages and files; anything else is 405."""
+
+    server_version = "dreamlift-viewer"
+    app: ViewerApp
+
+    def resolve(self, path: str) -> tuple[str, object] | None:
+        return self.app.resolve(path)
+
+    def _refuse(self) -> None:
+        self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
+        self.send_header("Allow", "GET, HEAD")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse  # noqa: N815
 
 
 class _IPv6Server(ThreadingHTTPServer):
     address_family = socket.AF_INET6
 
 
-class ViewerServer:
-    """The viewer bound to ``host:port`` (port 0 picks a free one); ``start()`` serves in a thread."""
+class LocalServer:
+    """A :class:`GuardedHandler` subclass served on ``host:port`` (port 0 picks a free one); ``start()`` serves in a thread.
 
-    def __init__(self, paths: list[Path], host: str = "127.0.0.1", port: int = 0):
-        app = ViewerApp(paths)
+    The handler's ``check_host`` is set when ``host`` is a loopback address.
+    """
+
+    def __init__(self, handler: type[GuardedHandler], host: str = "127.0.0.1", port: int = 0, name: str = "dreamlift-server"):
         if not 0 <= int(port) <= 65535:
             raise DreamliftError(f"port {port} is out of range: give 0 (any free port) to 65535")
         server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        handler = type(handler.__name__, (handler,), {"check_host": is_loopback(host)})
         try:
-            self.httpd = server_class((host, int(port)), _handler(app, check_host=is_loopback(host)))
+            self.httpd = server_class((host, int(port)), handler)
         except OSError as error:
             raise DreamliftError(
                 f"cannot listen on {host}:{port} ({error.strerror or error}): give another --port, or --port 0 for any free one"
             ) from None
         self.httpd.daemon_threads = True
-        self.app = app
+        self.name = name
         self._thread: threading.Thread | None = None
 
     @property
@@ -239,8 +276,8 @@ class ViewerServer:
     def serve_forever(self) -> None:
         self.httpd.serve_forever(poll_interval=0.2)
 
-    def start(self) -> "ViewerServer":
-        self._thread = threading.Thread(target=self.serve_forever, name="dreamlift-viewer", daemon=True)
+    def start(self):
+        self._thread = threading.Thread(target=self.serve_forever, name=self.name, daemon=True)
         self._thread.start()
         return self
 
@@ -251,8 +288,17 @@ class ViewerServer:
         if self._thread:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "ViewerServer":
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class ViewerServer(LocalServer):
+    """The viewer of ``paths`` (run folders or folders of runs) bound to ``host:port``."""
+
+    def __init__(self, paths: list[Path], host: str = "127.0.0.1", port: int = 0):
+        app = ViewerApp(paths)
+        super().__init__(type("Handler", (ViewerHandler,), {"app": app}), host, port, name="dreamlift-viewer")
+        self.app = app

@@ -1,4 +1,4 @@
-"""Run folders for the viewer tests, built once per session with dreamlift's exporter."""
+"""Run folders for the viewer tests, built once per session with dreamlift's exporter; the browser of the page tests."""
 
 from __future__ import annotations
 
@@ -20,3 +20,13 @@ def gallery(tmp_path_factory):
 @pytest.fixture(scope="session")
 def text_run(gallery):
     return gallery / "snowman"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """A headless Chromium per test module (see :mod:`browser`)."""
+    from browser import start_browser
+
+    driver = start_browser(tmp_path_factory.mktemp("chromium-profile"))
+    yield driver
+    driver.quit()
