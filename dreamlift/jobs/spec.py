@@ -119,9 +119,19 @@ def _settings(value: Any) -> dict[str, str]:
 
 
 def _text_priors() -> tuple[str, ...]:
-    from dreamlift.guidance.factory import TEXT_PRIORS
+    from dreamlift.guidance.priors import prior_names
 
-    return tuple(TEXT_PRIORS)
+    return tuple(prior_names("text"))
+
+
+def check_settings(spec: JobSpec) -> None:
+    """Resolve a new job's settings as its command will (preset, ``--set``, flags), so a bad key or value is refused now."""
+    from dreamlift.cli import build_parser
+    from dreamlift.commands import image, text
+
+    args = build_parser().parse_args(spec.argv(Path("job"), resume=False)[3:])
+    config = (text if spec.kind == "text" else image).build_config(args)
+    config.validate()
 
 
 def parse_submission(fields: dict[str, Any], has_image: bool) -> JobSpec:
@@ -179,4 +189,5 @@ def parse_submission(fields: dict[str, Any], has_image: bool) -> JobSpec:
         spec.export = _flag("export", fields["export"])
     if fields.get("set") is not None:
         spec.settings = _settings(fields["set"])
+    check_settings(spec)
     return spec

@@ -47,6 +47,16 @@ def test_row_options_override_the_batch_options_in_the_parsed_command(tmp_path):
     assert args.no_export and args.resume and args.quiet and args.out == tmp_path / "cube"
 
 
+def test_row_columns_and_batch_settings_reach_the_runs_config(tmp_path):
+    """A column that is a config key and the batch's --set both end up in the settings the row's run resolves."""
+    from dreamlift.commands.text import build_config
+
+    row = read_rows(write(tmp_path, "p.csv", "prompt,render.samples_per_ray,prior.elevation_window\na red cube,48,none\n"))[0]
+    argv = row.argv(tmp_path / "cube", ["--set", "prior.azimuth_window=25", "--set", "render.samples_per_ray=40", "--steps", "6"], resume=False)
+    config = build_config(build_parser().parse_args(argv))
+    assert (config.render.samples_per_ray, config.prior.elevation_window, config.prior.azimuth_window, config.steps) == (48, None, 25.0, 6)
+
+
 def test_batch_run_options_are_forwarded_verbatim():
     args = build_parser().parse_args(
         ["batch", "p.txt", "--out", "o", "--steps", "6", "--seed", "3", "--prior", "toy", "--checkpoint-every", "2",

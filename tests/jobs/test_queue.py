@@ -105,6 +105,9 @@ def test_a_failed_transaction_leaves_no_row(tmp_path):
         ({"prompt": "a red cube", "colour": "red"}, "unknown field 'colour'"),
         ({"prompt": "a red cube", "set": {"../x": 1}}, "is not a setting name"),
         ({"prompt": "a red cube", "set": ["a=1"]}, "set must be an object"),
+        ({"prompt": "a red cube", "set": {"render.samples": 3}}, "unknown setting 'render.samples': did you mean render.samples_per_ray"),
+        ({"prompt": "a red cube", "set": {"render.samples_per_ray": "many"}}, "render.samples_per_ray takes whole number, got 'many'"),
+        ({"prompt": "a red cube", "set": {"checkpoint_every": 0}}, "checkpoint_every must be at least 1"),
         ({"prompt": "a red cube", "export": "maybe"}, "export must be true or false"),
         ({"prompt": "a red cube\x07"}, "control characters"),
     ],
@@ -128,7 +131,7 @@ def test_image_submissions(tmp_path):
 def test_the_command_line_of_a_job_forwards_every_option(tmp_path):
     spec = parse_submission(
         {"prompt": " a  red cube ", "steps": 40, "seed": "3", "checkpoint_every": 10, "export": False,
-         "set": {"preview_every": 20, "shading.ambient": [0.3, 0.5], "background.mode": "white"}},
+         "set": {"preview_every": 20, "shading.ambient": [0.3, 0.5], "prior.azimuth_window": 25}},
         has_image=False,
     )
     assert spec.prompt == "a red cube"
@@ -137,9 +140,15 @@ def test_the_command_line_of_a_job_forwards_every_option(tmp_path):
     assert spec.argv(out, resume=False) == [
         sys.executable, "-m", "dreamlift.cli", "text", "a red cube", "--out", str(out), "--quiet",
         "--prior", "toy", "--seed", "3", "--no-export",
-        "--set", "preview_every=20", "--set", "shading.ambient=[0.3, 0.5]", "--set", "background.mode=white",
+        "--set", "preview_every=20", "--set", "shading.ambient=[0.3, 0.5]", "--set", "prior.azimuth_window=25",
         "--steps", "40", "--checkpoint-every", "10",
     ]
+    from dreamlift.cli import build_parser
+    from dreamlift.commands.text import build_config
+
+    config = build_config(build_parser().parse_args(spec.argv(out, resume=False)[3:]))  # what the child will run with
+    assert (config.preview_every, config.shading.ambient, config.prior.azimuth_window, config.steps, config.seed) == (20, (0.3, 0.5), 25.0, 40, 3)
+    assert (config.checkpoint_every, config.export_mesh, config.export_video) == (10, False, False)
     # a resumed run keeps its saved settings: only the options --resume accepts
     assert spec.argv(out, resume=True)[4:] == ["a red cube", "--out", str(out), "--quiet", "--resume", "--steps", "40", "--checkpoint-every", "10"]
 
