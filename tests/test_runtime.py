@@ -72,10 +72,16 @@ def test_other_device_words_are_refused_with_the_choices(name):
 
 
 def test_the_trainer_uses_the_same_words_and_keeps_the_toy_prior_on_the_cpu(two_gpus):
-    assert trainer_resolve_device(SimpleNamespace(device="auto", prior="toy")) == CPU
-    assert trainer_resolve_device(SimpleNamespace(device="auto", prior="stable-diffusion")) == CUDA
-    assert trainer_resolve_device(SimpleNamespace(device="cuda:1", prior="toy")) == torch.device("cuda", 1)
-    error_message(lambda: trainer_resolve_device(SimpleNamespace(device="gpu", prior="toy")), "choose one of auto, cpu, cuda, cuda:N")
+    from dreamlift.guidance.stable_diffusion import StableDiffusionConfig
+    from dreamlift.guidance.toy import ToyPriorConfig
+    from dreamlift.guidance.zero123 import Zero123Config
+
+    toy = ToyPriorConfig()
+    assert trainer_resolve_device(SimpleNamespace(device="auto", prior=toy)) == CPU
+    assert trainer_resolve_device(SimpleNamespace(device="auto", prior=StableDiffusionConfig())) == CUDA
+    assert trainer_resolve_device(SimpleNamespace(device="auto", prior=Zero123Config())) == CUDA
+    assert trainer_resolve_device(SimpleNamespace(device="cuda:1", prior=toy)) == torch.device("cuda", 1)
+    error_message(lambda: trainer_resolve_device(SimpleNamespace(device="gpu", prior=toy)), "choose one of auto, cpu, cuda, cuda:N")
 
 
 # --------------------------------------------------------------------------- dtypes
