@@ -221,7 +221,7 @@ def set_value(root: Any, key: str, text: str) -> None:
     """
     parts = key.split(".")
     owner = root
-    for depth, part in enumerate(parts[:-1]):
+    for part in parts[:-1]:
         child = getattr(owner, part, None) if part in _field_names(owner) else None
         if not dataclasses.is_dataclass(child):
             raise unknown_key_error(key, list(leaf_keys(root)))
@@ -229,10 +229,10 @@ def set_value(root: Any, key: str, text: str) -> None:
     last = parts[-1]
     if last not in _field_names(owner):
         raise unknown_key_error(key, list(leaf_keys(root)))
-    hint = _hints(type(owner))[last]
     if last == "name" and len(parts) > 1:
         _switch_union_member(root, parts[:-1], text, key)
         return
+    hint = _hints(type(owner))[last]
     current = getattr(owner, last)
     if dataclasses.is_dataclass(current):
         example = next(iter(leaf_keys(current, key)), key + ".…")
