@@ -17,6 +17,7 @@ from dreamlift.commands import eval as eval_command
 from dreamlift.commands import export as export_command
 from dreamlift.commands import image as image_command
 from dreamlift.commands import presets as presets_command
+from dreamlift.commands import refine as refine_command
 from dreamlift.commands import render as render_command
 from dreamlift.commands import text as text_command
 from dreamlift.commands import view as view_command
@@ -25,6 +26,7 @@ from dreamlift.errors import DreamliftError
 COMMANDS = {
     "text": (text_command, "text prompt to a 3D asset by score distillation"),
     "image": (image_command, "one image (or a few with known cameras) to a 3D asset"),
+    "refine": (refine_command, "stage 2 on a finished run: refine its mesh (DMTet) at a higher render size"),
     "render": (render_command, "render a run's result from any orbit camera to a PNG"),
     "eval": (eval_command, "score a run against toy-world ground truth"),
     "export": (export_command, "re-export a run's mesh (glb, obj, ply) with other settings"),

@@ -30,6 +30,11 @@ def add_run_options(parser: argparse.ArgumentParser, device_help: str, kind: str
     parser.add_argument("--device", default=None, help=device_help)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
+    parser.add_argument(
+        "--refine", choices=("on", "off"), default=None,
+        help="stage 2, mesh refinement (DMTet) after the NeRF (default: the preset's; the toy preset refines)",
+    )
+    parser.add_argument("--turntable-size", type=positive_int, default=None, metavar="PX", help="turntable.mp4 width and height (default 512)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_settings_options(parser, kind)
 
@@ -44,6 +49,8 @@ def run_flags(args: argparse.Namespace) -> list[tuple[str, str, object]]:
         ("--device", "device", args.device),
         ("--no-export", "export_mesh", export),
         ("--no-export", "export_video", export),
+        ("--refine", "refine.enabled", None if args.refine is None else args.refine == "on"),
+        ("--turntable-size", "turntable_size", args.turntable_size),
     ]
 
 

@@ -189,7 +189,8 @@ def run(args: argparse.Namespace) -> int:
         found = identify(views, config.prior, config.image.border_ratio)
         candidates = found.candidates
         views = [quantised(v) for v in native_views(views, found.best_renders, config.image.border_ratio)]
-    guidance = config.prior.setup(GuidanceInputs(device=device, views=views, candidates=candidates))  # bad models fail here, before any file is written
+    inputs = GuidanceInputs(device=device, views=views, candidates=candidates)
+    guidance = config.prior.setup(inputs)  # bad models fail here, before any file is written
     folder = prepare_run_folder(folder, "image", resume=args.resume)
     if not args.resume:
         for record, view in zip(config.image.views, views):
@@ -200,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(config, folder, guidance, kind="image", hooks=[hook], show_progress=not args.quiet)
     summary = trainer.run(resume=args.resume)
     trained = time.perf_counter() - started
-    written = finish_run(trainer, config, quiet=args.quiet)
+    written = finish_run(trainer, config, inputs, quiet=args.quiet, resume=args.resume)
     total = time.perf_counter() - started
     if candidates is not None:
         print(describe_candidates(candidates))

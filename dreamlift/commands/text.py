@@ -89,32 +89,29 @@ def run(args: argparse.Namespace) -> int:
         config = build_config(args)
     config.validate()
     device = resolve_device(config)
-    guidance = config.prior.setup(GuidanceInputs(prompt=config.prompt, device=device))  # bad prompts and models fail here, before any file is written
+    inputs = GuidanceInputs(prompt=config.prompt, device=device)
+    guidance = config.prior.setup(inputs)  # bad prompts and models fail here, before any file is written
     folder = prepare_run_folder(folder, "text", resume=args.resume)
     trainer = Trainer(config, folder, guidance, kind="text", show_progress=not args.quiet)
     summary = trainer.run(resume=args.resume)
     trained = time.perf_counter() - started
-    written = finish_run(trainer, config, quiet=args.quiet)
+    written = finish_run(trainer, config, inputs, quiet=args.quiet, resume=args.resume)
     total = time.perf_counter() - started
     print(f"{folder}: {summary['step']} steps in {trained:.1f} s (total {total:.1f} s); wrote {', '.join(written) or 'checkpoints'}")
     return 0
 
 
-def finish_run(trainer, config, quiet: bool = False) -> list[str]:
-    """Write the run's assets (mesh.glb, turntable.mp4) from the trained field."""
-    written = ["config.json", "log.jsonl", "checkpoints/", "previews/"]
-    if not (config.export_mesh or config.export_video):
-        return written
-    from dreamlift import export
+def finish_run(trainer, config, inputs, quiet: bool = False, resume: bool = False) -> list[str]:
+    """Stage 2 when the config asks for it, then the run's assets (mesh.glb, turntable.mp4); returns what was written.
 
-    field = trainer.field.cpu().eval()
-    occupancy = trainer.occupancy.to("cpu")
-    if config.export_mesh:
-        export.export_run(trainer.folder, field, formats=("glb",), occupancy=occupancy, turntable=config.export_video, progress=not quiet)
-        written.append("mesh.glb")
-        if config.export_video:
-            written.append("turntable.mp4")
-    elif config.export_video:
-        export.write_turntable(field, trainer.folder / "turntable.mp4", occupancy=occupancy, progress=not quiet)
-        written.append("turntable.mp4")
-    return written
+    ``inputs`` are the stage-1 prior's :class:`~dreamlift.guidance.base.GuidanceInputs`, which
+    the refinement's prior is set up with too.
+    """
+    from dreamlift.refine.run import run_refinement, write_assets
+
+    written = ["config.json", "log.jsonl", "checkpoints/", "previews/"]
+    refiner = None
+    if config.refine.enabled:
+        refiner = run_refinement(trainer.folder, config, inputs, resume=resume, quiet=quiet)
+        written.append("refine/")
+    return written + write_assets(trainer.folder, config, trainer.field, trainer.occupancy.to("cpu"), refiner)

@@ -93,7 +93,7 @@ def _normal_frame(out: dict, k: int) -> np.ndarray:
     return to_uint8((0.5 * (out["normals"][k] + opacity) + (1.0 - opacity)).numpy())
 
 
-def _write_mp4(frames: list[np.ndarray], path: Path, fps: int) -> None:
+def write_mp4(frames: list[np.ndarray], path: Path, fps: int) -> None:
     with atomic_path(path) as tmp:
         writer = imageio.get_writer(
             tmp,
@@ -114,7 +114,7 @@ def _write_mp4(frames: list[np.ndarray], path: Path, fps: int) -> None:
             writer.close()
 
 
-def _write_gif(frames: list[np.ndarray], path: Path, fps: int) -> None:
+def write_gif(frames: list[np.ndarray], path: Path, fps: int) -> None:
     images = [Image.fromarray(frame) for frame in frames]
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=int(round(1000 / fps)), loop=0)
@@ -166,14 +166,14 @@ def write_turntable(
                     normals.append(_normal_frame(out, k))
             bar.update(len(chunk))
     written = [path]
-    _write_mp4(colour, path, int(config.fps))
+    write_mp4(colour, path, int(config.fps))
     if config.gif:
         written.append(path.with_suffix(".gif"))
-        _write_gif(colour, written[-1], int(config.fps))
+        write_gif(colour, written[-1], int(config.fps))
     if config.depth:
         written.append(path.with_name(f"{path.stem}_depth.mp4"))
-        _write_mp4(depth, written[-1], int(config.fps))
+        write_mp4(depth, written[-1], int(config.fps))
     if config.normals:
         written.append(path.with_name(f"{path.stem}_normals.mp4"))
-        _write_mp4(normals, written[-1], int(config.fps))
+        write_mp4(normals, written[-1], int(config.fps))
     return written

@@ -21,7 +21,7 @@ Noise levels use the DDPM convention: ``x_t = √ᾱ_t·x + √(1 − ᾱ_t)·ε
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -245,3 +245,11 @@ class PriorSettings:
     def setup(self, inputs: GuidanceInputs) -> Guidance:
         """The prior's :class:`Guidance` for a run (raises a one-line error for a bad prompt or model)."""
         raise NotImplementedError
+
+    def for_refinement(self, size: int, timesteps: TimestepSchedule) -> "PriorSettings":
+        """This prior's settings for the refinement stage: renders of ``size`` pixels, ``timesteps``.
+
+        A prior that resizes renders to its own input (Stable Diffusion, IF) only changes
+        the schedule; one that takes a fixed size (the toy prior) overrides this.
+        """
+        return replace(self, timesteps=timesteps)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -34,6 +34,10 @@ from torch import Tensor
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import Guidance, GuidanceInputs, PriorSettings, TimestepSchedule, classifier_free_guidance, linear_alphas_cumprod
 from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras, wrap_degrees
+
+
+TOY_SIZES = (32, 64, 128)
+"""Render sizes TOYWORLD.md allows for the bundled priors (32 native, 64 and 128 for refinement)."""
 
 
 @dataclass
@@ -67,6 +71,12 @@ class ToyPriorConfig(PriorSettings):
         from dreamlift.toyworld import parse_caption
 
         return ToyPrior(parse_caption(inputs.prompt), self)
+
+    def for_refinement(self, size: int, timesteps: TimestepSchedule) -> "ToyPriorConfig":
+        """The same memory rendered at ``size`` (TOYWORLD allows 32, 64 and 128), with ``timesteps``."""
+        if size not in TOY_SIZES:
+            raise DreamliftError(f"the toy prior renders {', '.join(map(str, TOY_SIZES))} pixels, not {size}: set refine.size to one of them")
+        return replace(self, resolution=size, timesteps=timesteps)
 
 
 def cache_dir() -> Path:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.priors import PriorConfig
 from dreamlift.guidance.toy import ToyPriorConfig
+from dreamlift.refine.config import RefineConfig
 from dreamlift.rendering.cameras import CameraRanges
 from dreamlift.rendering.occupancy import OccupancyConfig
 from dreamlift.rendering.renderer import RenderConfig
@@ -123,6 +124,10 @@ class TrainConfig:
     """Consecutive non-finite steps before rolling back to the last checkpoint."""
     image: ImageSettings | None = None
     """Image runs only: the input views, reference-view losses and image priors (None for text runs)."""
+    refine: RefineConfig = field(default_factory=RefineConfig)
+    """Stage 2: mesh refinement after the NeRF (DMTet); ``refine.enabled`` turns it on."""
+    turntable_size: int = 512
+    """Width and height of turntable.mp4 in pixels, rendered from the final mesh."""
 
     def validate(self) -> None:
         """Raise a one-line :class:`DreamliftError` for settings that cannot run."""
@@ -146,6 +151,11 @@ class TrainConfig:
         if self.prior.kind != run_kind:
             raise DreamliftError(f"the {self.prior.name} prior is for {self.prior.kind} runs, not {run_kind} runs: choose another prior.name")
         check_seed(self.seed)
+        if not 16 <= self.turntable_size <= 2048:
+            raise DreamliftError(f"turntable size {self.turntable_size} must be 16 to 2048 pixels")
+        self.refine.validate()
+        if self.refine.enabled:
+            self.prior.for_refinement(self.refine.size, self.refine.timesteps).validate()
         self.cameras.validate()
         self.prior.validate()
         if self.image is not None:

@@ -1,0 +1,114 @@
+"""``dreamlift refine RUN [--steps N] [--resolution PX] [--set refine.KEY=VALUE] [--resume]``: stage 2 on a finished run.
+
+The run's ``config.json`` gets the refinement settings (written atomically before any
+work), stage 2 runs in ``RUN/refine/`` and the assets are written again from the refined
+mesh (``mesh.glb``, ``mesh-stage1.glb``, ``turntable.mp4``). Like any run it checkpoints,
+stops cleanly on Ctrl-C and continues with ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from dreamlift.commands._common import positive_int
+from dreamlift.errors import DreamliftError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", type=Path, help="a finished run folder (the --out of dreamlift text or image)")
+    parser.add_argument("--steps", type=positive_int, default=None, help="refinement steps (default: the run's refine.steps)")
+    parser.add_argument("--resolution", type=positive_int, default=None, metavar="PX", help="render size of the refinement (refine.size)")
+    parser.add_argument(
+        "--set", dest="settings", action="append", default=[], metavar="refine.KEY=VALUE",
+        help="any refinement setting (see dreamlift text --help, section refine); repeatable",
+    )
+    parser.add_argument("--device", default=None, help="auto (default), cpu or cuda")
+    parser.add_argument("--resume", action="store_true", help="continue the refinement in RUN/refine from its latest checkpoint")
+    parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
+    parser.add_argument("--turntable-size", type=positive_int, default=None, metavar="PX", help="turntable.mp4 width and height")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def refine_settings(config, args: argparse.Namespace) -> None:
+    """Apply the command's settings to ``config`` (``--set`` keys must lie under ``refine.``)."""
+    from dreamlift.config_tree import set_value
+
+    for item in args.settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise DreamliftError(f"--set {item!r} is not KEY=VALUE: write e.g. --set refine.tet_resolution=64")
+        if not key.strip().startswith("refine."):
+            raise DreamliftError(f"--set {key.strip()}: dreamlift refine changes only refine.* settings; stage 1's are fixed by the run")
+        set_value(config, key.strip(), value)
+    config.refine.enabled = True
+    if args.steps is not None:
+        config.refine.steps = args.steps
+    if args.resolution is not None:
+        config.refine.size = args.resolution
+    if args.device is not None:
+        config.device = args.device
+    if args.turntable_size is not None:
+        config.turntable_size = args.turntable_size
+    if args.no_export:
+        config.export_mesh = config.export_video = False
+
+
+def saved_inputs(folder: Path, record: dict, config, device):
+    """The :class:`~dreamlift.guidance.base.GuidanceInputs` the run's prior was set up with, read back from the folder."""
+    from dreamlift.guidance.base import GuidanceInputs
+
+    if record["kind"] == "text":
+        return GuidanceInputs(prompt=config.prompt, device=device)
+    from dreamlift.commands.image import CANDIDATES_FILE, read_saved_views
+    from dreamlift.guidance.toy_view import candidates_from_json
+
+    candidates = None
+    if config.prior.name == "toy-view":
+        path = folder / CANDIDATES_FILE
+        if not path.is_file():
+            raise DreamliftError(f"{path} is missing: the run folder is damaged; start a new run")
+        candidates = candidates_from_json(path.read_text())
+    return GuidanceInputs(device=device, views=read_saved_views(folder, config), candidates=candidates)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dreamlift._atomic import write_json
+    from dreamlift.config_tree import to_dict
+    from dreamlift.refine.run import run_refinement, write_assets
+    from dreamlift.refine.stage import STAGE_FOLDER, load_stage1
+    from dreamlift.training.checkpoint import list_checkpoints
+    from dreamlift.training.run_folder import read_run_config, read_run_record
+    from dreamlift.training.trainer import resolve_device
+
+    started = time.perf_counter()
+    folder = args.run
+    if not folder.is_dir():
+        raise DreamliftError(f"{folder} is not a folder: give the run folder of a finished dreamlift text or image run")
+    record = read_run_record(folder)
+    config = read_run_config(folder, record)
+    checkpoints = folder / STAGE_FOLDER / "checkpoints"
+    refined_before = checkpoints.is_dir() and bool(list_checkpoints(checkpoints))
+    if args.resume:
+        if not refined_before:
+            raise DreamliftError(f"{folder} has no refinement to resume: run dreamlift refine {folder} without --resume")
+        if args.settings or args.resolution is not None:
+            raise DreamliftError("a resumed refinement keeps its saved settings: drop --set / --resolution (only --steps changes it)")
+    elif refined_before:
+        raise DreamliftError(
+            f"{folder} is refined already: continue with --resume, or remove {folder / STAGE_FOLDER} to refine it again"
+        )
+    refine_settings(config, args)
+    config.validate()
+    device = resolve_device(config)
+    stage1_field, _, occupancy = load_stage1(folder, config, "cpu")  # an unfinished stage 1 fails here
+    inputs = saved_inputs(folder, record, config, device)
+    record["config"] = to_dict(config)
+    write_json(folder / "config.json", record)
+    refiner = run_refinement(folder, config, inputs, resume=args.resume, quiet=args.quiet)
+    refined = time.perf_counter() - started
+    written = write_assets(folder, config, stage1_field, occupancy, refiner)
+    total = time.perf_counter() - started
+    print(f"{folder}: refined for {refiner.step} steps in {refined:.1f} s (total {total:.1f} s); wrote refine/, {', '.join(written)}")
+    return 0

@@ -1,0 +1,78 @@
+"""Settings of the refinement stage (stage 2: a DMTet mesh distilled at a higher render size).
+
+Part of the run's :class:`~dreamlift.training.config.TrainConfig` as ``refine``; the
+presets set it per prior (sources in :mod:`dreamlift.presets`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dreamlift.errors import DreamliftError
+from dreamlift.guidance.base import TimestepSchedule
+
+
+@dataclass
+class RefineConfig:
+    """Stage 2 (Magic3D §4, stable-dreamfusion ``--dmtet``): a tet-grid SDF and a colour field, rendered as a mesh."""
+
+    enabled: bool = False
+    """Run the refinement stage after stage 1 (``--refine on|off``)."""
+    steps: int = 300
+    """Refinement steps."""
+    size: int = 64
+    """Render size of the mesh during refinement (square); the toy prior takes 32, 64 or 128."""
+    tet_resolution: int = 48
+    """Cubes per axis of the tetrahedral grid over the scene's bound (each split into 6 tetrahedra)."""
+    max_shift: float = 0.5
+    """Largest deformation of a grid vertex, in grid spacings."""
+    batch_size: int = 1
+    """Cameras per step."""
+    sdf_learning_rate: float = 0.002
+    """Adam learning rate of the SDF values (world units)."""
+    deform_learning_rate: float = 0.02
+    """Adam learning rate of the deformations (pre-tanh)."""
+    colour_learning_rate: float = 0.003
+    """Adam learning rate of the colour field (the stage-1 field's encoding and MLP)."""
+    timesteps: TimestepSchedule = field(default_factory=lambda: TimestepSchedule(0.02, 0.5, 0.5, 1.0))
+    """Diffusion timestep range during refinement (Magic3D / threestudio magic3d-refine: U(0.02, 0.5))."""
+    normal_consistency: float = 0.5
+    """Weight of the normal-consistency loss (mean 1 − cos between neighbouring faces)."""
+    laplacian: float = 0.5
+    """Weight of the Laplacian smoothness loss (mean distance of a vertex from its neighbours' mean)."""
+    flat_shading: bool = False
+    """Shade training renders with face normals instead of smooth vertex normals."""
+    preview_size: int = 128
+    """Size of each view in the refinement's preview strips."""
+    checkpoint_every: int = 100
+    """Steps between refinement checkpoints (also written at the end and on Ctrl-C)."""
+    preview_every: int = 100
+    """Steps between refinement previews."""
+    log_every: int = 10
+    """Steps between lines of refine/log.jsonl."""
+    max_bad_steps: int = 5
+    """Consecutive non-finite steps before rolling back to the last refinement checkpoint."""
+
+    def validate(self) -> None:
+        if self.steps < 1:
+            raise DreamliftError(f"refine.steps must be at least 1, got {self.steps}")
+        if not 16 <= self.size <= 1024:
+            raise DreamliftError(f"refine.size {self.size} is not allowed: use 16 to 1024 pixels")
+        if not 8 <= self.tet_resolution <= 256:
+            raise DreamliftError(f"refine.tet_resolution {self.tet_resolution} is out of range: use 8 to 256 (48 is the default)")
+        if not 0.0 <= self.max_shift <= 0.5:
+            raise DreamliftError(f"refine.max_shift {self.max_shift} must be in [0, 0.5] grid spacings (more lets tetrahedra flip)")
+        if self.batch_size < 1:
+            raise DreamliftError("refine.batch_size must be at least 1")
+        for name in ("sdf_learning_rate", "deform_learning_rate", "colour_learning_rate"):
+            if not getattr(self, name) >= 0.0:
+                raise DreamliftError(f"refine.{name} must be 0 or more, got {getattr(self, name)}")
+        for name in ("normal_consistency", "laplacian"):
+            if not getattr(self, name) >= 0.0:
+                raise DreamliftError(f"refine.{name} must be 0 or more, got {getattr(self, name)}")
+        if not 16 <= self.preview_size <= 1024:
+            raise DreamliftError(f"refine.preview_size {self.preview_size} must be 16 to 1024 pixels")
+        for name in ("checkpoint_every", "preview_every", "log_every", "max_bad_steps"):
+            if getattr(self, name) < 1:
+                raise DreamliftError(f"refine.{name} must be at least 1, got {getattr(self, name)}")
+        self.timesteps.validate()

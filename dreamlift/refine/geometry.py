@@ -1,0 +1,94 @@
+"""The refinement stage's geometry: an SDF value and a bounded deformation per tet-grid vertex (DMTet).
+
+Vertex ``i`` sits at ``x_i + max_shift · h · tanh(d_i)`` (``h`` the grid spacing, so a vertex
+never leaves its half-cell neighbourhood and tetrahedra cannot flip), and carries an SDF
+value ``s_i`` (world units, negative inside). The surface is the marching-tetrahedra
+level set of ``s`` over the deformed vertices (:mod:`dreamlift.refine.tets`).
+
+Initialisation from a first-stage field: its density is sampled at the grid vertices
+and the level ``τ`` the exporter fits to the renders (:func:`dreamlift.export.mesh.fit_grid_level`)
+sets the surface, so stage 2 starts from the stage-1 mesh. ``s = (τ − σ) / g`` with ``g``
+the median density gradient at the surface (one scale for the whole grid, so every
+zero crossing sits exactly where marching cubes puts it), clamped to ``±clamp · h``.
+Pieces of the inside smaller than ``min_part_fraction`` of the largest (floaters) start
+outside, as the exporter removes them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch import Tensor, nn
+
+from dreamlift.errors import DreamliftError
+from dreamlift.refine.tets import SurfaceMesh, TetGrid, marching_tetrahedra, narrow_band
+
+
+def sdf_from_density(density: Tensor, level: float, spacing: float, clamp: float = 4.0, min_part_fraction: float = 0.05) -> Tensor:
+    """SDF values ``(R, R, R)`` (world units, negative inside) of the level set ``{σ = level}`` of a density grid ``(R, R, R)``."""
+    sigma = density.double().numpy()
+    inside = sigma > level
+    if not inside.any():
+        raise DreamliftError(
+            f"the first stage is empty at density level {level:.3g}: there is no surface to refine; "
+            "train stage 1 for more steps or with another --seed"
+        )
+    labels, count = ndimage.label(inside)
+    if count > 1:
+        sizes = np.bincount(labels.reshape(-1))[1:]
+        keep = np.flatnonzero(sizes >= min_part_fraction * sizes.max()) + 1
+        inside &= np.isin(labels, keep)
+    gradient = np.stack(np.gradient(sigma, spacing), axis=-1)
+    magnitude = np.linalg.norm(gradient, axis=-1)
+    near = inside ^ ndimage.binary_erosion(inside)  # inside voxels on the boundary
+    scale = float(np.median(magnitude[near])) if near.any() else 1.0
+    sdf = (level - sigma) / max(scale, 1e-8)
+    sdf = np.where(inside, np.minimum(sdf, -1e-6), np.maximum(sdf, 1e-6))  # floaters removed: outside
+    sdf = np.clip(sdf, -clamp * spacing, clamp * spacing)
+    return torch.from_numpy(sdf).float()
+
+
+class DMTetGeometry(nn.Module):
+    """Per-vertex SDF ``sdf (V,)`` and deformation ``deform (V, 3)`` on a :class:`TetGrid`."""
+
+    def __init__(self, grid: TetGrid, sdf: Tensor, max_shift: float = 0.5, band: float = 2.0):
+        super().__init__()
+        self.grid = grid
+        self.max_shift = float(max_shift)
+        self.band = float(band)
+        self.sdf = nn.Parameter(sdf.reshape(-1).float().clone())
+        self.deform = nn.Parameter(torch.zeros(grid.vertices.shape[0], 3))
+        self.register_buffer("base", grid.vertices.clone(), persistent=False)
+        self._band_grid: TetGrid | None = None
+        self._band_sdf: Tensor | None = None
+
+    def deformed_vertices(self) -> Tensor:
+        return self.base + self.max_shift * self.grid.spacing * torch.tanh(self.deform)
+
+    def _active_grid(self) -> TetGrid:
+        """The narrow band of tetrahedra around the surface, rebuilt once some SDF value has moved half the band.
+
+        A vertex outside the band (``|s| ≥ band·h``) cannot change sign before some value has
+        moved by ``band·h / 2`` from when the band was built, so marching the band alone gives
+        exactly the full grid's surface.
+        """
+        sdf = self.sdf.detach()
+        h = self.grid.spacing
+        if self._band_grid is None or self._band_sdf is None or float((sdf - self._band_sdf).abs().max()) >= 0.5 * self.band * h:
+            self._band_grid = narrow_band(self.grid, sdf, self.band * h)
+            self._band_sdf = sdf.clone()
+        return self._band_grid
+
+    def surface(self) -> SurfaceMesh:
+        """The current surface mesh (differentiable in ``sdf`` and ``deform``)."""
+        return marching_tetrahedra(self.deformed_vertices(), self.sdf, self._active_grid())
+
+    def to(self, *args, **kwargs):  # the grid's index tensors follow the parameters
+        module = super().to(*args, **kwargs)
+        device = self.sdf.device
+        g = self.grid
+        if g.tets.device != device:
+            self.grid = TetGrid(g.resolution, g.bound, g.vertices.to(device), g.tets.to(device), g.edges.to(device), g.tet_edges.to(device))
+            self._band_grid = None
+        return module

@@ -1,0 +1,106 @@
+"""Rendering a surface mesh with a colour field: what the refinement stage shows the prior.
+
+Per pixel (:mod:`dreamlift.rendering.raster_torch`): the nearest triangle at the pixel
+centre, the world position and the smooth normal there (vertex normals, area-weighted
+means of the face normals, interpolated and renormalised), the albedo of the colour
+field at that position, shaded as in stage 1 (:class:`~dreamlift.rendering.shading.ShadingMode`:
+albedo, Lambertian under the image's light, or textureless = white albedo), composited
+over the background and antialiased across silhouettes, which is what gives the
+geometry gradients at its outline. Colours are display RGB in [0, 1], images
+``(B, H, W, C)`` with row 0 at the top, as the volume renderer's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from dreamlift.refine.regularisers import face_normals
+from dreamlift.refine.tets import SurfaceMesh
+from dreamlift.rendering import raster_torch
+from dreamlift.rendering.cameras import OrbitCameras, generate_rays
+from dreamlift.rendering.shading import Lights, ShadingMode, lambertian
+
+AlbedoFn = Callable[[Tensor], Tensor]
+"""``points (N, 3) → albedo (N, 3)`` in [0, 1]."""
+
+
+@dataclass
+class MeshRender:
+    """Images of a mesh: ``image (B, H, W, 3)``, ``opacity (B, H, W, 1)``, ``normals (B, H, W, 3)`` (world, unit
+    where covered, 0 elsewhere), ``depth (B, H, W, 1)`` (view depth, 0 where empty)."""
+
+    image: Tensor
+    opacity: Tensor
+    normals: Tensor
+    depth: Tensor
+
+
+def vertex_normals(vertices: Tensor, faces: Tensor) -> Tensor:
+    """Unit vertex normals ``(V, 3)``: the area-weighted sum of the adjacent faces' normals."""
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    weighted = torch.linalg.cross(b - a, c - a, dim=-1)  # length = twice the area
+    total = torch.zeros_like(vertices)
+    for corner in range(3):
+        total = total.index_add(0, faces[:, corner], weighted)
+    return total / total.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def render_mesh(
+    mesh: SurfaceMesh,
+    albedo: AlbedoFn,
+    cameras: OrbitCameras,
+    size: int,
+    shading: ShadingMode | str = ShadingMode.LAMBERTIAN,
+    lights: Lights | None = None,
+    background: Callable | Tensor | None = None,
+    generator: torch.Generator | None = None,
+    flat: bool = False,
+) -> MeshRender:
+    """Render ``mesh`` from ``cameras`` at ``size``×``size`` (see the module docstring).
+
+    ``background``: None for white, a ``(3,)`` colour, or a callable of the view
+    directions ``(B, H, W, 3)`` (the stage-1 :class:`~dreamlift.scene.background.Background`).
+    ``flat`` shades with face normals instead of smooth ones.
+    """
+    shading = ShadingMode(shading)
+    vertices, faces = mesh.vertices, mesh.faces
+    screen = raster_torch.project(vertices, cameras, size)
+    rast = raster_torch.rasterize(screen, faces, size)
+    covered = rast.mask  # (B, H, W)
+    if flat:
+        normal_at_face = face_normals(vertices, faces)
+        index = rast.face.clamp_min(0)
+        normals = normal_at_face[index] * covered[..., None]
+    else:
+        normals = raster_torch.interpolate(vertex_normals(vertices, faces), faces, rast)
+        normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    points = raster_torch.interpolate(vertices, faces, rast)
+    colour = torch.zeros(*covered.shape, 3, device=vertices.device, dtype=vertices.dtype)
+    if shading is ShadingMode.TEXTURELESS:
+        base = torch.ones_like(points[covered])
+    else:
+        base = albedo(points[covered])
+    if shading is ShadingMode.ALBEDO or lights is None:
+        shaded = base
+    else:
+        pixel_image = torch.nonzero(covered)[:, 0]
+        shaded = lambertian(base, normals[covered], lights.direction[pixel_image], lights.ambient[pixel_image])
+    colour = colour.index_put((covered,), shaded) if covered.any() else colour
+    alpha = covered[..., None].to(vertices.dtype)
+    behind = _background(background, cameras, size, generator, vertices)
+    image = colour * alpha + behind * (1.0 - alpha)
+    blended = raster_torch.antialias(torch.cat((image, alpha), dim=-1), rast, screen, faces)
+    return MeshRender(image=blended[..., :3], opacity=blended[..., 3:], normals=normals, depth=rast.depth[..., None])
+
+
+def _background(background, cameras: OrbitCameras, size: int, generator, like: Tensor) -> Tensor:
+    if background is None:
+        return torch.ones(len(cameras), size, size, 3, device=like.device, dtype=like.dtype)
+    if callable(background):
+        _, directions = generate_rays(cameras, size)
+        return background(directions, generator)
+    return background.to(like).expand(len(cameras), size, size, 3)

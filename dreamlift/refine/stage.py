@@ -1,0 +1,198 @@
+"""Stage 2: refine the stage-1 NeRF as a DMTet mesh, distilled at a higher render size (Magic3D §4).
+
+The geometry is a tet-grid SDF with per-vertex deformations
+(:class:`~dreamlift.refine.geometry.DMTetGeometry`), started from the stage-1 density at
+the level the exporter fits; the colour is the stage-1 field's albedo at the surface
+points, fine-tuned (it starts as stage 1's colour exactly). Each step: random cameras
+and lights (stage 1's ranges and shading schedule) → marching tetrahedra → mesh render
+at ``refine.size`` (:func:`~dreamlift.refine.render.render_mesh`) → the same
+:class:`~dreamlift.guidance.base.Guidance` SDS loss (the prior set up for the render size
+and ``refine.timesteps``) + normal consistency + Laplacian smoothness → Adam.
+
+Files: ``DIR/refine/checkpoints/``, ``DIR/refine/log.jsonl``, ``DIR/refine/previews/``
+(each preview: the four preview views shaded, above their normal maps). The stage
+starts from stage 1's last checkpoint and never changes stage 1's files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from dreamlift._atomic import write_png
+from dreamlift.errors import DreamliftError
+from dreamlift.guidance.base import Guidance
+from dreamlift.refine.geometry import DMTetGeometry, sdf_from_density
+from dreamlift.refine.regularisers import laplacian_smoothness, normal_consistency
+from dreamlift.refine.render import MeshRender, render_mesh
+from dreamlift.refine.tets import SurfaceMesh, tet_grid
+from dreamlift.rendering.cameras import sample_cameras
+from dreamlift.rendering.shading import ShadingMode, head_lights, sample_lights
+from dreamlift.rendering.views import PREVIEW_VIEWS
+from dreamlift.scene.background import Background
+from dreamlift.scene.field import NeRFField
+from dreamlift.training.checkpoint import load_latest_checkpoint, prefixed
+from dreamlift.training.config import TrainConfig
+from dreamlift.training.loop import DistillationLoop, StepRecord
+from dreamlift.training.trainer import draw_shading, resolve_device
+
+STAGE_FOLDER = "refine"
+"""The refinement stage's sub-folder of a run folder."""
+
+
+class SurfaceVanished(DreamliftError):
+    """The refined SDF has no zero crossing left."""
+
+
+def load_stage1(folder: Path, config: TrainConfig, device) -> tuple[NeRFField, Background, object]:
+    """The stage-1 field, background and occupancy grid from the run's newest checkpoint."""
+    from dreamlift.rendering.occupancy import OccupancyGrid
+
+    checkpoint, _ = load_latest_checkpoint(folder / "checkpoints")
+    if checkpoint is None:
+        raise DreamliftError(f"{folder} has no stage-1 checkpoint to refine: run `dreamlift text` (or `image`) into it first")
+    if checkpoint.step < config.steps:
+        raise DreamliftError(
+            f"stage 1 of {folder} stopped at step {checkpoint.step} of {config.steps}: finish it with --resume before refining"
+        )
+    field = NeRFField(config.nerf)
+    background = Background(config.background)
+    occupancy = OccupancyGrid(config.occupancy, config.nerf.bound, torch.device("cpu"))
+    try:
+        field.load_state_dict(prefixed(checkpoint.tensors, "field"))
+        background.load_state_dict(prefixed(checkpoint.tensors, "background"))
+        occupancy.load_state_dict(prefixed(checkpoint.tensors, "occupancy"))
+    except (RuntimeError, KeyError) as error:
+        raise DreamliftError(f"checkpoint {checkpoint.name} in {folder} does not match its config.json ({error.__class__.__name__}): start a new run") from None
+    return field.to(device), background.to(device), occupancy
+
+
+@torch.no_grad()
+def initial_sdf(field: NeRFField, occupancy, resolution: int, bound: float) -> Tensor:
+    """SDF values at the ``(resolution + 1)³`` grid vertices from the stage-1 field (see :mod:`dreamlift.refine.geometry`)."""
+    from dreamlift.export.grid import sample_grid
+    from dreamlift.export.mesh import fit_grid_level
+
+    cpu_field = field.cpu() if next(field.parameters()).device.type != "cpu" else field
+    grid = sample_grid(cpu_field, resolution + 1, bound)
+    fit, _, _ = fit_grid_level(cpu_field, grid, 64, occupancy)
+    if fit.opaque_pixels == 0:
+        raise DreamliftError("the first stage is empty (no pixel of its renders is more than half opaque): there is nothing to refine")
+    return sdf_from_density(grid.density, fit.level, 2.0 * bound / resolution)
+
+
+class Refiner(DistillationLoop):
+    """Stage 2 of a run folder (see the module docstring)."""
+
+    progress_label = "refining"
+
+    def __init__(self, config: TrainConfig, folder: Path, guidance: Guidance, show_progress: bool = True):
+        refine = config.refine
+        super().__init__(Path(folder) / STAGE_FOLDER, refine, show_progress)
+        self.config = config
+        self.folder = Path(folder)
+        self.guidance = guidance
+        self.device = resolve_device(config)
+        self.resume_hint = f"Resume with: dreamlift refine {self.folder} --resume"
+        self.field, self.background, occupancy = load_stage1(self.folder, config, self.device)
+        grid = tet_grid(refine.tet_resolution, config.nerf.bound)
+        if (self.stage_folder / "checkpoints").exists() and any((self.stage_folder / "checkpoints").iterdir()):
+            sdf = torch.zeros(grid.vertices.shape[0])  # replaced by the checkpoint's on resume
+        else:
+            sdf = initial_sdf(self.field, occupancy, refine.tet_resolution, config.nerf.bound).reshape(-1)
+        self.geometry = DMTetGeometry(grid, sdf, refine.max_shift).to(self.device)
+        self.optimizer = torch.optim.Adam(
+            [
+                {"params": [self.geometry.sdf], "lr": refine.sdf_learning_rate},
+                {"params": [self.geometry.deform], "lr": refine.deform_learning_rate},
+                {"params": list(self.field.parameters()) + list(self.background.parameters()), "lr": refine.colour_learning_rate},
+            ],
+            betas=(0.9, 0.99),
+            eps=1e-15,
+        )
+        self.remember_learning_rates()
+        self.generator = torch.Generator().manual_seed(config.seed + 1)
+
+    # ------------------------------------------------------------ state
+    def model_tensors(self) -> dict[str, Tensor]:
+        tensors = {f"geometry.{k}": v for k, v in self.geometry.state_dict().items()}
+        tensors.update({f"field.{k}": v for k, v in self.field.state_dict().items()})
+        tensors.update({f"background.{k}": v for k, v in self.background.state_dict().items()})
+        return tensors
+
+    def load_model_tensors(self, tensors: dict[str, Tensor]) -> None:
+        self.geometry.load_state_dict(prefixed(tensors, "geometry"))
+        self.field.load_state_dict(prefixed(tensors, "field"))
+        self.background.load_state_dict(prefixed(tensors, "background"))
+
+    # ------------------------------------------------------------ steps
+    def surface(self) -> SurfaceMesh:
+        mesh = self.geometry.surface()
+        if mesh.faces.shape[0] == 0:
+            raise SurfaceVanished(
+                f"the refined surface vanished at step {self.step} (no SDF sign change left): "
+                f"lower refine.sdf_learning_rate or refine with fewer steps (dreamlift refine {self.folder} --steps N)"
+            )
+        return mesh
+
+    def render(self, mesh: SurfaceMesh, cameras, size: int, shading: ShadingMode, lights) -> MeshRender:
+        return render_mesh(
+            mesh, self.field.albedo, cameras, size, shading=shading, lights=lights,
+            background=self.background, generator=self.generator, flat=self.config.refine.flat_shading,
+        )
+
+    def train_step(self) -> StepRecord | None:
+        refine, config = self.config.refine, self.config
+        cameras = sample_cameras(config.cameras, refine.batch_size, self.generator)
+        shading = draw_shading(config.shading, self.step, self.generator)
+        lights = sample_lights(cameras, config.shading.light_jitter, config.shading.ambient, self.generator)
+        mesh = self.surface()
+        out = self.render(mesh, cameras.to(self.device), refine.size, shading, lights.to(self.device))
+        guided = self.guidance(out.image, cameras, progress=self.step / refine.steps, generator=self.generator)
+        terms = {"sds": guided.loss}
+        if refine.normal_consistency > 0:
+            terms["normal_consistency"] = refine.normal_consistency * normal_consistency(mesh.vertices, mesh.faces)
+        if refine.laplacian > 0:
+            terms["laplacian"] = refine.laplacian * laplacian_smoothness(mesh.vertices, mesh.faces)
+        loss = self.backward_and_step(terms)
+        if loss is None:
+            return None
+        extras = {f"loss_{k}": float(v.detach()) for k, v in terms.items() if k != "sds"}
+        extras["faces"] = float(mesh.faces.shape[0])
+        return StepRecord(
+            step=self.step,
+            loss=float(loss.detach()),
+            sds=float(guided.loss.detach()),
+            t=float(guided.timesteps.float().mean()) / self.guidance.num_train_timesteps,
+            opacity=float(out.opacity.detach().mean()),
+            evaluated=1.0,
+            seconds=0.0,
+            extras=extras,
+        )
+
+    # ------------------------------------------------------------ output
+    @torch.no_grad()
+    def render_previews(self, size: int | None = None) -> MeshRender:
+        views = PREVIEW_VIEWS.to(self.device)
+        return self.render(self.surface(), views, size or self.config.refine.preview_size, ShadingMode.LAMBERTIAN, head_lights(views))
+
+    def write_previews(self) -> MeshRender:
+        """The preview strip: the four views shaded, above their normal maps ``(n + 1)/2`` on white."""
+        out = self.render_previews()
+        shaded = torch.cat(list(out.image), dim=1)
+        covered = (out.normals.norm(dim=-1, keepdim=True) > 0).float()
+        normal_map = torch.cat(list(0.5 * (out.normals + 1.0) * covered + (1.0 - covered)), dim=1)
+        write_png(self.stage_folder / "previews" / f"step-{self.step:06d}.png", torch.cat((shaded, normal_map), dim=0))
+        return out
+
+    def finish(self, out: MeshRender) -> dict[str, float]:
+        coverage = float((out.opacity > 0.5).float().mean())
+        return {"step": self.step, "coverage": coverage, "skipped_steps": self.skipped_steps, "rollbacks": self.rollbacks}
+
+    @torch.no_grad()
+    def final_surface(self) -> SurfaceMesh:
+        """The refined surface, detached, on the CPU."""
+        mesh = self.surface()
+        return SurfaceMesh(mesh.vertices.detach().cpu(), mesh.faces.cpu())
