@@ -76,6 +76,9 @@ class Rasterized:
     differentiable w.r.t. the screen vertices; 0 where ``face == -1``."""
     depth: Tensor
     """``(B, H, W)`` view depth, differentiable; 0 where ``face == -1``."""
+    covered: Tensor | None = None
+    """``(K,)`` flat indices into ``B·H·W`` of the covered pixels (the reference sets it, so that
+    :func:`interpolate` only visits those); None: derive it from ``face``."""
     raw: Tensor | None = None
     """nvdiffrast's own ``(B, H, W, 4)`` rasteriser output when that backend made this; else None."""
     clip: Tensor | None = None
@@ -87,22 +90,28 @@ class Rasterized:
         return self.face >= 0
 
 
-def _face_planes(tri: Tensor, col0: Tensor, row0: Tensor) -> Tensor:
-    """``(N, 3, 3)`` per triangle: rows w0, w1, w2, 1/depth; columns value at the first box centre, d/dx, d/dy."""
-    ax, ay = tri[:, 0, 0], tri[:, 0, 1]
-    ex1, ey1 = tri[:, 1, 0] - ax, tri[:, 1, 1] - ay
-    ex2, ey2 = tri[:, 2, 0] - ax, tri[:, 2, 1] - ay
+def _min3(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    return torch.minimum(torch.minimum(a, b), c)  # elementwise: reductions over a size-3 axis are slow on CPU
+
+
+def _max3(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    return torch.maximum(torch.maximum(a, b), c)
+
+
+def _face_planes(x: tuple[Tensor, ...], y: tuple[Tensor, ...], z: tuple[Tensor, ...], col0: Tensor, row0: Tensor) -> Tensor:
+    """``(12, N)``: for w0, w1, w2 and 1/depth, the value at each triangle's first box centre, d/dx and d/dy."""
+    ex1, ey1 = x[1] - x[0], y[1] - y[0]
+    ex2, ey2 = x[2] - x[0], y[2] - y[0]
     denom = ex1 * ey2 - ey1 * ex2
-    denom = torch.where(denom.abs() < _DEGENERATE, torch.ones_like(denom), denom)
-    px = col0.to(tri.dtype) + 0.5 - ax
-    py = row0.to(tri.dtype) + 0.5 - ay
-    w1 = torch.stack(((px * ey2 - py * ex2) / denom, ey2 / denom, -ex2 / denom), dim=1)
-    w2 = torch.stack(((ex1 * py - ey1 * px) / denom, -ey1 / denom, ex1 / denom), dim=1)
-    w0 = -(w1 + w2)
-    w0[:, 0] += 1.0
-    weights = torch.stack((w0, w1, w2), dim=1)  # (N, 3 weights, 3 coefficients)
-    inverse_depth = (weights / tri[:, :, 2:3]).sum(1, keepdim=True)
-    return torch.cat((weights, inverse_depth), dim=1)  # (N, 4, 3)
+    inverse = 1.0 / torch.where(denom.abs() < _DEGENERATE, torch.ones_like(denom), denom)
+    px = col0.to(ex1.dtype) + 0.5 - x[0]
+    py = row0.to(ex1.dtype) + 0.5 - y[0]
+    w1 = ((px * ey2 - py * ex2) * inverse, ey2 * inverse, -ex2 * inverse)
+    w2 = ((ex1 * py - ey1 * px) * inverse, -ey1 * inverse, ex1 * inverse)
+    w0 = (1.0 - w1[0] - w2[0], -(w1[1] + w2[1]), -(w1[2] + w2[2]))
+    iz = [1.0 / depth for depth in z]
+    inverse_depth = tuple(w0[k] * iz[0] + w1[k] * iz[1] + w2[k] * iz[2] for k in range(3))
+    return torch.stack((*w0, *w1, *w2, *inverse_depth))
 
 
 @torch.no_grad()
@@ -114,23 +123,22 @@ def _zbuffer(screen: Tensor, faces: Tensor, size: int, near: float, max_pairs: i
     zbuf = torch.full((batch * pixels,), key_none, dtype=torch.int64, device=screen.device)
     if count_faces == 0:
         return torch.full_like(zbuf, -1)
-    tri = screen.detach()[:, faces].reshape(batch * count_faces, 3, 3)
-    xs, ys = tri[..., 0], tri[..., 1]
-    col0 = torch.ceil(xs.amin(1) - 0.5).clamp(0, size).long()
-    col1 = torch.floor(xs.amax(1) - 0.5).clamp(-1, size - 1).long()
-    row0 = torch.ceil(ys.amin(1) - 0.5).clamp(0, size).long()
-    row1 = torch.floor(ys.amax(1) - 0.5).clamp(-1, size - 1).long()
-    area2 = (tri[:, 1, 0] - xs[:, 0]) * (tri[:, 2, 1] - ys[:, 0]) - (tri[:, 1, 1] - ys[:, 0]) * (tri[:, 2, 0] - xs[:, 0])
-    drawn = (tri[..., 2] > near).all(1) & (area2.abs() >= _DEGENERATE) & torch.isfinite(tri).all(2).all(1)
+    corners = screen.detach()[:, faces].reshape(batch * count_faces, 3, 3)
+    x, y, z = (tuple(corners[:, k, axis] for k in range(3)) for axis in range(3))
+    col0 = torch.ceil(_min3(*x) - 0.5).clamp(0, size).long()
+    col1 = torch.floor(_max3(*x) - 0.5).clamp(-1, size - 1).long()
+    row0 = torch.ceil(_min3(*y) - 0.5).clamp(0, size).long()
+    row1 = torch.floor(_max3(*y) - 0.5).clamp(-1, size - 1).long()
+    area2 = (x[1] - x[0]) * (y[2] - y[0]) - (y[1] - y[0]) * (x[2] - x[0])
+    drawn = (_min3(*z) > near) & (area2.abs() >= _DEGENERATE) & torch.isfinite(sum(x) + sum(y) + sum(z))
     span_x = (col1 - col0 + 1).clamp(min=0)
-    span_y = (row1 - row0 + 1).clamp(min=0)
-    count = span_x * span_y * drawn
+    count = span_x * (row1 - row0 + 1).clamp(min=0) * drawn
     live = torch.nonzero(count).squeeze(1)
     if live.numel() == 0:
         return torch.full_like(zbuf, -1)
-    tri, col0, row0, span_x, count = tri[live], col0[live], row0[live], span_x[live], count[live]
-    planes = _face_planes(tri, col0, row0).reshape(-1, 12)
-    batch_of = live // count_faces
+    col0, row0, span_x, count = col0[live], row0[live], span_x[live], count[live]
+    planes = _face_planes(*((tuple(v[live] for v in axis) for axis in (x, y, z))), col0, row0)
+    batch_of = torch.div(live, count_faces, rounding_mode="floor")
     face_of = live - batch_of * count_faces
     base = batch_of * pixels + row0 * size + col0
     ends = torch.cumsum(count, 0)
@@ -145,29 +153,44 @@ def _zbuffer(screen: Tensor, faces: Tensor, size: int, near: float, max_pairs: i
         width = span_x[local_face]
         dy = torch.div(local, width, rounding_mode="floor")
         dx = local - dy * width
-        coef = planes[local_face].view(-1, 4, 3)
-        values = coef[:, :, 0] + coef[:, :, 1] * dx[:, None].to(coef.dtype) + coef[:, :, 2] * dy[:, None].to(coef.dtype)
-        inside = (values[:, :3] >= 0).all(1)
-        inside_index = torch.nonzero(inside).squeeze(1)
-        chosen = local_face[inside_index]
-        depth = (1.0 / values[inside_index, 3]).float()
+        coef = planes.index_select(1, local_face)  # (12, n); far faster than planes[:, local_face] on CPU
+        fx, fy = dx.to(coef.dtype), dy.to(coef.dtype)
+        w0, w1, w2, inverse_depth = (coef[3 * k] + coef[3 * k + 1] * fx + coef[3 * k + 2] * fy for k in range(4))
+        inside = torch.nonzero((w0 >= 0) & (w1 >= 0) & (w2 >= 0)).squeeze(1)
+        chosen = local_face[inside]
+        depth = (1.0 / inverse_depth[inside]).float()
         key = (depth.view(torch.int32).long() << _FACE_BITS) | face_of[chosen]
-        pixel = base[chosen] + dy[inside_index] * size + dx[inside_index]
+        pixel = base[chosen] + dy[inside] * size + dx[inside]
         zbuf.scatter_reduce_(0, pixel, key, reduce="amin")
         start = stop
     return torch.where(zbuf == key_none, -1, zbuf & ((1 << _FACE_BITS) - 1))
 
 
-def screen_weights(corners: Tensor, points: Tensor) -> Tensor:
-    """Linear (screen-space) barycentric weights ``(..., 3)`` of ``points (..., 2)`` in triangles ``corners (..., 3, ≥2)``."""
-    a = corners[..., 0, :2]
-    e1, e2 = corners[..., 1, :2] - a, corners[..., 2, :2] - a
-    p = points - a
-    denom = e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]
+def screen_weights(corners: Tensor, px: Tensor, py: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Linear (screen-space) barycentric weights ``w0, w1, w2 (K,)`` of points ``(px, py)`` in triangles ``corners (K, 3, ≥2)``."""
+    ax, ay = corners[:, 0, 0], corners[:, 0, 1]
+    e1x, e1y = corners[:, 1, 0] - ax, corners[:, 1, 1] - ay
+    e2x, e2y = corners[:, 2, 0] - ax, corners[:, 2, 1] - ay
+    px, py = px - ax, py - ay
+    denom = e1x * e2y - e1y * e2x
     denom = torch.where(denom.abs() < _DEGENERATE, torch.ones_like(denom), denom)
-    w1 = (p[..., 0] * e2[..., 1] - p[..., 1] * e2[..., 0]) / denom
-    w2 = (e1[..., 0] * p[..., 1] - e1[..., 1] * p[..., 0]) / denom
-    return torch.stack((1.0 - w1 - w2, w1, w2), dim=-1)
+    w1 = (px * e2y - py * e2x) / denom
+    w2 = (e1x * py - e1y * px) / denom
+    return 1.0 - w1 - w2, w1, w2
+
+
+def _centre(flat: Tensor, size: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Pixel centres ``x, y (K,)`` of flat indices into ``B·size·size``."""
+    within = torch.remainder(flat, size * size)
+    row = torch.div(within, size, rounding_mode="floor")
+    return (within - row * size).to(dtype) + 0.5, row.to(dtype) + 0.5
+
+
+def _gather_corners(screen: Tensor, faces: Tensor, batch_of: Tensor, face_index: Tensor) -> Tensor:
+    """``(K, 3, 3)`` screen corners of ``faces[face_index]`` in batch ``batch_of``, differentiable
+    (``index_select`` on flat buffers: much faster on CPU than advanced indexing)."""
+    corner = faces.index_select(0, face_index) + (batch_of * screen.shape[1])[:, None]
+    return screen.reshape(-1, 3).index_select(0, corner.reshape(-1)).view(-1, 3, 3)
 
 
 def rasterize(screen: Tensor, faces: Tensor, size: int, near: float = NEAR_PLANE, max_pairs: int = MAX_PAIRS) -> Rasterized:
@@ -183,21 +206,18 @@ def rasterize(screen: Tensor, faces: Tensor, size: int, near: float = NEAR_PLANE
     batch = screen.shape[0]
     winner = _zbuffer(screen, faces, size, near, max_pairs)
     covered = torch.nonzero(winner >= 0).squeeze(1)
-    face_index = winner[covered]
     batch_of = torch.div(covered, size * size, rounding_mode="floor")
-    within = covered - batch_of * size * size
-    row = torch.div(within, size, rounding_mode="floor")
-    centres = torch.stack((within - row * size, row), dim=1).to(screen.dtype) + 0.5
-    corners = screen[batch_of[:, None], faces[face_index]]  # (K, 3, 3), differentiable
-    linear = screen_weights(corners, centres)
-    perspective = linear / corners[..., 2]
-    inverse_depth = perspective.sum(1, keepdim=True)
-    bary = screen.new_zeros(batch * size * size, 3).index_put((covered,), perspective / inverse_depth)
-    depth = screen.new_zeros(batch * size * size).index_put((covered,), 1.0 / inverse_depth[:, 0])
+    corners = _gather_corners(screen, faces, batch_of, winner.index_select(0, covered))
+    w0, w1, w2 = screen_weights(corners, *_centre(covered, size, screen.dtype))
+    q0, q1, q2 = w0 / corners[:, 0, 2], w1 / corners[:, 1, 2], w2 / corners[:, 2, 2]
+    inverse_depth = q0 + q1 + q2
+    bary = screen.new_zeros(batch * size * size, 3).index_put((covered,), torch.stack((q0, q1, q2), 1) / inverse_depth[:, None])
+    depth = screen.new_zeros(batch * size * size).index_put((covered,), 1.0 / inverse_depth)
     return Rasterized(
         face=winner.view(batch, size, size),
         bary=bary.view(batch, size, size, 3),
         depth=depth.view(batch, size, size),
+        covered=covered,
     )
 
 
@@ -207,15 +227,17 @@ def interpolate(attributes: Tensor, faces: Tensor, rast: Rasterized) -> Tensor:
     Gradients reach the attributes and, through ``rast.bary``, the vertex positions.
     """
     batch, height, width = rast.face.shape
+    channels = attributes.shape[-1]
     faces = faces.to(device=rast.face.device, dtype=torch.int64)
-    if faces.shape[0] == 0:
-        return attributes.new_zeros(batch, height, width, attributes.shape[-1])
-    corner = faces[rast.face.clamp(min=0)]  # (B, H, W, 3)
-    if attributes.dim() == 2:
-        values = attributes[corner]
-    else:
-        values = attributes[torch.arange(batch, device=corner.device)[:, None, None, None], corner]
-    return (rast.bary.unsqueeze(-1) * values).sum(-2)  # bary is 0 at background
+    covered = rast.covered if rast.covered is not None else torch.nonzero(rast.face.reshape(-1) >= 0).squeeze(1)
+    corner = faces[rast.face.reshape(-1)[covered]]  # (K, 3)
+    if attributes.dim() == 3:  # per-batch attributes: offset into the flattened (B·V, C)
+        corner = corner + (torch.div(covered, height * width, rounding_mode="floor") * attributes.shape[1])[:, None]
+        attributes = attributes.reshape(-1, channels)
+    bary = rast.bary.reshape(-1, 3)[covered]
+    values = bary[:, 0:1] * attributes[corner[:, 0]] + bary[:, 1:2] * attributes[corner[:, 1]] + bary[:, 2:3] * attributes[corner[:, 2]]
+    out = attributes.new_zeros(batch * height * width, channels).index_put((covered,), values)
+    return out.view(batch, height, width, channels)
 
 
 def face_neighbours(faces: Tensor) -> Tensor:
@@ -225,11 +247,11 @@ def face_neighbours(faces: Tensor) -> Tensor:
     """
     faces = faces.to(torch.int64)
     count = faces.shape[0]
-    ends = torch.stack((faces[:, [1, 2, 0]], faces[:, [2, 0, 1]]), dim=-1).reshape(-1, 2)  # edge opposite corner k
-    low, high = ends.amin(1), ends.amax(1)
-    key = low * (int(faces.max()) + 1 if count else 1) + high
-    order = torch.argsort(key)
-    sorted_key = key[order]
+    if count == 0:
+        return faces.new_zeros(0, 3)
+    start, end = faces.roll(-1, 1), faces.roll(-2, 1)  # the edge opposite corner k
+    key = (torch.minimum(start, end) * (int(faces.max()) + 1) + torch.maximum(start, end)).reshape(-1)
+    sorted_key, order = torch.sort(key, stable=True)  # stable: a radix sort on CPU, ~5× faster
     same = sorted_key[1:] == sorted_key[:-1]
     neighbours = torch.full((3 * count,), -1, dtype=torch.int64, device=faces.device)
     first, second = order[:-1][same], order[1:][same]
@@ -239,8 +261,9 @@ def face_neighbours(faces: Tensor) -> Tensor:
 
 
 def _signed_area(corners: Tensor) -> Tensor:
-    e1, e2 = corners[..., 1, :2] - corners[..., 0, :2], corners[..., 2, :2] - corners[..., 0, :2]
-    return e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]
+    e1x, e1y = corners[..., 1, 0] - corners[..., 0, 0], corners[..., 1, 1] - corners[..., 0, 1]
+    e2x, e2y = corners[..., 2, 0] - corners[..., 0, 0], corners[..., 2, 1] - corners[..., 0, 1]
+    return e1x * e2y - e1y * e2x
 
 
 def antialias(image: Tensor, rast: Rasterized, screen: Tensor, faces: Tensor, neighbours: Tensor | None = None) -> Tensor:
@@ -263,53 +286,57 @@ def antialias(image: Tensor, rast: Rasterized, screen: Tensor, faces: Tensor, ne
         return image
     if neighbours is None:
         neighbours = face_neighbours(faces)
-    face = rast.face.reshape(-1)
+    grid = rast.face
+    horizontal = _boundary(grid[:, :, :-1], grid[:, :, 1:], height, width)
+    vertical = _boundary(grid[:, :-1, :], grid[:, 1:, :], height, width)
+    first = torch.cat((horizontal, vertical))
+    second = first + torch.cat((torch.ones_like(horizontal), torch.full_like(vertical, width)))
+    face = grid.reshape(-1)
     depth = rast.depth.detach().reshape(-1)
-    grid = torch.arange(batch * height * width, device=face.device).view(batch, height, width)
-    pairs = torch.cat((
-        torch.stack((grid[:, :, :-1].reshape(-1), grid[:, :, 1:].reshape(-1)), 1),
-        torch.stack((grid[:, :-1, :].reshape(-1), grid[:, 1:, :].reshape(-1)), 1),
-    ))
-    fa, fb = face[pairs[:, 0]], face[pairs[:, 1]]
-    keep = (fa != fb) & ((fa >= 0) | (fb >= 0))
-    pairs, fa, fb = pairs[keep], fa[keep], fb[keep]
+    fa, fb = face.index_select(0, first), face.index_select(0, second)
     both = (fa >= 0) & (fb >= 0)
-    adjacent = both & (neighbours[fa.clamp(min=0)] == fb[:, None]).any(1)
-    pairs, fa, fb, both = pairs[~adjacent], fa[~adjacent], fb[~adjacent], both[~adjacent]
-    a_front = (fb < 0) | (both & (depth[pairs[:, 0]] <= depth[pairs[:, 1]]))
-    front = torch.where(a_front, pairs[:, 0], pairs[:, 1])
-    other = torch.where(a_front, pairs[:, 1], pairs[:, 0])
+    across_a = neighbours.index_select(0, fa.clamp(min=0))
+    adjacent = both & ((across_a[:, 0] == fb) | (across_a[:, 1] == fb) | (across_a[:, 2] == fb))
+    a_front = (fb < 0) | (both & (depth.index_select(0, first) <= depth.index_select(0, second)))
+    front = torch.where(a_front, first, second)
+    other = torch.where(a_front, second, first)
     front_face = torch.where(a_front, fa, fb)
-    pixels = height * width
-    batch_of = torch.div(front, pixels, rounding_mode="floor")
-
-    def centre(index: Tensor) -> Tensor:
-        within = index - batch_of * pixels
-        row = torch.div(within, width, rounding_mode="floor")
-        return torch.stack((within - row * width, row), dim=1).to(screen.dtype) + 0.5
-
-    corners = screen[batch_of[:, None], faces[front_face]]  # (K, 3, 3), differentiable
-    at_front = screen_weights(corners, centre(front))
-    at_other = screen_weights(corners, centre(other))
-    with torch.no_grad():
-        leaving = at_other < 0
-        crossing = torch.where(leaving, at_front / (at_front - at_other).clamp(min=1e-12), torch.full_like(at_front, float("inf")))
-        edge = crossing.argmin(1)
-        found = leaving.any(1)
-        across = neighbours[front_face, edge]
-        own_area = _signed_area(corners.detach())
-        across_corners = screen[batch_of[:, None], faces[across.clamp(min=0)]].detach()
-        silhouette = (across < 0) | (torch.sign(_signed_area(across_corners)) != torch.sign(own_area))
+    batch_of = torch.div(front, height * width, rounding_mode="floor")
+    corners = _gather_corners(screen, faces, batch_of, front_face)  # (K, 3, 3), differentiable
+    at_front = screen_weights(corners, *_centre(front, width, screen.dtype))
+    at_other = screen_weights(corners, *_centre(other, width, screen.dtype))
+    with torch.no_grad():  # which edge the segment leaves through: the first crossing
+        inf = torch.tensor(float("inf"), dtype=screen.dtype, device=screen.device)
+        crossing = [torch.where(q < 0, p / (p - q).clamp(min=1e-30), inf) for p, q in zip(at_front, at_other)]
+        edge = torch.where(crossing[1] < crossing[0], 1, 0)
+        best = torch.minimum(crossing[0], crossing[1])
+        edge = torch.where(crossing[2] < best, 2, edge)
+        found = torch.isfinite(torch.minimum(best, crossing[2])) & ~adjacent
+        across = neighbours.reshape(-1).index_select(0, front_face * 3 + edge)
+        own = _signed_area(corners.detach())
+        theirs = _signed_area(_gather_corners(screen.detach(), faces, batch_of, across.clamp(min=0)))
+        silhouette = (across < 0) | ((own > 0) != (theirs > 0))
         found &= ~both | silhouette
     rows = torch.nonzero(found).squeeze(1)
-    pick = edge[rows, None]
-    p = at_front[rows].gather(1, pick)[:, 0]
-    q = at_other[rows].gather(1, pick)[:, 0]
+    pick = edge.index_select(0, rows)
+    p = torch.stack(at_front, 1).index_select(0, rows).gather(1, pick[:, None])[:, 0]
+    q = torch.stack(at_other, 1).index_select(0, rows).gather(1, pick[:, None])[:, 0]
     t = (p / (p - q)).clamp(0.0, 1.0)
-    front, other = front[rows], other[rows]
-    flat = image.reshape(batch * pixels, -1)
-    difference = flat[front] - flat[other]
+    front, other = front.index_select(0, rows), other.index_select(0, rows)
+    flat = image.reshape(batch * height * width, -1)
     alpha = (t - 0.5)[:, None]
     target = torch.where(t > 0.5, other, front)
-    delta = alpha * difference  # t > ½: other += (t−½)(front − other); else front += (½−t)(other − front)
+    delta = alpha * (flat.index_select(0, front) - flat.index_select(0, other))  # t > ½: other += (t−½)(front − other); else front += (½−t)(other − front)
     return flat.index_add(0, target, delta).view_as(image)
+
+
+def _boundary(a: Tensor, b: Tensor, height: int, width: int) -> Tensor:
+    """Flat indices (into ``B·height·width``) of the first pixel of each neighbour pair: ``a`` and
+    ``b`` are equal-shaped views of the face image, the pair is kept where their faces differ and
+    at least one is covered."""
+    _, rows, columns = a.shape
+    index = torch.nonzero(((a != b) & ((a >= 0) | (b >= 0))).reshape(-1)).squeeze(1)
+    batch = torch.div(index, rows * columns, rounding_mode="floor")
+    within = index - batch * rows * columns
+    row = torch.div(within, columns, rounding_mode="floor")
+    return batch * height * width + row * width + (within - row * columns)
