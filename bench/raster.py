@@ -66,15 +66,18 @@ def load() -> str:
         return "unknown"
 
 
-def timed(function, repeats: int, sync) -> float:
-    values = []
+def timed(function, repeats: int, sync) -> str:
+    """``"wall/cpu"``: median wall ms and median CPU ms of this process (the CPU time is what a
+    shared machine's load does not inflate, apart from cache and memory contention)."""
+    wall, cpu = [], []
     for _ in range(repeats + 2):
         sync()
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         function()
         sync()
-        values.append((time.perf_counter() - started) * 1000.0)
-    return statistics.median(values[2:])
+        wall.append((time.perf_counter() - started) * 1000.0)
+        cpu.append((time.process_time() - started_cpu) * 1000.0)
+    return f"{statistics.median(wall[2:]):.1f}/{statistics.median(cpu[2:]):.1f}"
 
 
 def main() -> None:
@@ -93,7 +96,8 @@ def main() -> None:
         except Exception as error:  # not installed, or its build fails
             print(f"nvdiffrast not timed: {error}")
     print(f"mesh rasteriser, one view, median of {args.repeats} (2 warm-up dropped), {torch.get_num_threads()} CPU threads, load {load()}")
-    print(f"{'device':<6} {'backend':<18} {'mesh':<13} {'px':>4} {'forward ms':>11} {'fwd+bwd ms':>11} {'covered':>8}")
+    print(f"{'device':<6} {'backend':<18} {'mesh':<13} {'px':>4} {'forward ms':>13} {'fwd+bwd ms':>13} {'covered':>8}")
+    print("(each time: median wall ms / median CPU ms of this process)")
     for label, segments in SPHERES.items():
         base_vertices, faces = sphere(segments)
         name = f"{label} ({len(faces)})"
@@ -111,10 +115,10 @@ def main() -> None:
                     forward().mean().backward()
 
                 covered = float((forward()[..., 0] < 0.999).float().mean())
-                print(f"{device:<6} {backend:<18} {name:<13} {size:>4} {timed(forward, args.repeats, sync):>11.1f} "
-                      f"{timed(step, args.repeats, sync):>11.1f} {covered:>8.3f}")
+                print(f"{device:<6} {backend:<18} {name:<13} {size:>4} {timed(forward, args.repeats, sync):>13} "
+                      f"{timed(step, args.repeats, sync):>13} {covered:>8.3f}")
             numpy_ms = timed(lambda: numpy_render(base_vertices.double().numpy(), faces.numpy(), cameras, size), max(3, args.repeats // 4), lambda: None)
-            print(f"{'cpu':<6} {'numpy z-buffer':<18} {name:<13} {size:>4} {numpy_ms:>11.1f} {'-':>11}")
+            print(f"{'cpu':<6} {'numpy z-buffer':<18} {name:<13} {size:>4} {numpy_ms:>13} {'-':>13}")
     volume_reference(args)
 
 
@@ -140,7 +144,7 @@ def volume_reference(args) -> None:
             out.image.mean().backward()
 
         ms = timed(step, max(3, args.repeats // 4), lambda: None)
-        print(f"{'cpu':<6} {'volume renderer':<18} {'NeRF default':<13} {size:>4} {'-':>11} {ms:>11.1f}")
+        print(f"{'cpu':<6} {'volume renderer':<18} {'NeRF default':<13} {size:>4} {'-':>13} {ms:>13}")
     print(f"load average at the end: {load()}")
 
 

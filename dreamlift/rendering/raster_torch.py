@@ -123,7 +123,8 @@ def _zbuffer(screen: Tensor, faces: Tensor, size: int, near: float, max_pairs: i
     zbuf = torch.full((batch * pixels,), key_none, dtype=torch.int64, device=screen.device)
     if count_faces == 0:
         return torch.full_like(zbuf, -1)
-    corners = screen.detach()[:, faces].reshape(batch * count_faces, 3, 3)
+    offsets = torch.arange(batch, device=screen.device)[:, None, None] * screen.shape[1]
+    corners = screen.detach().reshape(-1, 3).index_select(0, (faces + offsets).reshape(-1)).view(-1, 3, 3)  # (B·F, 3, 3)
     x, y, z = (tuple(corners[:, k, axis] for k in range(3)) for axis in range(3))
     col0 = torch.ceil(_min3(*x) - 0.5).clamp(0, size).long()
     col1 = torch.floor(_max3(*x) - 0.5).clamp(-1, size - 1).long()
