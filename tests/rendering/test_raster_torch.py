@@ -218,29 +218,39 @@ def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a & b).sum() / (a | b).sum())
 
 
+def _fit_silhouette(place, parameters, faces, cameras, size, target, lr, steps=150) -> float:
+    """Adam on an MSE between the antialiased mask of the mesh ``place()`` and ``target``; returns
+    the hard-mask IoU before fitting (and leaves ``parameters`` fitted)."""
+    def soft_and_hard():
+        screen = rt.project(place(), cameras, size)
+        rast = rt.rasterize(screen, faces, size)
+        return rt.antialias(rast.mask[..., None].float(), rast, screen, faces)[..., 0], rast.mask
+
+    with torch.no_grad():
+        start = _iou(soft_and_hard()[1], target)
+    optimizer = torch.optim.Adam(parameters, lr=lr)
+    for _ in range(steps):
+        soft, _ = soft_and_hard()
+        loss = ((soft - target.float()) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return start
+
+
+def _mask(vertices, faces, cameras, size):
+    return rt.rasterize(rt.project(vertices, cameras, size), faces, size).mask
+
+
 def test_a_triangle_fits_a_target_silhouette_through_antialias():
     cameras = OrbitCameras.make(0.0, 0.0)
     faces = torch.tensor([[0, 1, 2]])
     size = 48
     target_vertices = torch.tensor([[-0.5, -0.4, 0.0], [0.55, -0.35, 0.0], [0.05, 0.6, 0.0]])
-    target = rt.rasterize(rt.project(target_vertices, cameras, size), faces, size).mask
+    target = _mask(target_vertices, faces, cameras, size)
     vertices = (target_vertices * 0.7 + torch.tensor([0.25, 0.2, 0.0])).requires_grad_(True)
-    optimizer = torch.optim.Adam([vertices], lr=0.01)
-
-    def mask_of(v):
-        screen = rt.project(v, cameras, size)
-        rast = rt.rasterize(screen, faces, size)
-        return rt.antialias(rast.mask[..., None].float(), rast, screen, faces)[..., 0], rast.mask
-
-    start = _iou(mask_of(vertices.detach())[1], target)
-    assert start < 0.5
-    for _ in range(150):
-        soft, _ = mask_of(vertices)
-        loss = ((soft - target.float()) ** 2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert _iou(mask_of(vertices.detach())[1], target) >= 0.95
+    assert _fit_silhouette(lambda: vertices, [vertices], faces, cameras, size, target, lr=0.01) < 0.5
+    assert _iou(_mask(vertices.detach(), faces, cameras, size), target) >= 0.95
     # the mask fixes each corner's ray, not its depth along it: compare where the corners project
     error = rt.project(vertices.detach(), cameras, size) - rt.project(target_vertices, cameras, size)
     assert error[..., :2].norm(dim=-1).max() < 0.5  # pixels; it started 5 to 11 away
@@ -251,25 +261,12 @@ def test_a_sphere_mesh_scales_and_moves_onto_a_target_silhouette():
     vertices, faces = sphere(2, radius=1.0, dtype=torch.float32)
     size = 48
     target_shift, target_scale = torch.tensor([0.15, -0.1, 0.05]), 0.5
-    target = rt.rasterize(rt.project(vertices * target_scale + target_shift, cameras, size), faces, size).mask
+    target = _mask(vertices * target_scale + target_shift, faces, cameras, size)
     log_scale = torch.tensor(np.log(0.32), dtype=torch.float32, requires_grad=True)
     shift = torch.zeros(3, requires_grad=True)
-    optimizer = torch.optim.Adam([log_scale, shift], lr=0.02)
-
-    def mask_of(with_grad: bool):
-        with torch.set_grad_enabled(with_grad):
-            screen = rt.project(vertices * log_scale.exp() + shift, cameras, size)
-            rast = rt.rasterize(screen, faces, size)
-            return rt.antialias(rast.mask[..., None].float(), rast, screen, faces)[..., 0], rast.mask
-
-    assert _iou(mask_of(False)[1], target) < 0.5
-    for _ in range(150):
-        soft, _ = mask_of(True)
-        loss = ((soft - target.float()) ** 2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert _iou(mask_of(False)[1], target) >= 0.95
+    place = lambda: vertices * log_scale.exp() + shift  # noqa: E731
+    assert _fit_silhouette(place, [log_scale, shift], faces, cameras, size, target, lr=0.02) < 0.5
+    assert _iou(_mask(place().detach(), faces, cameras, size), target) >= 0.95
     assert abs(float(log_scale.detach().exp()) - target_scale) < 0.02
     assert (shift.detach() - target_shift).norm() < 0.03
 
