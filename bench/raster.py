@@ -2,8 +2,9 @@
 
 One render = project → rasterize → interpolate vertex normals → Lambertian shade over a
 background → antialias, for a UV sphere of ~10k and ~40k faces (radius 0.6, the toy camera)
-at 64, 128 and 512 pixels; "forward+backward" adds a mean-colour loss and its backward to the
-vertex positions. References timed in the same run: the numpy rasteriser with a z-buffer
+at 64, 128 and 512 pixels. "forward" runs without autograd (a turntable frame);
+"forward+backward" records the graph and adds a mean-colour loss and its backward to the
+vertex positions (a training step). References timed in the same run: the numpy rasteriser with a z-buffer
 (forward only, what the mesh ground-truth renders use) and, at 64 and 128 px, one step of the
 volume renderer (a NeRF step: Lambertian render with normals + backward, skipping on). On
 CUDA (when present) the PyTorch reference and nvdiffrast (when it imports) are timed too.
@@ -109,10 +110,11 @@ def main() -> None:
                 faces_d, cameras_d = faces.to(device), cameras.to(device)
 
                 def forward():
-                    return render(rasterizer, vertices, faces_d, cameras_d, size)
+                    with torch.no_grad():  # a turntable frame
+                        return render(rasterizer, vertices, faces_d, cameras_d, size)
 
-                def step():
-                    forward().mean().backward()
+                def step():  # a training step
+                    render(rasterizer, vertices, faces_d, cameras_d, size).mean().backward()
 
                 covered = float((forward()[..., 0] < 0.999).float().mean())
                 print(f"{device:<6} {backend:<18} {name:<13} {size:>4} {timed(forward, args.repeats, sync):>13} "

@@ -36,8 +36,8 @@ from dreamlift.rendering.cameras import OrbitCameras
 NEAR_PLANE = 1e-2
 """Faces with a vertex at view depth ≤ this (world units) are not drawn."""
 
-MAX_PAIRS = 1 << 21
-"""(triangle, pixel) candidates evaluated at once; bounds the rasteriser's memory (~100 MB)."""
+MAX_PAIRS = 1 << 20
+"""(triangle, pixel) candidates evaluated at once; bounds the z-buffer pass's memory (~150 MB)."""
 
 _DEGENERATE = 1e-12
 """Twice the screen area (pixels²) under which a triangle covers nothing (as raster_numpy)."""
