@@ -231,12 +231,13 @@ def interpolate(attributes: Tensor, faces: Tensor, rast: Rasterized) -> Tensor:
     channels = attributes.shape[-1]
     faces = faces.to(device=rast.face.device, dtype=torch.int64)
     covered = rast.covered if rast.covered is not None else torch.nonzero(rast.face.reshape(-1) >= 0).squeeze(1)
-    corner = faces[rast.face.reshape(-1)[covered]]  # (K, 3)
+    corner = faces.index_select(0, rast.face.reshape(-1).index_select(0, covered))  # (K, 3)
     if attributes.dim() == 3:  # per-batch attributes: offset into the flattened (B·V, C)
         corner = corner + (torch.div(covered, height * width, rounding_mode="floor") * attributes.shape[1])[:, None]
         attributes = attributes.reshape(-1, channels)
-    bary = rast.bary.reshape(-1, 3)[covered]
-    values = bary[:, 0:1] * attributes[corner[:, 0]] + bary[:, 1:2] * attributes[corner[:, 1]] + bary[:, 2:3] * attributes[corner[:, 2]]
+    bary = rast.bary.reshape(-1, 3).index_select(0, covered)
+    at = attributes.index_select(0, corner.reshape(-1)).view(-1, 3, channels)
+    values = bary[:, 0:1] * at[:, 0] + bary[:, 1:2] * at[:, 1] + bary[:, 2:3] * at[:, 2]
     out = attributes.new_zeros(batch * height * width, channels).index_put((covered,), values)
     return out.view(batch, height, width, channels)
 
@@ -298,6 +299,8 @@ def antialias(image: Tensor, rast: Rasterized, screen: Tensor, faces: Tensor, ne
     both = (fa >= 0) & (fb >= 0)
     across_a = neighbours.index_select(0, fa.clamp(min=0))
     adjacent = both & ((across_a[:, 0] == fb) | (across_a[:, 1] == fb) | (across_a[:, 2] == fb))
+    apart = torch.nonzero(~adjacent).squeeze(1)  # most pairs inside a smooth mesh are neighbours: drop them first
+    first, second, fa, fb, both = (v.index_select(0, apart) for v in (first, second, fa, fb, both))
     a_front = (fb < 0) | (both & (depth.index_select(0, first) <= depth.index_select(0, second)))
     front = torch.where(a_front, first, second)
     other = torch.where(a_front, second, first)
@@ -312,7 +315,7 @@ def antialias(image: Tensor, rast: Rasterized, screen: Tensor, faces: Tensor, ne
         edge = torch.where(crossing[1] < crossing[0], 1, 0)
         best = torch.minimum(crossing[0], crossing[1])
         edge = torch.where(crossing[2] < best, 2, edge)
-        found = torch.isfinite(torch.minimum(best, crossing[2])) & ~adjacent
+        found = torch.isfinite(torch.minimum(best, crossing[2]))
         across = neighbours.reshape(-1).index_select(0, front_face * 3 + edge)
         own = _signed_area(corners.detach())
         theirs = _signed_area(_gather_corners(screen.detach(), faces, batch_of, across.clamp(min=0)))
