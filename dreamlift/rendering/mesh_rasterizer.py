@@ -67,7 +67,9 @@ class MeshRasterizer:
             return raster_nvdiffrast.interpolate(attributes, faces, rast)
         return raster_torch.interpolate(attributes, faces, rast)
 
-    def antialias(self, image: Tensor, rast: Rasterized, screen: Tensor, faces: Tensor) -> Tensor:
+    def antialias(self, image: Tensor, rast: Rasterized, screen: Tensor, faces: Tensor, neighbours: Tensor | None = None) -> Tensor:
+        """``neighbours`` (:func:`~dreamlift.rendering.raster_torch.face_neighbours`, reference only)
+        saves recomputing the mesh adjacency when one mesh is antialiased several times."""
         if rast.raw is not None:
             return raster_nvdiffrast.antialias(image, rast, faces)
-        return raster_torch.antialias(image, rast, screen, faces)
+        return raster_torch.antialias(image, rast, screen, faces, neighbours)
