@@ -58,17 +58,19 @@ class MeshRasterizer:
         return raster_torch.project(vertices, cameras, size)
 
     def rasterize(self, screen: Tensor, faces: Tensor, size: int) -> Rasterized:
+        """Visible face, barycentrics and depth per pixel (nvdiffrast also keeps its raw output in ``raw``)."""
         if self.uses_nvdiffrast(screen):
             return raster_nvdiffrast.rasterize(screen, faces, size)
         return raster_torch.rasterize(screen, faces, size)
 
     def interpolate(self, attributes: Tensor, faces: Tensor, rast: Rasterized) -> Tensor:
+        """Attributes ``(V, C)`` or ``(B, V, C)`` → ``(B, H, W, C)`` on the backend that made ``rast``."""
         if rast.raw is not None:
             return raster_nvdiffrast.interpolate(attributes, faces, rast)
         return raster_torch.interpolate(attributes, faces, rast)
 
     def antialias(self, image: Tensor, rast: Rasterized, screen: Tensor, faces: Tensor, neighbours: Tensor | None = None) -> Tensor:
-        """``neighbours`` (:func:`~dreamlift.rendering.raster_torch.face_neighbours`, reference only)
+        """Silhouette antialiasing on the backend that made ``rast``; ``neighbours`` (:func:`~dreamlift.rendering.raster_torch.face_neighbours`, reference only)
         saves recomputing the mesh adjacency when one mesh is antialiased several times."""
         if rast.raw is not None:
             return raster_nvdiffrast.antialias(image, rast, faces)
