@@ -49,6 +49,18 @@ def sdf_from_density(density: Tensor, level: float, spacing: float, clamp: float
     return torch.from_numpy(sdf).float()
 
 
+def enclosed_outside(sdf: Tensor, side: int) -> Tensor:
+    """``(V,)`` bool: vertices outside (``sdf ≥ 0``) in pockets that no path of outside vertices joins to the grid's
+    boundary (26-connected, so a pocket that touches the outside even at a corner is kept open)."""
+    outside = (sdf >= 0).reshape(side, side, side).cpu().numpy()
+    labels, count = ndimage.label(outside, structure=np.ones((3, 3, 3), dtype=bool))
+    if count <= 1:
+        return torch.zeros(sdf.shape[0], dtype=torch.bool, device=sdf.device)
+    border = np.unique(np.concatenate([labels[i].ravel() for i in (0, -1)] + [labels[:, i].ravel() for i in (0, -1)] + [labels[:, :, i].ravel() for i in (0, -1)]))
+    enclosed = outside & ~np.isin(labels, border)
+    return torch.from_numpy(enclosed.reshape(-1)).to(sdf.device)
+
+
 class DMTetGeometry(nn.Module):
     """Per-vertex SDF ``sdf (V,)`` and deformation ``deform (V, 3)`` on a :class:`TetGrid`."""
 
@@ -76,9 +88,25 @@ class DMTetGeometry(nn.Module):
         sdf = self.sdf.detach()
         h = self.grid.spacing
         if self._band_grid is None or self._band_sdf is None or float((sdf - self._band_sdf).abs().max()) >= 0.5 * self.band * h:
+            self.fill_pockets()
+            sdf = self.sdf.detach()
             self._band_grid = narrow_band(self.grid, sdf, self.band * h)
             self._band_sdf = sdf.clone()
         return self._band_grid
+
+    @torch.no_grad()
+    def fill_pockets(self) -> int:
+        """Turn enclosed pockets of outside vertices inside; returns how many vertices changed.
+
+        The prior only sees the outer surface, so when it moves outward the vertices it
+        passes may keep their sign and leave a hollow shell (an inner surface nobody can
+        see); a solid is what the asset is. Run whenever the narrow band is rebuilt.
+        """
+        pocket = enclosed_outside(self.sdf, self.grid.resolution + 1)
+        count = int(pocket.sum())
+        if count:
+            self.sdf[pocket] = -0.5 * self.grid.spacing
+        return count
 
     def surface(self) -> SurfaceMesh:
         """The current surface mesh (differentiable in ``sdf`` and ``deform``)."""
