@@ -40,7 +40,7 @@ from dreamlift.guidance.base import TimestepSchedule  # noqa: E402
 from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig, DeepFloydIFGuidance  # noqa: E402
 from dreamlift.guidance.stable_diffusion import StableDiffusionConfig, StableDiffusionGuidance, vae_dtype_for  # noqa: E402
 from dreamlift.rendering.cameras import OrbitCameras  # noqa: E402
-from dreamlift.runtime import DTYPES  # noqa: E402
+from dreamlift.runtime import torch_dtype  # noqa: E402
 
 # stabilityai/stable-diffusion-2-1-base unet/config.json (866 M parameters)
 SD21_BASE_UNET = dict(
@@ -126,7 +126,7 @@ def build_guidance(prior: str, dtype_name: str, device: torch.device, tiny: bool
     """A guidance object of the project with random full-size (or tiny) weights built on ``device``."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
-    dtype = DTYPES[dtype_name]
+    dtype = torch_dtype(dtype_name)
     torch.manual_seed(0)
     if prior == "sd":
         spec = TINY_SD_UNET if tiny else SD21_BASE_UNET

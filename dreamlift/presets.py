@@ -25,15 +25,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.base import TimestepSchedule, Weighting
-from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig
-from dreamlift.guidance.stable_diffusion import StableDiffusionConfig
-from dreamlift.guidance.toy import ToyPriorConfig
-from dreamlift.guidance.toy_view import ToyViewPriorConfig
-from dreamlift.guidance.zero123 import Zero123Config
-from dreamlift.rendering.cameras import CameraRanges
+from dreamlift.guidance.priors import DeepFloydIFConfig, StableDiffusionConfig, ToyPriorConfig, ToyViewPriorConfig, Zero123Config
+from dreamlift.guidance.settings import TimestepSchedule, Weighting
+from dreamlift.rendering.settings import CameraRanges
 from dreamlift.training.config import LossWeights, Ramp, ShadingSchedule, TrainConfig
-from dreamlift.training.reference import ImageSettings, ReferenceLoss
+from dreamlift.training.image_settings import ImageSettings, ReferenceLoss
 
 
 def toy_text() -> TrainConfig:

@@ -4,7 +4,9 @@ Every field has a docstring (``dreamlift text --help`` lists them); presets live
 :mod:`dreamlift.presets`. The prior is a typed choice of prior configs
 (:data:`~dreamlift.guidance.priors.PriorConfig`), each with its own ``setup``.
 :func:`~dreamlift.config_tree.to_dict` / ``from_dict`` turn the tree into JSON and
-back (enums as their values, tuples as lists), so a run folder records exactly what ran.
+back (enums as their values, tuples as lists), so a run folder records exactly what ran. The
+whole tree imports no torch (each part's settings sit in a ``settings`` module beside its
+code), so ``--help`` and every argument check come back before torch loads.
 """
 
 from __future__ import annotations
@@ -12,14 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.priors import PriorConfig
-from dreamlift.guidance.toy import ToyPriorConfig
-from dreamlift.rendering.cameras import CameraRanges
-from dreamlift.rendering.occupancy import OccupancyConfig
-from dreamlift.rendering.renderer import RenderConfig
-from dreamlift.scene.background import BackgroundKind
-from dreamlift.scene.field import FieldConfig
-from dreamlift.training.reference import ImageSettings
+from dreamlift.guidance.priors import PriorConfig, ToyPriorConfig
+from dreamlift.rendering.settings import CameraRanges, OccupancyConfig, RenderConfig
+from dreamlift.scene.settings import BackgroundKind, FieldConfig
+from dreamlift.training.image_settings import ImageSettings
 from dreamlift.training.seed import check_seed
 
 
