@@ -371,6 +371,18 @@ def step_seconds_by_size(run: Path) -> dict[int, float]:
     return {size: round(statistics.median(values), 1) for size, values in sorted(by_size.items())}
 
 
+def projected_preset_seconds(ms_by_size: dict[int, float]) -> float | None:
+    """The training time of the sd-dreamfusion preset's default steps at these step times per render size
+    (None when a size of its milestones was not reached)."""
+    from dreamlift.presets import preset_config
+
+    preset = preset_config("sd-dreamfusion")
+    sizes = [preset.training_view_at(step)[0] for step in range(preset.steps)]
+    if any(size not in ms_by_size for size in set(sizes)):
+        return None
+    return round(sum(ms_by_size[size] for size in sizes) / 1000.0, 1)
+
+
 def run_job(args, device: torch.device, tiny_vae: bool) -> dict:
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
@@ -393,16 +405,24 @@ def run_job(args, device: torch.device, tiny_vae: bool) -> dict:
         summary = next((line for line in done.stdout.splitlines() if " steps in " in line), "")
         trained = float(summary.split(" steps in ")[1].split(" s")[0]) if summary else float("nan")
         steps = int(summary.split(" steps in ")[0].split()[-1]) if summary else 0
+        by_size = step_seconds_by_size(work / "run")
         return {
             "variant": "SD job, tiny VAE" if tiny_vae else "SD job",
             "steps": steps,
             "wall_s": round(report["wall_s"], 1),
             "train_s": round(trained, 1),
-            "ms_per_step_by_size": step_seconds_by_size(work / "run"),
+            "ms_per_step_by_size": by_size,
+            "projected_preset_train_s": projected_preset_seconds(by_size),
             "peak_cuda_gib": round(report["peak_cuda_gib"], 2) if "peak_cuda_gib" in report else None,
             "peak_rss_gib": round(report["peak_rss_gib"], 2),
             "model_folder_s": round(folder_s, 1),
         }
+
+
+def preset_steps() -> int:
+    from dreamlift.presets import preset_config
+
+    return preset_config("sd-dreamfusion").steps
 
 
 def print_job(row: dict, header: str) -> None:
@@ -412,7 +432,8 @@ def print_job(row: dict, header: str) -> None:
     sizes = ", ".join(f"{size} px {ms:.1f} ms" for size, ms in row["ms_per_step_by_size"].items())
     print(
         f"{row['variant']}: {row['steps']} steps, wall {row['wall_s']:.1f} s (training {row['train_s']:.1f} s); "
-        f"median step by render size: {sizes}; {peak}peak resident {row['peak_rss_gib']:.2f} GiB "
+        f"median step by render size: {sizes}; {peak}peak resident {row['peak_rss_gib']:.2f} GiB; "
+        f"the sd-dreamfusion preset's {preset_steps()} steps at these step times: {row['projected_preset_train_s'] or '-'} s of training "
         f"(random model folder written in {row['model_folder_s']:.1f} s, not counted)"
     )
     sys.stdout.flush()
