@@ -3,12 +3,11 @@ and ``python -c 'import torch'`` as the reference (issue 16, item 3).
 
 Each command runs in a fresh interpreter (``python -m dreamlift.cli ...``, as the ``dreamlift``
 script does) ``--repeat`` times; printed: the median wall time in ms, its ratio to the torch
-import of the same run, and whether the command's exit status is the expected one. Give
-``--tree DIR`` to time another checkout (e.g. ``git worktree add /tmp/main main`` for "before");
-the default is this checkout.
+import of the same run; a command whose exit status is not the expected one stops the bench.
+``--tree DIR`` (repeatable) names the checkouts to time, alternately (default: this one).
 
-    python bench/startup.py                      # this checkout
-    python bench/startup.py --tree /tmp/main     # another checkout, e.g. main before the change
+    python bench/startup.py                                  # this checkout
+    python bench/startup.py --tree /tmp/before --tree .      # main (git archive main | tar -x -C /tmp/before) against this one
 """
 
 from __future__ import annotations
@@ -43,22 +42,37 @@ def wall_ms(command: list[str], env: dict, cwd: str, expect: int | None) -> floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[1], help="checkout whose dreamlift is timed")
-    parser.add_argument("--repeat", type=int, default=7, help="runs per command (median reported)")
+    parser.add_argument("--tree", type=Path, action="append", default=None, help="checkout whose dreamlift is timed (repeat to compare; default this one)")
+    parser.add_argument("--repeat", type=int, default=7, help="runs per command and checkout (median reported)")
     args = parser.parse_args()
-    env = {**os.environ, "PYTHONPATH": str(args.tree.resolve()), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    trees = [tree.resolve() for tree in (args.tree or [Path(__file__).resolve().parents[1]])]
     python = sys.executable
+    envs = [{**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")} for tree in trees]
+    print(f"python {sys.version.split()[0]}  repeat {args.repeat}  load before {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    for number, tree in enumerate(trees, start=1):
+        print(f"  tree {number}: {tree}")
     with tempfile.TemporaryDirectory() as cwd:
-        reference = [wall_ms([python, "-c", "import torch"], env, cwd, 0) for _ in range(args.repeat)]
-        bare = [wall_ms([python, "-c", "pass"], env, cwd, 0) for _ in range(args.repeat)]
-        torch_ms = statistics.median(reference)
-        print(f"tree {args.tree}  python {sys.version.split()[0]}  repeat {args.repeat}  load {open('/proc/loadavg').read().split()[:3]}")
-        print(f"{'command':38s} {'median ms':>10s} {'x import torch':>15s}")
-        print(f"{'python -c pass':38s} {statistics.median(bare):10.0f} {statistics.median(bare) / torch_ms:15.2f}")
-        print(f"{'python -c import torch (reference)':38s} {torch_ms:10.0f} {1.0:15.2f}")
+        def timed(argv: list[str], env: dict, expect: int) -> float:
+            return wall_ms([python, *argv], env, cwd, expect)
+
+        rows = [("python -c pass", ["-c", "pass"], 0, True), ("python -c 'import torch' (reference)", ["-c", "import torch"], 0, True)]
         for label, argv, expect in CASES:
-            times = [wall_ms([python, "-m", "dreamlift.cli", *argv, *(["--out", f"{cwd}/run"] if len(argv) > 1 and argv[1] != "--help" else [])], env, cwd, expect) for _ in range(args.repeat)]
-            print(f"{label:38s} {statistics.median(times):10.0f} {statistics.median(times) / torch_ms:15.2f}")
+            out = ["--out", f"{cwd}/run"] if len(argv) > 1 and argv[1] != "--help" else []
+            rows.append((label, ["-m", "dreamlift.cli", *argv, *out], expect, False))
+        results = []
+        for label, argv, expect, once in rows:
+            times = [[] for _ in trees]
+            for _ in range(args.repeat):  # the checkouts alternate, so a busy machine slows them alike
+                for index, env in enumerate(envs[:1] if once else envs):
+                    times[index].append(timed(argv, env, expect))
+            results.append((label, [statistics.median(t) if t else None for t in times]))
+        torch_ms = results[1][1][0]
+        head = "".join(f"{'tree ' + str(n) + ' ms':>12s}{'x torch':>9s}" for n in range(1, len(trees) + 1))
+        print(f"{'command':40s}{head}")
+        for label, medians in results:
+            cells = "".join(f"{m:12.0f}{m / torch_ms:9.2f}" if m is not None else f"{'':12s}{'':9s}" for m in medians)
+            print(f"{label:40s}{cells}")
+    print(f"load after {' '.join(open('/proc/loadavg').read().split()[:3])}")
 
 
 if __name__ == "__main__":
