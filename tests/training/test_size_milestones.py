@@ -3,10 +3,7 @@ size and batch follow the step, a resumed run keeps them, and the settings are c
 
 from __future__ import annotations
 
-import signal
-
 import pytest
-import torch
 import torch.nn.functional as F
 
 from dreamlift.errors import DreamliftError
@@ -17,6 +14,7 @@ from dreamlift.presets import preset_config, toy_text
 from dreamlift.training.config import TrainConfig
 from dreamlift.training.image_settings import ImageSettings
 from dreamlift.training.trainer import RunInterrupted, Trainer
+from test_runs_and_resume import StopAt  # SIGTERM at a chosen step, as kill would
 
 MILESTONES = ((3, 24, 2), (5, 32, 1))
 
@@ -61,16 +59,6 @@ def test_training_renders_change_size_at_the_milestones(tmp_path):
     guidance = RecordingGuidance()
     Trainer(config, tmp_path / "run", guidance, show_progress=False).run()
     assert guidance.shapes == [(1, 16, 16)] * 3 + [(2, 24, 24)] * 2 + [(1, 32, 32)] * 2
-
-
-class StopAt:
-    def __init__(self, step):
-        self.step = step
-
-    def losses(self, step, trainer):
-        if step == self.step - 1:
-            trainer._on_signal(signal.SIGTERM, None)
-        return {}
 
 
 def test_a_resumed_run_renders_at_the_size_of_its_step(tmp_path):
