@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class ToyPriorConfig(PriorSettings):
-    """Settings of :class:`ToyPrior`, the bundled exact prior of the toy world (text runs)."""
+    """Settings of :class:`~dreamlift.guidance.toy.ToyPrior`, the bundled exact prior of the toy world (text runs)."""
 
     name: str = "toy"
     """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
@@ -118,7 +118,7 @@ class DeepFloydIFConfig(DiffusersPriorConfig):
 
 @dataclass
 class ToyViewPriorConfig(ToyPriorConfig):
-    """Settings of :class:`ToyViewPrior`, the toy world's view-conditioned prior (image runs):
+    """Settings of :class:`~dreamlift.guidance.toy_view.ToyViewPrior`, the toy world's view-conditioned prior (image runs):
     the memory's settings of :class:`~dreamlift.guidance.toy.ToyPriorConfig` plus how input views are recognised."""
 
     name: str = "toy-view"
@@ -169,7 +169,7 @@ class ToyViewPriorConfig(ToyPriorConfig):
 
 @dataclass
 class Zero123Config(PriorSettings):
-    """Settings of :class:`Zero123Guidance`, the view-conditioned prior of image runs."""
+    """Settings of :class:`~dreamlift.guidance.zero123.Zero123Guidance`, the view-conditioned prior of image runs."""
 
     name: str = "zero123"
     """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""

@@ -99,7 +99,7 @@ class GuidanceInputs:
 class PriorSettings:
     """What every prior's config has: its name, the timestep schedule and ``w(t)``.
 
-    Each prior's config subclasses this next to its class, sets ``name`` (the
+    Each prior's config (:mod:`~dreamlift.guidance.priors`) subclasses this, sets ``name`` (the
     ``prior.name`` of ``config.json`` and the ``--prior`` word), says whether it
     judges text or image runs (``kind``) and whether it wants a GPU, and builds its
     :class:`Guidance` with :meth:`setup`.

@@ -71,7 +71,7 @@ class RenderConfig:
 
 @dataclass
 class OccupancyConfig:
-    """Settings of :class:`OccupancyGrid`."""
+    """Settings of :class:`~dreamlift.rendering.occupancy.OccupancyGrid`."""
 
     resolution: int = 32
     """Cells per axis."""

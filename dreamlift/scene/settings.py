@@ -19,7 +19,7 @@ class EncodingKind(str, Enum):
 
 @dataclass
 class FieldConfig:
-    """Settings of :class:`NeRFField`."""
+    """Settings of :class:`~dreamlift.scene.field.NeRFField`."""
 
     encoding: EncodingKind = EncodingKind.GRID
     """Position encoding: dense multi-resolution grids (default; fastest on a CPU), triplane, or frequency."""
