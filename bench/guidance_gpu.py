@@ -18,6 +18,21 @@ peak GPU memory, over fp32 (TF32 matmuls), bf16, fp16, eager and with ``torch.co
     python bench/guidance_gpu.py               # the full table (needs a CUDA GPU, diffusers)
     python bench/guidance_gpu.py --tiny        # the same code on tiny configs, CPU or GPU (a smoke test)
     python bench/guidance_gpu.py --only sd     # Stable Diffusion variants only
+
+``--job``: instead of single steps, a whole ``dreamlift text --prompt ... --prior FOLDER`` job in a
+child process, FOLDER a StableDiffusionPipeline folder with random SD-2.1-base weights (``--tiny``:
+the tests' tiny SD), so loading, the prompt encoding, training at the preset's render-size milestones,
+checkpoints, mesh and turntable export all run as a user's job does. Printed: the wall time, the
+training time and the median step time of each render size (from the run's log.jsonl), and the peak
+memory (``torch.cuda.max_memory_allocated`` on CUDA; the peak resident memory of the process on the
+CPU). ``--job-tiny-vae`` adds a random TAESD-shaped ``AutoencoderTiny`` as ``prior.tiny_vae``.
+``--encodings``: one training render (forward and backward) per ``nerf.encoding`` the field offers
+(the hash grid when present), at the presets' sizes.
+
+    python bench/guidance_gpu.py --job                   # default steps (the sd-dreamfusion preset's 10,000)
+    python bench/guidance_gpu.py --job --job-steps 600 --set size_milestones=[[200,128,1],[300,256,1]]
+    python bench/guidance_gpu.py --job --tiny --job-steps 3 --job-export off   # the CPU smoke test
+    python bench/guidance_gpu.py --encodings --tiny      # the encodings, CPU
 """
 
 from __future__ import annotations
@@ -26,8 +41,11 @@ import argparse
 import gc
 import json
 import math
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,7 +58,7 @@ from dreamlift.guidance.base import TimestepSchedule  # noqa: E402
 from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig, DeepFloydIFGuidance  # noqa: E402
 from dreamlift.guidance.stable_diffusion import StableDiffusionConfig, StableDiffusionGuidance, vae_dtype_for  # noqa: E402
 from dreamlift.rendering.cameras import OrbitCameras  # noqa: E402
-from dreamlift.runtime import DTYPES  # noqa: E402
+from dreamlift.runtime import torch_dtype  # noqa: E402
 
 # stabilityai/stable-diffusion-2-1-base unet/config.json (866 M parameters)
 SD21_BASE_UNET = dict(
@@ -91,8 +109,33 @@ IF_I_XL_UNET = dict(
 )
 TOKENS = 77
 
+# madebyollin/taesd config.json (TAESD for SD 1.x/2.x, 2.4 M parameters): AutoencoderTiny's defaults
+TAESD = dict(
+    encoder_block_out_channels=(64, 64, 64, 64),
+    decoder_block_out_channels=(64, 64, 64, 64),
+    num_encoder_blocks=(1, 3, 3, 3),
+    num_decoder_blocks=(3, 3, 3, 1),
+    latent_channels=4,
+    scaling_factor=1.0,
+)
+# the SD-2.1-base text encoder (OpenCLIP ViT-H/14's text tower, text_encoder/config.json, 340 M parameters)
+SD21_TEXT_ENCODER = dict(
+    vocab_size=49408,
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_hidden_layers=23,
+    num_attention_heads=16,
+    max_position_embeddings=TOKENS,
+    hidden_act="gelu",
+    projection_dim=512,
+    bos_token_id=512,  # the stand-in tokenizer's (a byte-level vocabulary without merges)
+    eos_token_id=513,
+    pad_token_id=513,
+)
+
 TINY_SD_UNET = dict(SD21_BASE_UNET, sample_size=8, block_out_channels=(32, 32, 64, 64), cross_attention_dim=32, attention_head_dim=(2, 2, 4, 4))
 TINY_SD_VAE = dict(SD_VAE, block_out_channels=(32, 32, 32, 32))
+TINY_TAESD = dict(TAESD, encoder_block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8))
 TINY_IF_UNET = dict(IF_I_XL_UNET, sample_size=16, block_out_channels=(32, 64, 64, 64), cross_attention_dim=32, encoder_hid_dim=64, attention_head_dim=8, addition_embed_type_num_heads=2)
 
 
@@ -124,9 +167,9 @@ def random_embeddings(dim: int, dtype: torch.dtype, device: torch.device) -> Pro
 
 def build_guidance(prior: str, dtype_name: str, device: torch.device, tiny: bool, **options):
     """A guidance object of the project with random full-size (or tiny) weights built on ``device``."""
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, AutoencoderTiny, DDPMScheduler, UNet2DConditionModel
 
-    dtype = DTYPES[dtype_name]
+    dtype = torch_dtype(dtype_name)
     torch.manual_seed(0)
     if prior == "sd":
         spec = TINY_SD_UNET if tiny else SD21_BASE_UNET
@@ -134,7 +177,10 @@ def build_guidance(prior: str, dtype_name: str, device: torch.device, tiny: bool
         vae_dtype = vae_dtype_for(config, dtype)
         with torch.device(device):
             unet = UNet2DConditionModel(**spec).to(dtype)
-            vae = AutoencoderKL(**(TINY_SD_VAE if tiny else SD_VAE)).to(vae_dtype)
+            if config.tiny_vae:
+                vae = AutoencoderTiny(**(TINY_TAESD if tiny else TAESD)).to(vae_dtype)
+            else:
+                vae = AutoencoderKL(**(TINY_SD_VAE if tiny else SD_VAE)).to(vae_dtype)
         scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
         guidance_class, text_dim, extra = StableDiffusionGuidance, spec["cross_attention_dim"], dict(vae=vae, vae_dtype=vae_dtype)
     else:
@@ -250,6 +296,8 @@ VARIANTS = [
     ("IF fp32 (TF32) eager", "if", "fp32", {"compile": False}),
     ("IF bf16 eager", "if", "bf16", {"compile": False}),
     ("IF bf16 (the default)", "if", "bf16", {}),
+    ("SD bf16 eager, tiny VAE", "sd", "bf16", {"compile": False, "tiny_vae": "random"}),
+    ("SD bf16, tiny VAE", "sd", "bf16", {"tiny_vae": "random"}),
 ]
 
 
@@ -263,6 +311,176 @@ def print_table(rows: list[dict], header: str) -> None:
         )
     sys.stdout.flush()
 
+# --------------------------------------------------------------------------- a whole job
+
+JOB_CHILD = """
+import json, resource, sys, time
+started = time.perf_counter()
+import torch
+from dreamlift.cli import main
+code = main(json.loads(sys.argv[1]))
+report = {"code": code, "wall_s": time.perf_counter() - started, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+if torch.cuda.is_available():
+    report["peak_cuda_gib"] = torch.cuda.max_memory_allocated() / 2**30
+print("JOB " + json.dumps(report))
+"""
+
+
+def save_random_sd(folder: Path, tiny: bool, device: torch.device) -> Path:
+    """A StableDiffusionPipeline folder of random weights: SD-2.1-base's UNet, VAE and text encoder (fp16 files),
+    or with ``tiny`` the tests' tiny SD; the tokenizer is the tests' byte-level stand-in (the prompt is encoded once)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from guidance_real import tiny_models
+
+    if tiny:
+        return tiny_models.save_sd_folder(tiny_models.build_tiny_sd(folder.parent / "work"), folder)
+    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    with torch.device(device):  # random initialisation of 1.3 B parameters is much faster on a GPU
+        unet = UNet2DConditionModel(**SD21_BASE_UNET).half()
+        vae = AutoencoderKL(**SD_VAE).half()
+        text_encoder = CLIPTextModel(CLIPTextConfig(**SD21_TEXT_ENCODER)).half()
+    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000, skip_prk_steps=True, steps_offset=1)
+    tokenizer = tiny_models.build_clip_tokenizer(folder.parent / "tokenizer_src")
+    parts = {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
+    return tiny_models.save_sd_folder(parts, folder)
+
+
+def save_random_taesd(folder: Path, tiny: bool) -> Path:
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    AutoencoderTiny(**(TINY_TAESD if tiny else TAESD)).save_pretrained(str(folder))
+    return folder
+
+
+def step_seconds_by_size(run: Path) -> dict[int, float]:
+    """Median logged step time (ms) per training render size, from the run's log.jsonl and config.json."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from dreamlift.config_tree import from_dict
+    from dreamlift.training.config import TrainConfig
+
+    config = from_dict(TrainConfig, json.loads((run / "config.json").read_text())["config"])
+    by_size: dict[int, list[float]] = {}
+    for line in (run / "log.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "seconds" in row and row["step"] > 1:  # the first step compiles
+            by_size.setdefault(config.training_view_at(row["step"] - 1)[0], []).append(row["seconds"] * 1000.0)
+    return {size: round(statistics.median(values), 1) for size, values in sorted(by_size.items())}
+
+
+def projected_preset_seconds(ms_by_size: dict[int, float]) -> float | None:
+    """The training time of the sd-dreamfusion preset's default steps at these step times per render size
+    (None when a size of its milestones was not reached)."""
+    from dreamlift.presets import preset_config
+
+    preset = preset_config("sd-dreamfusion")
+    sizes = [preset.training_view_at(step)[0] for step in range(preset.steps)]
+    if any(size not in ms_by_size for size in set(sizes)):
+        return None
+    return round(sum(ms_by_size[size] for size in sizes) / 1000.0, 1)
+
+
+def run_job(args, device: torch.device, tiny_vae: bool) -> dict:
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        made = time.perf_counter()
+        model = save_random_sd(work / "sd", args.tiny, device)
+        settings = list(args.set)
+        if tiny_vae:
+            settings.append(f"prior.tiny_vae={save_random_taesd(work / 'taesd', args.tiny)}")
+        folder_s = time.perf_counter() - made
+        argv = ["text", "a hamburger", "--prior", str(model), "--out", str(work / "run"), "--quiet", "--device", device.type]
+        argv += ["--steps", str(args.job_steps)] if args.job_steps else []
+        argv += ["--no-export"] if args.job_export == "off" else []
+        for setting in settings:
+            argv += ["--set", setting]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run([sys.executable, "-c", JOB_CHILD, json.dumps(argv)], capture_output=True, text=True, env=env)
+        report = next((json.loads(line[4:]) for line in done.stdout.splitlines() if line.startswith("JOB ")), None)
+        if report is None or report["code"] != 0:
+            raise RuntimeError(f"the job failed: {done.stderr.strip()[-800:]}")
+        summary = next((line for line in done.stdout.splitlines() if " steps in " in line), "")
+        trained = float(summary.split(" steps in ")[1].split(" s")[0]) if summary else float("nan")
+        steps = int(summary.split(" steps in ")[0].split()[-1]) if summary else 0
+        by_size = step_seconds_by_size(work / "run")
+        return {
+            "variant": "SD job, tiny VAE" if tiny_vae else "SD job",
+            "steps": steps,
+            "wall_s": round(report["wall_s"], 1),
+            "train_s": round(trained, 1),
+            "ms_per_step_by_size": by_size,
+            "projected_preset_train_s": projected_preset_seconds(by_size),
+            "peak_cuda_gib": round(report["peak_cuda_gib"], 2) if "peak_cuda_gib" in report else None,
+            "peak_rss_gib": round(report["peak_rss_gib"], 2),
+            "model_folder_s": round(folder_s, 1),
+        }
+
+
+def preset_steps() -> int:
+    from dreamlift.presets import preset_config
+
+    return preset_config("sd-dreamfusion").steps
+
+
+def print_job(row: dict, header: str) -> None:
+    if header:
+        print(header)
+    peak = f"peak CUDA {row['peak_cuda_gib']:.2f} GiB, " if row["peak_cuda_gib"] is not None else ""
+    sizes = ", ".join(f"{size} px {ms:.1f} ms" for size, ms in row["ms_per_step_by_size"].items())
+    print(
+        f"{row['variant']}: {row['steps']} steps, wall {row['wall_s']:.1f} s (training {row['train_s']:.1f} s); "
+        f"median step by render size: {sizes}; {peak}peak resident {row['peak_rss_gib']:.2f} GiB; "
+        f"the sd-dreamfusion preset's {preset_steps()} steps at these step times: {row['projected_preset_train_s'] or '-'} s of training "
+        f"(random model folder written in {row['model_folder_s']:.1f} s, not counted)"
+    )
+    sys.stdout.flush()
+
+
+# --------------------------------------------------------------------------- the field's encodings
+
+
+def time_encodings(args, device: torch.device) -> list[dict]:
+    """Median ms of one training render (forward + backward) per encoding the field offers, at the milestone sizes."""
+    from dreamlift.rendering.cameras import CameraRanges, sample_cameras
+    from dreamlift.rendering.occupancy import OccupancyGrid
+    from dreamlift.rendering.renderer import RenderConfig, VolumeRenderer
+    from dreamlift.rendering.shading import sample_lights
+    from dreamlift.scene.field import EncodingKind, FieldConfig, NeRFField
+
+    kinds = list(EncodingKind)
+    if not any(kind.value == "hash-grid" for kind in kinds):
+        print("nerf.encoding offers no hash grid in this checkout: timing the encodings it has")
+    cuda = device.type == "cuda"
+    rows = []
+    for size in (16, 32) if args.tiny else (64, 128, 256):
+        for kind in kinds:
+            torch.manual_seed(0)
+            field = NeRFField(FieldConfig(encoding=kind)).to(device)
+            occupancy = OccupancyGrid(device=device)
+            occupancy.update(field.density)
+            renderer = VolumeRenderer(RenderConfig(), occupancy)
+            generator = torch.Generator().manual_seed(0)
+            times = []
+            for index in range(args.warmup + args.steps):
+                cameras = sample_cameras(CameraRanges(), args.batch, generator)
+                lights = sample_lights(cameras, 30.0, (0.3, 0.5), generator)
+                if cuda:
+                    torch.cuda.synchronize()
+                started = time.perf_counter()
+                out = renderer.render(field, cameras.to(device), size, lights=lights.to(device), generator=generator)
+                out.image.mean().backward()
+                if cuda:
+                    torch.cuda.synchronize()
+                if index >= args.warmup:
+                    times.append((time.perf_counter() - started) * 1000.0)
+            rows.append({"encoding": kind.value, "size": size, "ms": round(statistics.median(times), 2)})
+            print(f"encoding {kind.value:<10} {size:>4} px: {rows[-1]['ms']:.2f} ms per render + backward")
+            sys.stdout.flush()
+    return rows
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -275,6 +493,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render-size", type=int, default=64, help="stand-in render size (the presets' 64)")
     parser.add_argument("--batch", type=int, default=1, help="cameras per step (the presets' 1)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--job", action="store_true", help="time a whole dreamlift text job with random SD weights instead")
+    parser.add_argument("--job-steps", type=int, default=None, help="the job's --steps (default: the preset's)")
+    parser.add_argument("--job-tiny-vae", choices=("off", "on", "both"), default="off", help="the job with prior.tiny_vae (a random TAESD)")
+    parser.add_argument("--job-export", choices=("on", "off"), default="on", help="the job writes mesh.glb and turntable.mp4 (default on)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a setting of the job (repeatable)")
+    parser.add_argument("--encodings", action="store_true", help="time a training render per nerf.encoding instead")
     args = parser.parse_args(argv)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -285,6 +509,21 @@ def main(argv: list[str] | None = None) -> int:
     import diffusers
 
     card = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    if args.job:
+        print(f"{card}; torch {torch.__version__}; diffusers {diffusers.__version__}; whole jobs, random SD-2.1-base weights" + (" (tiny)" if args.tiny else ""))
+        rows = []
+        for tiny_vae in {"off": (False,), "on": (True,), "both": (False, True)}[args.job_tiny_vae]:
+            rows.append(run_job(args, device, tiny_vae))
+            print_job(rows[-1], "")
+        if args.json:
+            args.json.write_text(json.dumps({"card": card, "jobs": rows}, indent=2))
+        return 0
+    if args.encodings:
+        print(f"{card}; torch {torch.__version__}; one training render + backward, batch {args.batch}, median of {args.steps}")
+        rows = time_encodings(args, device)
+        if args.json:
+            args.json.write_text(json.dumps({"card": card, "encodings": rows}, indent=2))
+        return 0
     header = f"{card}; torch {torch.__version__}; diffusers {diffusers.__version__}; render {args.render_size}px, batch {args.batch}; median of {args.steps} steps"
     rows = []
     chosen = {int(v) for v in args.variants.split(",")} if args.variants else set(range(1, len(VARIANTS) + 1))

@@ -28,11 +28,11 @@ _EXPORTS = {
     "Guidance": "dreamlift.guidance.base",
     "GuidanceInputs": "dreamlift.guidance.base",
     "PriorConfig": "dreamlift.guidance.priors",
-    "ToyPriorConfig": "dreamlift.guidance.toy",
-    "ToyViewPriorConfig": "dreamlift.guidance.toy_view",
-    "StableDiffusionConfig": "dreamlift.guidance.stable_diffusion",
-    "DeepFloydIFConfig": "dreamlift.guidance.deepfloyd_if",
-    "Zero123Config": "dreamlift.guidance.zero123",
+    "ToyPriorConfig": "dreamlift.guidance.priors",
+    "ToyViewPriorConfig": "dreamlift.guidance.priors",
+    "StableDiffusionConfig": "dreamlift.guidance.priors",
+    "DeepFloydIFConfig": "dreamlift.guidance.priors",
+    "Zero123Config": "dreamlift.guidance.priors",
     "PRESETS": "dreamlift.presets",
     "preset_config": "dreamlift.presets",
 }
@@ -41,12 +41,7 @@ __all__ = ["DreamliftError", "__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # for type checkers and go-to-definition
     from dreamlift.guidance.base import Guidance, GuidanceInputs
-    from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig
-    from dreamlift.guidance.priors import PriorConfig
-    from dreamlift.guidance.stable_diffusion import StableDiffusionConfig
-    from dreamlift.guidance.toy import ToyPriorConfig
-    from dreamlift.guidance.toy_view import ToyViewPriorConfig
-    from dreamlift.guidance.zero123 import Zero123Config
+    from dreamlift.guidance.priors import DeepFloydIFConfig, PriorConfig, StableDiffusionConfig, ToyPriorConfig, ToyViewPriorConfig, Zero123Config
     from dreamlift.presets import PRESETS, preset_config
     from dreamlift.training.config import TrainConfig
     from dreamlift.training.run_folder import load_run

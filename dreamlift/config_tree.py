@@ -65,7 +65,8 @@ def _one_type_name(hint: Any) -> str:
     if origin is tuple:
         args = typing.get_args(hint)
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"list of {_one_type_name(args[0])}s"
+            inner = _one_type_name(args[0])
+            return f"list of [{inner}]" if typing.get_origin(args[0]) is tuple else f"list of {inner}s"
         return f"{len(args)} numbers" if all(a in (int, float) for a in args) else "list"
     if origin is list:
         return "list (JSON)"

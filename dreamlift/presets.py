@@ -25,15 +25,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.base import TimestepSchedule, Weighting
-from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig
-from dreamlift.guidance.stable_diffusion import StableDiffusionConfig
-from dreamlift.guidance.toy import ToyPriorConfig
-from dreamlift.guidance.toy_view import ToyViewPriorConfig
-from dreamlift.guidance.zero123 import Zero123Config
-from dreamlift.rendering.cameras import CameraRanges
+from dreamlift.guidance.priors import DeepFloydIFConfig, StableDiffusionConfig, ToyPriorConfig, ToyViewPriorConfig, Zero123Config
+from dreamlift.guidance.settings import TimestepSchedule, Weighting
+from dreamlift.rendering.settings import CameraRanges
 from dreamlift.training.config import LossWeights, Ramp, ShadingSchedule, TrainConfig
-from dreamlift.training.reference import ImageSettings, ReferenceLoss
+from dreamlift.training.image_settings import ImageSettings, ReferenceLoss
 
 
 def toy_text() -> TrainConfig:
@@ -90,6 +86,10 @@ def _dreamfusion(prior) -> TrainConfig:
         prior=prior,
         size=64,  # DreamFusion (64×64 renders); threestudio data.width/height 64; stable-dreamfusion --w/--h 64
         batch_size=1,  # threestudio data.batch_size 1; stable-dreamfusion --batch_size 1
+        # Coarse to fine, 64 -> 128 -> 256 px: threestudio's stable-zero123.yaml (random_camera height/width
+        # [64, 128, 256], resolution_milestones [200, 300] of max_steps 600), at the same fractions of these
+        # 10,000 steps. Its batch sizes [12, 8, 4] are for Zero123; here the text configs' batch of 1 is kept.
+        size_milestones=((3333, 128, 1), (5000, 256, 1)),
         steps=10000,  # threestudio trainer.max_steps 10000; stable-dreamfusion --iters 10000 (DreamFusion: 15,000)
         learning_rate=0.01,  # threestudio optimizer Adam lr 0.01 for the geometry (hash grid + MLP), betas (0.9, 0.99)
         mlp_learning_rate=0.01,  # threestudio geometry lr 0.01 (its background gets 0.001; ours shares the MLP group)
@@ -158,9 +158,9 @@ class Preset:
 
 PRESETS: tuple[Preset, ...] = (
     Preset("toy", "text", "bundled toy prior on a CPU, 2,400 steps of 32-px renders (about 1.5 min on 2 cores)", toy_text),
-    Preset("sd-dreamfusion", "text", "Stable Diffusion, DreamFusion as threestudio's dreamfusion-sd (64 px, 10,000 steps)", stable_diffusion_text),
+    Preset("sd-dreamfusion", "text", "Stable Diffusion, DreamFusion as threestudio's dreamfusion-sd (64 -> 128 -> 256 px, 10,000 steps)", stable_diffusion_text),
     Preset("sd-perp-neg", "text", "sd-dreamfusion with Perp-Neg against the Janus failure (stable-dreamfusion --perpneg)", lambda: stable_diffusion_text(True)),
-    Preset("if-dreamfusion", "text", "DeepFloyd IF stage I, as threestudio's dreamfusion-if (64 px, 10,000 steps)", deepfloyd_if_text),
+    Preset("if-dreamfusion", "text", "DeepFloyd IF stage I, as threestudio's dreamfusion-if (64 -> 128 -> 256 px, 10,000 steps)", deepfloyd_if_text),
     Preset("if-perp-neg", "text", "if-dreamfusion with Perp-Neg, as threestudio's dreamfusion-if-perpneg", lambda: deepfloyd_if_text(True)),
     Preset("toy-image", "image", "toy view prior on a CPU, 500 steps with the input view matched every step (about 1 min)", toy_image),
     Preset("zero123", "image", "Zero-1-to-3 with stable-dreamfusion's reference losses every 4th step (64 px, 3,000 steps)", zero123_image),

@@ -14,16 +14,27 @@ from __future__ import annotations
 
 import gc
 import warnings
-
-import torch
+from typing import TYPE_CHECKING
 
 from dreamlift.errors import DreamliftError
 
+if TYPE_CHECKING:
+    import torch
+
 DEVICE_WORDS = ("auto", "cpu", "cuda", "cuda:N")
 """The device words of every config and of ``--device``."""
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-"""The precision words of every config, and their torch dtypes (``"auto"`` besides)."""
-DTYPE_WORDS = ("auto", *DTYPES)
+DTYPE_WORDS = ("auto", "fp32", "fp16", "bf16")
+"""The precision words of every config (checked without importing torch: settings are checked before it loads)."""
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype of an explicit precision word (``fp32``, ``fp16``, ``bf16``)."""
+    import torch
+
+    word = check_dtype(name)
+    if word == "auto":
+        raise DreamliftError("dtype 'auto' depends on the device: use resolve_dtype")
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[word]
 
 
 def resolve_device(name: str | torch.device | None, *, prefer_gpu: bool) -> torch.device:
@@ -31,6 +42,8 @@ def resolve_device(name: str | torch.device | None, *, prefer_gpu: bool) -> torc
 
     A CUDA device this machine does not have is a one-line error, as is any other word.
     """
+    import torch
+
     if name is None or (isinstance(name, str) and name.strip().lower() == "auto"):
         return torch.device("cuda" if prefer_gpu and torch.cuda.is_available() else "cpu")
     try:
@@ -59,6 +72,8 @@ def check_dtype(name: str) -> str:
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """The torch dtype of the precision word ``name`` on ``device`` (fp16 on the CPU falls back to fp32 with a warning)."""
+    import torch
+
     word = check_dtype(name)
     if word == "auto":
         if device.type == "cuda":
@@ -67,7 +82,7 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if word == "fp16" and device.type == "cpu":
         warnings.warn("fp16 is slow and partly unsupported on the CPU: using fp32 (bf16 also works there)", RuntimeWarning, stacklevel=3)
         return torch.float32
-    return DTYPES[word]
+    return torch_dtype(word)
 
 
 def warn_if_cpu(device: torch.device, prior: str, per_step: str) -> None:
@@ -85,6 +100,8 @@ def free_memory(device: torch.device) -> None:
     """Return freed tensors' memory (after dropping a large module such as a text encoder)."""
     gc.collect()
     if device.type == "cuda":
+        import torch
+
         torch.cuda.empty_cache()
 
 
@@ -92,15 +109,18 @@ class CompiledWithFallback:
     """A ``torch.compile``-d module that turns back into the eager one, with a warning, if a compiled call fails."""
 
     def __init__(self, module: torch.nn.Module, **compile_options):
+        import torch
+
         self.eager = module
         self.compiled = torch.compile(module, **compile_options)
+        self._out_of_memory = torch.cuda.OutOfMemoryError
         self.failed = False
 
     def __call__(self, *args, **kwargs):
         if not self.failed:
             try:
                 return self.compiled(*args, **kwargs)
-            except torch.cuda.OutOfMemoryError:
+            except self._out_of_memory:
                 raise
             except Exception as error:  # noqa: BLE001 - any compiler failure: run eagerly instead
                 self.failed = True

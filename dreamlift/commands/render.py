@@ -7,14 +7,15 @@ from pathlib import Path
 
 from dreamlift.commands._common import check_output_file, finite_float, positive_int
 from dreamlift.errors import DreamliftError
+from dreamlift.rendering.settings import TOY_CAMERA
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", type=Path, help="a run folder")
     parser.add_argument("--elevation", type=finite_float, required=True, help="degrees above the horizon")
     parser.add_argument("--azimuth", type=finite_float, required=True, help="degrees; 0 looks at the front, 90 from +X")
-    parser.add_argument("--radius", type=finite_float, default=3.0, help="camera distance (default 3)")
-    parser.add_argument("--fovy", type=finite_float, default=40.0, help="vertical field of view, degrees (default 40)")
+    parser.add_argument("--radius", type=finite_float, default=TOY_CAMERA.radius, help=f"camera distance (default {TOY_CAMERA.radius:g})")
+    parser.add_argument("--fovy", type=finite_float, default=TOY_CAMERA.fovy, help=f"vertical field of view, degrees (default {TOY_CAMERA.fovy:g})")
     parser.add_argument("--size", type=positive_int, default=256, help="image size in pixels (default 256)")
     parser.add_argument("--shading", choices=("lambertian", "albedo", "textureless"), default="lambertian")
     parser.add_argument("--out", type=Path, required=True, help="PNG file to write")

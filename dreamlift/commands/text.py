@@ -68,9 +68,8 @@ def resumed_config(folder: Path, prompt: str):
 
 def run(args: argparse.Namespace) -> int:
     from dreamlift.commands._settings import print_config
-    from dreamlift.guidance.base import GuidanceInputs
+    from dreamlift.guidance.settings import GuidanceInputs
     from dreamlift.training.run_folder import check_run_folder, prepare_run_folder
-    from dreamlift.training.trainer import Trainer, resolve_device
 
     prompt = check_prompt(args.prompt)
     args.prompt = prompt
@@ -88,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = build_config(args)
     config.validate()
+    from dreamlift.training.trainer import Trainer, resolve_device  # torch: only once the settings are known to be good
+
     device = resolve_device(config)
     inputs = GuidanceInputs(prompt=config.prompt, device=device)
     guidance = config.prior.setup(inputs)  # bad prompts and models fail here, before any file is written

@@ -21,14 +21,14 @@ import contextlib
 import importlib.util
 import weakref
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance._loading import LoadedParts, hub_offline, require_diffusers
-from dreamlift.guidance.base import Guidance, PriorSettings, TimestepSchedule, Weighting, classifier_free_guidance
+from dreamlift.guidance.base import Guidance, TimestepSchedule, Weighting, classifier_free_guidance
 from dreamlift.guidance.prompts import (
     FRONT,
     SIDE,
@@ -41,79 +41,8 @@ from dreamlift.guidance.prompts import (
     view_weights,
 )
 from dreamlift.rendering.cameras import OrbitCameras
-from dreamlift.runtime import CompiledWithFallback, check_dtype, free_memory, resolve_device, resolve_dtype, warn_if_cpu
-
-
-@dataclass
-class DiffusersPriorConfig(PriorSettings):
-    """Settings shared by the diffusers-based priors (each prior subclasses this with its own defaults)."""
-
-    prefers_gpu: ClassVar[bool] = True
-
-    model: str = ""
-    """A diffusers folder (with ``model_index.json``), a single ``.safetensors`` checkpoint (SD only), or a Hugging Face id."""
-    dtype: str = "auto"
-    """``"fp32"``, ``"fp16"``, ``"bf16"``, or ``"auto"``: bf16 on GPUs that have it, else fp16; fp32 on the CPU."""
-    guidance_scale: float = 100.0
-    """Classifier-free guidance scale ``s`` in ``ε_u + s·(ε_c − ε_u)``."""
-    negative_prompt: str = ""
-    """Prompt of the unconditional branch of CFG (empty string: the plain unconditional model)."""
-    view_dependent: bool = True
-    """Append ", front view" / "side" / "back" / "overhead" to the prompt by camera (DreamFusion)."""
-    view_blend: bool = False
-    """Blend view embeddings linearly in azimuth (front↔side↔back) instead of picking one."""
-    front_half_angle: float = 45.0
-    """``|azimuth|`` below this is the front view (when not blending), degrees."""
-    back_half_angle: float = 45.0
-    """``|azimuth|`` above ``180 −`` this is the back view (when not blending), degrees."""
-    overhead_elevation: float = 60.0
-    """Elevation above this is the overhead view, degrees."""
-    perp_neg: bool = False
-    """Perp-Neg against the Janus failure: front/side prompts as perpendicular negatives (needs view_dependent)."""
-    perp_neg_weight: float = 2.0
-    """Perp-Neg negative weight magnitude (stable-dreamfusion ``--negative_w -2``)."""
-    perp_neg_front_decay: float = 2.0
-    """Perp-Neg decay of the front negative (stable-dreamfusion ``--front_decay_factor``)."""
-    perp_neg_side_decay: float = 10.0
-    """Perp-Neg decay of the side negative (stable-dreamfusion ``--side_decay_factor``)."""
-    attention: str = "sdpa"
-    """``"sdpa"``: diffusers' scaled-dot-product attention (fastest); ``"sliced"``: attention slicing (least memory)."""
-    cpu_offload: bool = False
-    """Keep the UNet in CPU memory and move it to the GPU only for its forward pass (small GPUs; slower)."""
-    compile: bool | None = None
-    """``torch.compile`` the UNet (and SD's VAE encoder). None: on CUDA when Triton is installed and cpu_offload is
-    off. The first step compiles (about a minute), then an SD step is ~45% faster (H100: 56 → 31 ms,
-    bench/guidance_gpu.py). A compile failure in a forward pass falls back to eager with a warning."""
-    compile_mode: str = "reduce-overhead"
-    """``torch.compile`` mode of the UNet: ``"reduce-overhead"`` (CUDA graphs: fewest kernel launches) or ``"default"``."""
-    channels_last: bool = False
-    """Channels-last memory layout for the conv nets on CUDA."""
-    cudnn_benchmark: bool = True
-    """On CUDA, let cuDNN time its convolution algorithms for SDS's fixed shapes (a process-wide setting)."""
-    allow_network: bool = False
-    """Allow downloads from the Hugging Face hub; otherwise hub ids load from the local cache only (HF_HUB_OFFLINE)."""
-    cache_dir: str | None = None
-    """Hugging Face cache folder; None for the usual one (HF_HOME / HF_HUB_CACHE)."""
-    variant: str | None = None
-    """Weight-file variant of a diffusers folder or hub repo, e.g. ``"fp16"``; None for the default files."""
-    resolution: int | None = None
-    """Square input size of the model in pixels (renders are resized to it); None: the model's own."""
-
-    def validate(self) -> None:
-        super().validate()
-        check_dtype(self.dtype)
-        if self.compile_mode not in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"):
-            raise DreamliftError(f"compile_mode '{self.compile_mode}' is not one of default, reduce-overhead, max-autotune")
-        if self.attention not in ("sdpa", "sliced"):
-            raise DreamliftError(f"attention '{self.attention}' is not one of sdpa, sliced")
-        if self.compile and self.cpu_offload:
-            raise DreamliftError("compile and cpu_offload do not go together (compiled graphs pin the UNet on the GPU): turn one off")
-        if self.perp_neg and not self.view_dependent:
-            raise DreamliftError("perp_neg needs view-dependent prompts: turn view_dependent on or perp_neg off")
-        if not self.guidance_scale >= 0:
-            raise DreamliftError(f"guidance_scale must be >= 0, got {self.guidance_scale}")
-        if self.resolution is not None and self.resolution < 8:
-            raise DreamliftError(f"resolution {self.resolution} is too small: give at least 8 pixels (or leave it unset)")
+from dreamlift.guidance.settings import DiffusersPriorConfig
+from dreamlift.runtime import CompiledWithFallback, free_memory, resolve_device, resolve_dtype, warn_if_cpu
 
 
 def should_compile(config: DiffusersPriorConfig, device: torch.device) -> bool:
@@ -146,7 +75,6 @@ def encode_prompt_set(prompt: str, negative_prompt: str, encode: Callable[[list[
     with torch.no_grad():
         out = encode(texts)
     return PromptEmbeddings(uncond=out[0], plain=out[1], views=out[2:6])
-
 
 
 def embed_and_release(

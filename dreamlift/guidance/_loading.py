@@ -274,3 +274,27 @@ def load_folder_parts(source: ModelSource, config, dtype: torch.dtype, text_enco
     tokenizer = AutoTokenizer.from_pretrained(where, subfolder="tokenizer", **common)
     scheduler = DDPMScheduler.from_pretrained(where, subfolder="scheduler", **common)
     return LoadedParts(unet, scheduler, tokenizer, text_encoder, autoencoder)
+
+
+TINY_VAE_LAYOUT = "config.json of an AutoencoderTiny and its diffusion_pytorch_model.safetensors, as save_pretrained writes them"
+
+
+def load_tiny_vae(model: str, prior: str, config, dtype: torch.dtype) -> torch.nn.Module:
+    """The ``AutoencoderTiny`` (TAESD) of the folder or hub id ``model`` (``config`` gives ``allow_network``
+    and ``cache_dir``); loaded offline unless the network is allowed, every problem a one-line error."""
+    from diffusers import AutoencoderTiny
+
+    what = f"{prior} tiny VAE"
+    source = resolve_model_source(
+        model, prior=what, allow_network=config.allow_network, cache_dir=config.cache_dir,
+        single_file=False, marker="config.json", layout=TINY_VAE_LAYOUT,
+    )
+    if source.kind == "folder":
+        try:
+            name = json.loads((Path(source.location) / "config.json").read_text(encoding="utf-8")).get("_class_name", "?")
+        except (OSError, ValueError, AttributeError):
+            name = "?"
+        if name != "AutoencoderTiny":
+            raise DreamliftError(f"tiny_vae {model} holds a {name}, not an AutoencoderTiny: give a TAESD folder (e.g. madebyollin/taesd)")
+    with hub_offline(source.local_files_only), loading_errors(model, what):
+        return AutoencoderTiny.from_pretrained(source.location, torch_dtype=dtype, **pretrained_kwargs(source, config.cache_dir))

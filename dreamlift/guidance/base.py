@@ -21,66 +21,13 @@ Noise levels use the DDPM convention: ``x_t = √ᾱ_t·x + √(1 − ᾱ_t)·ε
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field, replace
-from enum import Enum
-from typing import Any, ClassVar
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from dreamlift.guidance.settings import GuidanceInputs, PriorSettings, TimestepSchedule, Weighting  # noqa: F401 (re-exported)
 from dreamlift.rendering.cameras import OrbitCameras
-
-
-class Weighting(str, Enum):
-    """The SDS weighting ``w(t)``."""
-
-    SDS = "sds"
-    """``1 − ᾱ_t`` (DreamFusion)."""
-    UNIFORM = "uniform"
-    """``1``."""
-    FANTASIA = "fantasia"
-    """``√ᾱ_t·(1 − ᾱ_t)`` (Fantasia3D)."""
-
-
-@dataclass
-class TimestepSchedule:
-    """Where the diffusion timestep is drawn from, as fractions of ``T``.
-
-    ``t`` is uniform in ``[t_min, t_max(progress)]``; ``t_max`` moves linearly from
-    ``t_max_start`` to ``t_max_end`` as training ``progress`` goes from 0 to
-    ``anneal_until`` (and stays there), the annealing of DreamFusion's follow-ups
-    (stable-dreamfusion, threestudio).
-    """
-
-    t_min: float = 0.02
-    """Smallest timestep, as a fraction of T."""
-    t_max_start: float = 0.98
-    """Largest timestep at the start of training, as a fraction of T."""
-    t_max_end: float = 0.98
-    """Largest timestep once annealing is done, as a fraction of T."""
-    anneal_until: float = 1.0
-    """Training progress (0..1) at which ``t_max`` reaches ``t_max_end``."""
-
-    def t_max(self, progress: float) -> float:
-        fraction = min(max(progress / max(self.anneal_until, 1e-8), 0.0), 1.0)
-        return self.t_max_start + (self.t_max_end - self.t_max_start) * fraction
-
-    def sample(self, count: int, num_train_timesteps: int, progress: float, generator: torch.Generator | None = None) -> Tensor:
-        """``count`` integer timesteps in ``[t_min·T, t_max(progress)·T]``."""
-        low = int(round(self.t_min * num_train_timesteps))
-        high = max(int(round(self.t_max(progress) * num_train_timesteps)), low)
-        high = min(high, num_train_timesteps - 1)
-        low = min(low, high)
-        return torch.randint(low, high + 1, (count,), generator=generator)
-
-    def validate(self) -> None:
-        from dreamlift.errors import DreamliftError
-
-        for value in (self.t_min, self.t_max_start, self.t_max_end):
-            if not 0.0 <= value <= 1.0:
-                raise DreamliftError(f"timestep fractions must lie in [0, 1], got {value}")
-        if self.t_min > min(self.t_max_start, self.t_max_end):
-            raise DreamliftError(f"t_min {self.t_min} is above t_max: give t_min <= t_max")
 
 
 @dataclass
@@ -194,62 +141,3 @@ class Guidance(abc.ABC):
         return GuidanceOutput(loss=loss, timesteps=timesteps, grad_norm=grad_norm, denoised=denoised)
 
 
-@dataclass
-class GuidanceInputs:
-    """What a prior's ``setup`` takes from the run (nothing of training's types).
-
-    ``views`` are an image run's input views (``dreamlift.inputs.ViewInput``: an RGBA
-    ``(H, W, 4)`` image, its orbit camera and weight) in the framing the prior fits;
-    ``candidates`` the toy view prior's recognised objects (from
-    :func:`~dreamlift.guidance.toy_view.identify` or a resumed run's file).
-    """
-
-    prompt: str = ""
-    """The run's text prompt (empty for an image run without one)."""
-    device: Any = None
-    """``torch.device`` the diffusion model runs on (None: the prior's own choice)."""
-    views: list = field(default_factory=list)
-    """Input views of an image run, first the main one; empty for text runs."""
-    candidates: list | None = None
-    """The toy view prior's candidates (toy-view only)."""
-
-
-@dataclass
-class PriorSettings:
-    """What every prior's config has: its name, the timestep schedule and ``w(t)``.
-
-    Each prior's config subclasses this next to its class, sets ``name`` (the
-    ``prior.name`` of ``config.json`` and the ``--prior`` word), says whether it
-    judges text or image runs (``kind``) and whether it wants a GPU, and builds its
-    :class:`Guidance` with :meth:`setup`.
-    """
-
-    name: str = ""
-    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
-    timesteps: TimestepSchedule = field(default_factory=TimestepSchedule)
-    """Diffusion timestep range (fractions of T) and its annealing."""
-    weighting: Weighting = Weighting.SDS
-    """The SDS weighting w(t)."""
-
-    kind: ClassVar[str] = "text"
-    """``"text"`` or ``"image"``: which runs this prior judges."""
-    prefers_gpu: ClassVar[bool] = False
-    """Whether ``device: auto`` puts the run on a GPU when there is one."""
-    description: ClassVar[str] = ""
-    """One line for ``--help``."""
-
-    def validate(self) -> None:
-        """Raise a one-line error for settings this prior cannot run with."""
-        self.timesteps.validate()
-
-    def setup(self, inputs: GuidanceInputs) -> Guidance:
-        """The prior's :class:`Guidance` for a run (raises a one-line error for a bad prompt or model)."""
-        raise NotImplementedError
-
-    def for_refinement(self, size: int, timesteps: TimestepSchedule) -> "PriorSettings":
-        """This prior's settings for the refinement stage: renders of ``size`` pixels, ``timesteps``.
-
-        A prior that resizes renders to its own input (Stable Diffusion, IF) only changes
-        the schedule; one that takes a fixed size (the toy prior) overrides this.
-        """
-        return replace(self, timesteps=timesteps)

@@ -13,39 +13,18 @@ download. Build it with :func:`build_deepfloyd_if_guidance`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
 import torch
 from torch import Tensor
 
-from dreamlift.guidance._diffusers_guidance import DiffusersGuidance, DiffusersPriorConfig, build_diffusers_guidance, resize_renders
+from dreamlift.guidance._diffusers_guidance import DiffusersGuidance, build_diffusers_guidance, resize_renders
 from dreamlift.guidance._loading import LoadedParts, check_components, load_folder_parts, loading_errors, resolve_model_source
-from dreamlift.guidance.base import GuidanceInputs, TimestepSchedule
+from dreamlift.guidance.base import TimestepSchedule
+from dreamlift.guidance.priors import DeepFloydIFConfig
 
 PRIOR_NAME = "DeepFloyd IF"
 PIPELINES = ("IFPipeline",)
 COMPONENTS = ("unet", "text_encoder", "tokenizer", "scheduler")
 GATED_PREFIXES = ("DeepFloyd/",)
-
-
-@dataclass
-class DeepFloydIFConfig(DiffusersPriorConfig):
-    """Settings of the DeepFloyd IF stage-I prior (shared fields documented in DiffusersPriorConfig)."""
-
-    name: str = "deepfloyd-if"
-    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
-    model: str = "DeepFloyd/IF-I-XL-v1.0"
-    """A diffusers IFPipeline folder or a hub id (gated: needs an accepted licence and a token)."""
-    guidance_scale: float = 20.0
-    """CFG scale; 20 as in threestudio's dreamfusion-if config."""
-    max_text_length: int = 77
-    """T5 tokens per prompt (IFPipeline's 77)."""
-
-    description: ClassVar[str] = "DeepFloyd IF stage I through diffusers (64-px pixel SDS; a GPU is advised)"
-
-    def setup(self, inputs: GuidanceInputs) -> "DeepFloydIFGuidance":
-        return build_deepfloyd_if_guidance(inputs.prompt, self, self.timesteps, inputs.device)
 
 
 class DeepFloydIFGuidance(DiffusersGuidance):

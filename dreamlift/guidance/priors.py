@@ -1,22 +1,212 @@
-"""The priors a run can choose, as one typed union of their configs.
+"""Every prior's settings, and the typed union a run chooses from (``TrainConfig.prior``).
 
-Each config class lives next to the guidance it builds and has a fixed ``name``
-(the ``prior.name`` of ``config.json`` and the ``--prior`` word) and a
-``setup(GuidanceInputs) -> Guidance``. This module only lists the classes, so that a
-config file's ``prior`` section can be read back as the right one; importing it
-imports no diffusers code (the real priors import diffusers inside ``setup``).
+Each config class has a fixed ``name`` (the ``prior.name`` of ``config.json`` and the
+``--prior`` word) and a ``setup(GuidanceInputs) -> Guidance`` that imports and builds its
+guidance (:mod:`~dreamlift.guidance.toy`, :mod:`~dreamlift.guidance.toy_view`,
+:mod:`~dreamlift.guidance.stable_diffusion`, :mod:`~dreamlift.guidance.deepfloyd_if`,
+:mod:`~dreamlift.guidance.zero123`; each imports its config from here). The settings live
+here, apart from that code, so that importing this module imports neither torch nor
+diffusers: ``dreamlift --help`` and every argument check stay fast.
 """
 
 from __future__ import annotations
 
-from typing import Union
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, ClassVar, Union
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig
-from dreamlift.guidance.stable_diffusion import StableDiffusionConfig
-from dreamlift.guidance.toy import ToyPriorConfig
-from dreamlift.guidance.toy_view import ToyViewPriorConfig
-from dreamlift.guidance.zero123 import Zero123Config
+from dreamlift.guidance.settings import DiffusersPriorConfig, GuidanceInputs, PriorSettings, TimestepSchedule
+
+if TYPE_CHECKING:
+    from dreamlift.guidance.deepfloyd_if import DeepFloydIFGuidance
+    from dreamlift.guidance.stable_diffusion import StableDiffusionGuidance
+    from dreamlift.guidance.toy import ToyPrior
+    from dreamlift.guidance.toy_view import ToyViewPrior
+    from dreamlift.guidance.zero123 import Zero123Guidance
+
+
+TOY_SIZES = (32, 64, 128)
+"""Render sizes TOYWORLD.md allows for the bundled priors (32 native, 64 and 128 for refinement)."""
+
+
+@dataclass
+class ToyPriorConfig(PriorSettings):
+    """Settings of :class:`~dreamlift.guidance.toy.ToyPrior`, the bundled exact prior of the toy world (text runs)."""
+
+    name: str = "toy"
+    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
+    timesteps: TimestepSchedule = field(default_factory=lambda: TimestepSchedule(0.02, 0.98, 0.3, 1.0))
+    """Diffusion timestep range (fractions of T) and its annealing."""
+    resolution: int = 32
+    """Render size of the memorised set (TOYWORLD native size)."""
+    renders_per_object: int = 1024
+    """Renders per object in the memorised set."""
+    azimuth_window: float = 20.0
+    """Only renders within this many degrees of azimuth of the training camera take part."""
+    elevation_window: float | None = None
+    """If set, only renders within this many degrees of elevation take part (None: every elevation)."""
+    guidance_scale: float = 1.0
+    """Classifier-free guidance scale; 1 means the conditional denoiser alone."""
+    unconditional_renders_per_object: int = 64
+    """Renders per object in the unconditional set (used only when guidance_scale != 1)."""
+    seed: int = 1234
+    """Seed of the memorised cameras and lights (part of the cache key)."""
+    supersample: int = 2
+    """Supersampling of the memorised renders."""
+
+    description: ClassVar[str] = "the bundled exact denoiser of the toy world (CPU, nothing downloaded)"
+
+    def setup(self, inputs: GuidanceInputs) -> "ToyPrior":
+        from dreamlift.guidance.toy import ToyPrior
+        from dreamlift.toyworld import parse_caption
+
+        return ToyPrior(parse_caption(inputs.prompt), self)
+
+    def for_refinement(self, size: int, timesteps: TimestepSchedule) -> "ToyPriorConfig":
+        """The same memory rendered at ``size`` (TOYWORLD allows 32, 64 and 128), with ``timesteps``."""
+        if size not in TOY_SIZES:
+            raise DreamliftError(f"the toy prior renders {', '.join(map(str, TOY_SIZES))} pixels, not {size}: set refine.size to one of them")
+        return replace(self, resolution=size, timesteps=timesteps)
+
+
+@dataclass
+class StableDiffusionConfig(DiffusersPriorConfig):
+    """Settings of the Stable Diffusion prior (shared fields documented in DiffusersPriorConfig)."""
+
+    name: str = "stable-diffusion"
+    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
+    model: str = "stabilityai/stable-diffusion-2-1-base"
+    """A diffusers folder, a single SD-1.x/2.x ``.safetensors`` checkpoint, or a hub id (stable-dreamfusion's default model)."""
+    model_config: str | None = None
+    """For a single-file checkpoint: a local diffusers folder of the same SD version that supplies the configs
+    (None: the folder the file sits in if it is one, else diffusers' default configs from the HF cache/hub)."""
+    guidance_scale: float = 100.0
+    """CFG scale; 100 as in DreamFusion and stable-dreamfusion for SDS."""
+    vae_slicing: bool = False
+    """Encode a batch of renders one image at a time through the VAE (less memory for batches > 1)."""
+    upcast_vae: bool = True
+    """With fp16, keep the VAE in fp32 so the gradient through it stays finite (no effect for fp32/bf16)."""
+    tiny_vae: str | None = None
+    """An ``AutoencoderTiny`` (TAESD) folder or hub id, ``madebyollin/taesd`` for SD-1.x/2.x (one latent space):
+    its encoder replaces the VAE's in the SDS encoding (a fraction of the FLOPs and memory of the backward
+    pass) and the full VAE is not loaded. None (default): the model's own VAE; off until its effect on
+    quality is shown (issue 16)."""
+
+    description: ClassVar[str] = "Stable Diffusion 1.x/2.x through diffusers (latent SDS; a GPU is advised)"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.tiny_vae is not None and not self.tiny_vae.strip():
+            raise DreamliftError("tiny_vae is empty: give an AutoencoderTiny folder or hub id (e.g. madebyollin/taesd), or none")
+
+    def setup(self, inputs: GuidanceInputs) -> "StableDiffusionGuidance":
+        from dreamlift.guidance.stable_diffusion import build_stable_diffusion_guidance
+
+        return build_stable_diffusion_guidance(inputs.prompt, self, self.timesteps, inputs.device)
+
+
+@dataclass
+class DeepFloydIFConfig(DiffusersPriorConfig):
+    """Settings of the DeepFloyd IF stage-I prior (shared fields documented in DiffusersPriorConfig)."""
+
+    name: str = "deepfloyd-if"
+    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
+    model: str = "DeepFloyd/IF-I-XL-v1.0"
+    """A diffusers IFPipeline folder or a hub id (gated: needs an accepted licence and a token)."""
+    guidance_scale: float = 20.0
+    """CFG scale; 20 as in threestudio's dreamfusion-if config."""
+    max_text_length: int = 77
+    """T5 tokens per prompt (IFPipeline's 77)."""
+
+    description: ClassVar[str] = "DeepFloyd IF stage I through diffusers (64-px pixel SDS; a GPU is advised)"
+
+    def setup(self, inputs: GuidanceInputs) -> "DeepFloydIFGuidance":
+        from dreamlift.guidance.deepfloyd_if import build_deepfloyd_if_guidance
+
+        return build_deepfloyd_if_guidance(inputs.prompt, self, self.timesteps, inputs.device)
+
+
+@dataclass
+class ToyViewPriorConfig(ToyPriorConfig):
+    """Settings of :class:`~dreamlift.guidance.toy_view.ToyViewPrior`, the toy world's view-conditioned prior (image runs):
+    the memory's settings of :class:`~dreamlift.guidance.toy.ToyPriorConfig` plus how input views are recognised."""
+
+    name: str = "toy-view"
+    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
+
+    pixel_sigma: float = 0.1
+    """σ of the Gaussian likelihood per value (RGB on white and alpha, in [0, 1]) of the framed views."""
+    coarse_turn_step: float = 10.0
+    """Turns tried first, every this many degrees over the full circle."""
+    refine_factor: int = 5
+    """The best coarse cells are split into this many (odd) finer turns."""
+    refine_count: int = 3
+    """How many of the best coarse candidates are refined."""
+    colour_share: float = 0.2
+    """A colour is a candidate when at least this share of the object's pixels vote for it."""
+    max_colours: int = 2
+    """At most this many colours are tried (the most voted first)."""
+    min_weight: float = 1e-3
+    """Candidates with less posterior weight are dropped (the rest renormalised)."""
+    max_candidates: int = 48
+    """At most this many (object, turn) candidates are kept."""
+    max_objects: int = 3
+    """At most this many distinct objects are kept in memory (the heaviest)."""
+    reference_weight: float = 1.0
+    """Weight of an input view in the mixture, relative to the heaviest memorised render at its camera."""
+
+    kind: ClassVar[str] = "image"
+    description: ClassVar[str] = "the toy world's view-conditioned exact prior: recognises the input's toy object (CPU)"
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.pixel_sigma > 0:
+            raise DreamliftError(f"toy view prior: pixel_sigma must be > 0, got {self.pixel_sigma}")
+        if not 0 < self.coarse_turn_step <= 180:
+            raise DreamliftError(f"toy view prior: coarse_turn_step must lie in (0, 180], got {self.coarse_turn_step}")
+        if self.refine_factor < 1 or self.refine_factor % 2 == 0:
+            raise DreamliftError(f"toy view prior: refine_factor must be an odd number >= 1, got {self.refine_factor}")
+        if self.max_candidates < 1 or self.max_objects < 1 or self.max_colours < 1:
+            raise DreamliftError("toy view prior: max_candidates, max_objects and max_colours must be at least 1")
+
+    def setup(self, inputs: GuidanceInputs) -> "ToyViewPrior":
+        if not inputs.candidates:
+            raise ValueError("the toy view prior needs its candidates: call identify (or read a run's view_prior.json) first")
+        from dreamlift.guidance.toy_view import ToyViewPrior
+
+        return ToyViewPrior(inputs.candidates, inputs.views, self)
+
+
+@dataclass
+class Zero123Config(PriorSettings):
+    """Settings of :class:`~dreamlift.guidance.zero123.Zero123Guidance`, the view-conditioned prior of image runs."""
+
+    name: str = "zero123"
+    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
+    model: str = ""
+    """A folder in the diffusers layout (see the module doc), or a Hugging Face model id."""
+    variant: str = "auto"
+    """Pose vector: ``zero123``, ``stable-zero123``, or ``auto`` (from the model name)."""
+    dtype: str = "auto"
+    """Weights' dtype: ``fp32``, ``fp16``, ``bf16``, or ``auto`` (bf16 on GPUs that have it, else fp16; fp32 on the CPU)."""
+    guidance_scale: float = 3.0
+    """Classifier-free guidance scale on the image (zero123 uses 3 to 5; Stable-Zero123 5)."""
+    render_size: int | None = None
+    """Size to render at for this prior; None: the model's image size (renders are resized anyway)."""
+    radius_scale: float = 1.0
+    """Multiplies Δradius (world units) in the pose vector (see relative_pose)."""
+    allow_network: bool = False
+    """Whether a Hugging Face model id missing from the local cache may be downloaded."""
+
+    kind: ClassVar[str] = "image"
+    prefers_gpu: ClassVar[bool] = True
+    description: ClassVar[str] = "Zero-1-to-3 / Stable-Zero123 through diffusers parts (a GPU is advised)"
+
+    def setup(self, inputs: GuidanceInputs) -> "Zero123Guidance":
+        from dreamlift.guidance.zero123 import build_zero123_guidance
+
+        reference = inputs.views[0]  # conditioned on the first view; further views serve the reference losses
+        return build_zero123_guidance(reference.image, reference.camera, self, self.timesteps, inputs.device)
 
 PriorConfig = Union[ToyPriorConfig, StableDiffusionConfig, DeepFloydIFConfig, ToyViewPriorConfig, Zero123Config]
 """Any prior's config: ``TrainConfig.prior``."""

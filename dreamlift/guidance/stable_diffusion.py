@@ -12,51 +12,38 @@ Precision: the UNet runs in the config's dtype; with fp16 the VAE stays in fp32 
 default (``upcast_vae``) so that the backward pass through it cannot overflow, and the
 guidance arithmetic is always done in fp32. bf16 has fp32's range and needs no upcast.
 
+With ``tiny_vae`` (a TAESD ``AutoencoderTiny``) the renders are encoded by that small encoder
+instead; its latents are already in the UNet's scale (its ``scaling_factor`` is 1), and the full
+VAE is not loaded at all (SDS never decodes).
+
 Build it with :func:`build_stable_diffusion_guidance`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance._diffusers_guidance import DiffusersGuidance, DiffusersPriorConfig, build_diffusers_guidance, resize_renders
-from dreamlift.guidance._loading import LoadedParts, ModelSource, check_components, load_folder_parts, loading_errors, resolve_model_source
-from dreamlift.guidance.base import GuidanceInputs, TimestepSchedule
+from dreamlift.guidance._diffusers_guidance import DiffusersGuidance, build_diffusers_guidance, resize_renders
+from dreamlift.guidance._loading import (
+    LoadedParts,
+    ModelSource,
+    check_components,
+    load_folder_parts,
+    load_tiny_vae,
+    loading_errors,
+    resolve_model_source,
+)
+from dreamlift.guidance.base import TimestepSchedule
+from dreamlift.guidance.priors import StableDiffusionConfig
 from dreamlift.runtime import CompiledWithFallback
 
 PRIOR_NAME = "Stable Diffusion"
 PIPELINES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
-
-
-@dataclass
-class StableDiffusionConfig(DiffusersPriorConfig):
-    """Settings of the Stable Diffusion prior (shared fields documented in DiffusersPriorConfig)."""
-
-    name: str = "stable-diffusion"
-    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
-    model: str = "stabilityai/stable-diffusion-2-1-base"
-    """A diffusers folder, a single SD-1.x/2.x ``.safetensors`` checkpoint, or a hub id (stable-dreamfusion's default model)."""
-    model_config: str | None = None
-    """For a single-file checkpoint: a local diffusers folder of the same SD version that supplies the configs
-    (None: the folder the file sits in if it is one, else diffusers' default configs from the HF cache/hub)."""
-    guidance_scale: float = 100.0
-    """CFG scale; 100 as in DreamFusion and stable-dreamfusion for SDS."""
-    vae_slicing: bool = False
-    """Encode a batch of renders one image at a time through the VAE (less memory for batches > 1)."""
-    upcast_vae: bool = True
-    """With fp16, keep the VAE in fp32 so the gradient through it stays finite (no effect for fp32/bf16)."""
-
-    description: ClassVar[str] = "Stable Diffusion 1.x/2.x through diffusers (latent SDS; a GPU is advised)"
-
-    def setup(self, inputs: GuidanceInputs) -> "StableDiffusionGuidance":
-        return build_stable_diffusion_guidance(inputs.prompt, self, self.timesteps, inputs.device)
 
 
 def vae_dtype_for(config: StableDiffusionConfig, dtype: torch.dtype) -> torch.dtype:
@@ -95,7 +82,7 @@ class StableDiffusionGuidance(DiffusersGuidance):
             self.vae.encoder = _FallbackModule(CompiledWithFallback(vae.encoder))
         self.latent_scale = float(vae.config.scaling_factor)
         self.latent_shift = float(getattr(vae.config, "shift_factor", None) or 0.0)
-        self.input_size = self._input_size(2 ** (len(vae.config.block_out_channels) - 1))
+        self.input_size = self._input_size(vae_downsampling(vae))
 
     @classmethod
     def part_kwargs(cls, parts: LoadedParts, config: StableDiffusionConfig, dtype: torch.dtype) -> dict:
@@ -105,8 +92,15 @@ class StableDiffusionGuidance(DiffusersGuidance):
         x = resize_renders(images, self.input_size, self.device).to(self.vae_dtype)
         if self.config.channels_last and self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
-        latents = self.vae.encode(x).latent_dist.mean
+        encoded = self.vae.encode(x)
+        latents = encoded.latent_dist.mean if hasattr(encoded, "latent_dist") else encoded.latents  # AutoencoderKL, AutoencoderTiny
         return (latents.float() - self.latent_shift) * self.latent_scale
+
+
+def vae_downsampling(vae: torch.nn.Module) -> int:
+    """Pixels per latent of an ``AutoencoderKL`` or an ``AutoencoderTiny`` (TAESD): each encoder level after the first halves."""
+    levels = getattr(vae.config, "encoder_block_out_channels", None) or vae.config.block_out_channels
+    return 2 ** (len(levels) - 1)
 
 
 def _load_parts(source: ModelSource, config: StableDiffusionConfig, dtype: torch.dtype) -> LoadedParts:
@@ -125,8 +119,8 @@ def _load_parts(source: ModelSource, config: StableDiffusionConfig, dtype: torch
             **extra,
         )
         scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-        return LoadedParts(pipe.unet, scheduler, pipe.tokenizer, pipe.text_encoder, pipe.vae)
-    return load_folder_parts(source, config, dtype, CLIPTextModel, vae=True)
+        return LoadedParts(pipe.unet, scheduler, pipe.tokenizer, pipe.text_encoder, None if config.tiny_vae else pipe.vae)
+    return load_folder_parts(source, config, dtype, CLIPTextModel, vae=config.tiny_vae is None)
 
 
 def _checkpoint_shapes(path: str) -> dict:
@@ -179,7 +173,10 @@ def load_stable_diffusion_parts(config: StableDiffusionConfig, dtype: torch.dtyp
     check_components(source, PRIOR_NAME, COMPONENTS, PIPELINES)
     source = _configs_for_single_file(source, config)
     with loading_errors(config.model, PRIOR_NAME):
-        return _load_parts(source, config, dtype)
+        parts = _load_parts(source, config, dtype)
+    if config.tiny_vae is not None:  # TAESD's encoder instead of the model's VAE (which was not loaded)
+        parts.vae = load_tiny_vae(config.tiny_vae, PRIOR_NAME, config, dtype)
+    return parts
 
 
 def build_stable_diffusion_guidance(

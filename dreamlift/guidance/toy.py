@@ -24,59 +24,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.base import Guidance, GuidanceInputs, PriorSettings, TimestepSchedule, classifier_free_guidance, linear_alphas_cumprod
+from dreamlift.guidance.base import Guidance, classifier_free_guidance, linear_alphas_cumprod
+from dreamlift.guidance.priors import ToyPriorConfig
 from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras, wrap_degrees
-
-
-TOY_SIZES = (32, 64, 128)
-"""Render sizes TOYWORLD.md allows for the bundled priors (32 native, 64 and 128 for refinement)."""
-
-
-@dataclass
-class ToyPriorConfig(PriorSettings):
-    """Settings of :class:`ToyPrior`, the bundled exact prior of the toy world (text runs)."""
-
-    name: str = "toy"
-    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
-    timesteps: TimestepSchedule = field(default_factory=lambda: TimestepSchedule(0.02, 0.98, 0.3, 1.0))
-    """Diffusion timestep range (fractions of T) and its annealing."""
-    resolution: int = 32
-    """Render size of the memorised set (TOYWORLD native size)."""
-    renders_per_object: int = 1024
-    """Renders per object in the memorised set."""
-    azimuth_window: float = 20.0
-    """Only renders within this many degrees of azimuth of the training camera take part."""
-    elevation_window: float | None = None
-    """If set, only renders within this many degrees of elevation take part (None: every elevation)."""
-    guidance_scale: float = 1.0
-    """Classifier-free guidance scale; 1 means the conditional denoiser alone."""
-    unconditional_renders_per_object: int = 64
-    """Renders per object in the unconditional set (used only when guidance_scale != 1)."""
-    seed: int = 1234
-    """Seed of the memorised cameras and lights (part of the cache key)."""
-    supersample: int = 2
-    """Supersampling of the memorised renders."""
-
-    description: ClassVar[str] = "the bundled exact denoiser of the toy world (CPU, nothing downloaded)"
-
-    def setup(self, inputs: GuidanceInputs) -> "ToyPrior":
-        from dreamlift.toyworld import parse_caption
-
-        return ToyPrior(parse_caption(inputs.prompt), self)
-
-    def for_refinement(self, size: int, timesteps: TimestepSchedule) -> "ToyPriorConfig":
-        """The same memory rendered at ``size`` (TOYWORLD allows 32, 64 and 128), with ``timesteps``."""
-        if size not in TOY_SIZES:
-            raise DreamliftError(f"the toy prior renders {', '.join(map(str, TOY_SIZES))} pixels, not {size}: set refine.size to one of them")
-        return replace(self, resolution=size, timesteps=timesteps)
 
 
 def cache_dir() -> Path:

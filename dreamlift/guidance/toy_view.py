@@ -49,14 +49,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.base import GuidanceInputs
-from dreamlift.guidance.toy import RenderSet, ToyPrior, ToyPriorConfig, load_render_set, view_window
+from dreamlift.guidance.priors import ToyViewPriorConfig
+from dreamlift.guidance.toy import RenderSet, ToyPrior, load_render_set, view_window
 from dreamlift.inputs.framing import frame_batch, object_box, resample_matrix
 from dreamlift.inputs.image import ReferenceImage
 from dreamlift.inputs.views import ViewInput
@@ -65,55 +64,6 @@ from dreamlift.rendering.shading import head_lights
 
 CANDIDATE_AMBIENT = 0.4
 """Ambient term of the head light the candidates are rendered with (the middle of TOYWORLD's range)."""
-
-
-@dataclass
-class ToyViewPriorConfig(ToyPriorConfig):
-    """Settings of :class:`ToyViewPrior`, the toy world's view-conditioned prior (image runs):
-    the memory's settings of :class:`~dreamlift.guidance.toy.ToyPriorConfig` plus how input views are recognised."""
-
-    name: str = "toy-view"
-    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
-
-    pixel_sigma: float = 0.1
-    """σ of the Gaussian likelihood per value (RGB on white and alpha, in [0, 1]) of the framed views."""
-    coarse_turn_step: float = 10.0
-    """Turns tried first, every this many degrees over the full circle."""
-    refine_factor: int = 5
-    """The best coarse cells are split into this many (odd) finer turns."""
-    refine_count: int = 3
-    """How many of the best coarse candidates are refined."""
-    colour_share: float = 0.2
-    """A colour is a candidate when at least this share of the object's pixels vote for it."""
-    max_colours: int = 2
-    """At most this many colours are tried (the most voted first)."""
-    min_weight: float = 1e-3
-    """Candidates with less posterior weight are dropped (the rest renormalised)."""
-    max_candidates: int = 48
-    """At most this many (object, turn) candidates are kept."""
-    max_objects: int = 3
-    """At most this many distinct objects are kept in memory (the heaviest)."""
-    reference_weight: float = 1.0
-    """Weight of an input view in the mixture, relative to the heaviest memorised render at its camera."""
-
-    kind: ClassVar[str] = "image"
-    description: ClassVar[str] = "the toy world's view-conditioned exact prior: recognises the input's toy object (CPU)"
-
-    def validate(self) -> None:
-        super().validate()
-        if not self.pixel_sigma > 0:
-            raise DreamliftError(f"toy view prior: pixel_sigma must be > 0, got {self.pixel_sigma}")
-        if not 0 < self.coarse_turn_step <= 180:
-            raise DreamliftError(f"toy view prior: coarse_turn_step must lie in (0, 180], got {self.coarse_turn_step}")
-        if self.refine_factor < 1 or self.refine_factor % 2 == 0:
-            raise DreamliftError(f"toy view prior: refine_factor must be an odd number >= 1, got {self.refine_factor}")
-        if self.max_candidates < 1 or self.max_objects < 1 or self.max_colours < 1:
-            raise DreamliftError("toy view prior: max_candidates, max_objects and max_colours must be at least 1")
-
-    def setup(self, inputs: GuidanceInputs) -> "ToyViewPrior":
-        if not inputs.candidates:
-            raise ValueError("the toy view prior needs its candidates: call identify (or read a run's view_prior.json) first")
-        return ToyViewPrior(inputs.candidates, inputs.views, self)
 
 
 @dataclass(frozen=True)

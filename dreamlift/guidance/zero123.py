@@ -47,7 +47,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +54,8 @@ from torch import Tensor, nn
 
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance._loading import ModelSource, check_components, hub_offline, loading_errors, require_diffusers, resolve_model_source
-from dreamlift.guidance.base import Guidance, GuidanceInputs, PriorSettings, TimestepSchedule, Weighting, classifier_free_guidance, linear_alphas_cumprod
+from dreamlift.guidance.base import Guidance, TimestepSchedule, Weighting, classifier_free_guidance, linear_alphas_cumprod
+from dreamlift.guidance.priors import Zero123Config
 from dreamlift.guidance.relative_pose import PoseEmbedding, pose_embedding
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.runtime import resolve_device, resolve_dtype
@@ -70,36 +70,6 @@ _LAYOUT = "unet, vae, image_encoder, feature_extractor, clip_camera_projection o
 _DOWNLOAD_PATTERNS = ["model_index.json", "unet/*", "vae/*", "image_encoder/*", "feature_extractor/*", "scheduler/*"] + [
     f"{name}/*" for name in PROJECTION_FOLDERS
 ]
-
-
-@dataclass
-class Zero123Config(PriorSettings):
-    """Settings of :class:`Zero123Guidance`, the view-conditioned prior of image runs."""
-
-    name: str = "zero123"
-    """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
-    model: str = ""
-    """A folder in the diffusers layout (see the module doc), or a Hugging Face model id."""
-    variant: str = "auto"
-    """Pose vector: ``zero123``, ``stable-zero123``, or ``auto`` (from the model name)."""
-    dtype: str = "auto"
-    """Weights' dtype: ``fp32``, ``fp16``, ``bf16``, or ``auto`` (bf16 on GPUs that have it, else fp16; fp32 on the CPU)."""
-    guidance_scale: float = 3.0
-    """Classifier-free guidance scale on the image (zero123 uses 3 to 5; Stable-Zero123 5)."""
-    render_size: int | None = None
-    """Size to render at for this prior; None: the model's image size (renders are resized anyway)."""
-    radius_scale: float = 1.0
-    """Multiplies Δradius (world units) in the pose vector (see relative_pose)."""
-    allow_network: bool = False
-    """Whether a Hugging Face model id missing from the local cache may be downloaded."""
-
-    kind: ClassVar[str] = "image"
-    prefers_gpu: ClassVar[bool] = True
-    description: ClassVar[str] = "Zero-1-to-3 / Stable-Zero123 through diffusers parts (a GPU is advised)"
-
-    def setup(self, inputs: GuidanceInputs) -> "Zero123Guidance":
-        reference = inputs.views[0]  # conditioned on the first view; further views serve the reference losses
-        return build_zero123_guidance(reference.image, reference.camera, self, self.timesteps, inputs.device)
 
 
 @dataclass

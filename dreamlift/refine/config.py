@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.base import TimestepSchedule
+from dreamlift.guidance.settings import TimestepSchedule
 
 
 @dataclass

@@ -16,26 +16,11 @@ Conventions (mirrored from TOYWORLD.md, and used by every part of dreamlift):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-
-
-@dataclass(frozen=True)
-class OrbitLens:
-    """Distance and field of view of an orbit camera."""
-
-    radius: float
-    """Distance from the origin, world units."""
-    fovy: float
-    """Vertical field of view, degrees."""
-
-
-TOY_CAMERA = OrbitLens(radius=3.0, fovy=40.0)
-"""The toy world's camera: the middle of TOYWORLD's training range (radius 2.8 to 3.2, fovy 40).
-Every fixed view (:mod:`dreamlift.rendering.views`) and every camera default uses it."""
+from dreamlift.rendering.settings import TOY_CAMERA, CameraRanges, OrbitLens  # noqa: F401 (re-exported; the settings live apart, without torch)
 
 
 @dataclass
@@ -120,30 +105,6 @@ def generate_rays(cameras: OrbitCameras, height: int, width: int | None = None) 
     directions = directions / directions.norm(dim=-1, keepdim=True)
     origins = c2w[:, None, None, :3, 3].expand_as(directions)
     return origins, directions
-
-
-@dataclass
-class CameraRanges:
-    """Ranges the random training cameras are drawn from (uniformly), in degrees and world units."""
-
-    elevation: tuple[float, float] = (-10.0, 60.0)
-    """Elevation range, degrees (TOYWORLD's prior training range)."""
-    azimuth: tuple[float, float] = (-180.0, 180.0)
-    """Azimuth range, degrees; the upper end is excluded."""
-    radius: tuple[float, float] = (2.8, 3.2)
-    """Camera distance from the origin."""
-    fovy: tuple[float, float] = (TOY_CAMERA.fovy, TOY_CAMERA.fovy)
-    """Vertical field of view, degrees."""
-
-    def validate(self) -> None:
-        from dreamlift.errors import DreamliftError
-
-        for name in ("elevation", "azimuth", "radius", "fovy"):
-            low, high = getattr(self, name)
-            if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-                raise DreamliftError(f"camera {name} range [{low}, {high}] is invalid: give min <= max, both finite")
-        if self.radius[0] <= 0 or not (0 < self.fovy[0] and self.fovy[1] < 180):
-            raise DreamliftError("camera radius must be > 0 and fovy within (0, 180) degrees")
 
 
 def sample_cameras(ranges: CameraRanges, count: int, generator: torch.Generator | None = None) -> OrbitCameras:

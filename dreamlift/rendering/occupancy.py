@@ -9,27 +9,10 @@ inside occupied cells (``dilate`` grows the mask by a cell for extra safety).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-
-@dataclass
-class OccupancyConfig:
-    """Settings of :class:`OccupancyGrid`."""
-
-    resolution: int = 32
-    """Cells per axis."""
-    threshold: float = 0.2
-    """Density above which a cell is occupied."""
-    decay: float = 0.9
-    """Decay of the running density maximum per update."""
-    update_every: int = 16
-    """Training steps between updates."""
-    dilate: bool = False
-    """Grow the occupied cells by one cell (safer for thin parts, more samples evaluated)."""
+from dreamlift.rendering.settings import OccupancyConfig
 
 
 def dilate(mask: Tensor) -> Tensor:

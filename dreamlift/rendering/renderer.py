@@ -30,22 +30,7 @@ from dreamlift.rendering.cameras import OrbitCameras, generate_rays
 from dreamlift.rendering.occupancy import OccupancyGrid
 from dreamlift.rendering.shading import Lights, ShadingMode, lambertian
 from dreamlift.scene.field import Field
-
-
-@dataclass
-class RenderConfig:
-    """Settings of the volume renderer."""
-
-    samples_per_ray: int = 32
-    """Samples along each ray inside the bounding sphere."""
-    bound: float = 1.0
-    """Radius of the bounding sphere that holds the scene."""
-    skip_empty: bool = True
-    """Skip samples in cells the occupancy grid marks empty, and samples hidden behind the surface."""
-    min_transmittance: float = 1e-3
-    """With skipping: samples whose transmittance falls below this are not evaluated (early ray termination)."""
-    min_weight: float = 1e-4
-    """With skipping: samples whose compositing weight falls below this get no normal (they are not seen)."""
+from dreamlift.rendering.settings import RenderConfig
 
 
 @dataclass

@@ -9,20 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 
 import torch
 from torch import Tensor
 
 from dreamlift.rendering.cameras import OrbitCameras
-
-
-class ShadingMode(str, Enum):
-    """How a render turns albedo into colour (DreamFusion's three modes)."""
-
-    ALBEDO = "albedo"
-    LAMBERTIAN = "lambertian"
-    TEXTURELESS = "textureless"
+from dreamlift.rendering.settings import ShadingMode  # noqa: F401 (re-exported; the settings live apart, without torch)
 
 
 @dataclass

@@ -3,16 +3,9 @@ small network of the view direction (DreamFusion's learned environment)."""
 
 from __future__ import annotations
 
-from enum import Enum
-
 import torch
 from torch import Tensor, nn
-
-
-class BackgroundKind(str, Enum):
-    FIXED = "fixed"
-    RANDOM = "random"
-    LEARNED = "learned"
+from dreamlift.scene.settings import BackgroundKind
 
 
 class Background(nn.Module):

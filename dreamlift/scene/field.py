@@ -14,8 +14,6 @@ differentiable).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -24,6 +22,7 @@ from torch import Tensor, nn
 
 from dreamlift.scene.encodings import DenseGridEncoding, FrequencyEncoding, TriplaneEncoding
 from dreamlift.scene.normals import finite_difference_normals
+from dreamlift.scene.settings import EncodingKind, FieldConfig  # the settings live apart, without torch
 
 
 @runtime_checkable
@@ -52,42 +51,6 @@ class Field(Protocol):
     def density_albedo_normals(self, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Density ``(N,)``, albedo ``(N, 3)`` and unit outward normals ``(N, 3)`` at ``points (N, 3)``."""
         ...
-
-
-class EncodingKind(str, Enum):
-    GRID = "grid"
-    TRIPLANE = "triplane"
-    FREQUENCY = "frequency"
-
-
-@dataclass
-class FieldConfig:
-    """Settings of :class:`NeRFField`."""
-
-    encoding: EncodingKind = EncodingKind.GRID
-    """Position encoding: dense multi-resolution grids (default; fastest on a CPU), triplane, or frequency."""
-    grid_resolutions: tuple[int, ...] = (16, 32)
-    """Resolutions of the dense grids."""
-    grid_features: int = 8
-    """Features per grid cell."""
-    triplane_resolution: int = 64
-    """Resolution of each triplane plane."""
-    triplane_features: int = 16
-    """Features per triplane texel."""
-    frequency_levels: int = 6
-    """Octaves of the frequency encoding."""
-    hidden: int = 64
-    """Width of the MLP."""
-    layers: int = 2
-    """Hidden layers of the MLP."""
-    bound: float = 1.0
-    """Half-size of the bounding cube, world units."""
-    blob_density: float = 10.0
-    """Density of the initial blob at the origin (pre-activation)."""
-    blob_radius: float = 0.5
-    """Radius where the blob's pre-activation density crosses zero."""
-    normal_epsilon: float = 0.02
-    """Step of the finite-difference normals, world units."""
 
 
 def _make_encoding(config: FieldConfig) -> nn.Module:

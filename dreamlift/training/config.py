@@ -4,7 +4,9 @@ Every field has a docstring (``dreamlift text --help`` lists them); presets live
 :mod:`dreamlift.presets`. The prior is a typed choice of prior configs
 (:data:`~dreamlift.guidance.priors.PriorConfig`), each with its own ``setup``.
 :func:`~dreamlift.config_tree.to_dict` / ``from_dict`` turn the tree into JSON and
-back (enums as their values, tuples as lists), so a run folder records exactly what ran.
+back (enums as their values, tuples as lists), so a run folder records exactly what ran. The
+whole tree imports no torch (each part's settings sit in a ``settings`` module beside its
+code), so ``--help`` and every argument check come back before torch loads.
 """
 
 from __future__ import annotations
@@ -12,15 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.priors import PriorConfig
-from dreamlift.guidance.toy import ToyPriorConfig
+from dreamlift.guidance.priors import PriorConfig, ToyPriorConfig
 from dreamlift.refine.config import RefineConfig
-from dreamlift.rendering.cameras import CameraRanges
-from dreamlift.rendering.occupancy import OccupancyConfig
-from dreamlift.rendering.renderer import RenderConfig
-from dreamlift.scene.background import BackgroundKind
-from dreamlift.scene.field import FieldConfig
-from dreamlift.training.reference import ImageSettings
+from dreamlift.rendering.settings import CameraRanges, OccupancyConfig, RenderConfig
+from dreamlift.scene.settings import BackgroundKind, FieldConfig
+from dreamlift.training.image_settings import ImageSettings
 from dreamlift.training.seed import check_seed
 
 
@@ -90,6 +88,11 @@ class TrainConfig:
     """Render size during training (square)."""
     batch_size: int = 1
     """Cameras per step."""
+    size_milestones: tuple[tuple[int, int, int], ...] = ()
+    """Coarse to fine, as threestudio's ``resolution_milestones``: ``[step, size, batch_size]`` rows, steps
+    increasing; from each row's step on, training renders are size x size with batch_size cameras (before the
+    first row: ``size`` and ``batch_size``). Empty: fixed. Real priors only (the toy priors' resolution is
+    fixed), text runs only (an image run's input views are matched at ``size``)."""
     learning_rate: float = 0.03
     """Adam learning rate of the field's encoding."""
     mlp_learning_rate: float = 0.003
@@ -129,6 +132,16 @@ class TrainConfig:
     turntable_size: int = 512
     """Width and height of turntable.mp4 in pixels, rendered from the final mesh."""
 
+    def training_view_at(self, step: int) -> tuple[int, int]:
+        """``(render size, cameras per step)`` of training step ``step``: ``size_milestones``' last row at or
+        before ``step``, else ``size`` and ``batch_size``. A function of the step alone, so a resumed run
+        renders as the uninterrupted one would."""
+        size, batch = self.size, self.batch_size
+        for start, milestone_size, milestone_batch in self.size_milestones:
+            if step >= start:
+                size, batch = milestone_size, milestone_batch
+        return size, batch
+
     def validate(self) -> None:
         """Raise a one-line :class:`DreamliftError` for settings that cannot run."""
         if self.steps <= 0:
@@ -140,6 +153,7 @@ class TrainConfig:
             raise DreamliftError(f"the toy prior takes {resolution}x{resolution} renders: leave size at {resolution} (or set prior.resolution)")
         if self.batch_size < 1:
             raise DreamliftError("batch size must be at least 1")
+        self._validate_size_milestones()
         if not (self.learning_rate > 0 and self.mlp_learning_rate > 0):
             raise DreamliftError("learning rates must be positive")
         if self.render.samples_per_ray < 2:
@@ -160,3 +174,20 @@ class TrainConfig:
         self.prior.validate()
         if self.image is not None:
             self.image.validate()
+
+    def _validate_size_milestones(self) -> None:
+        if not self.size_milestones:
+            return
+        if isinstance(self.prior, ToyPriorConfig):
+            raise DreamliftError(f"size_milestones are for real priors: the {self.prior.name} prior takes {self.prior.resolution}-px renders only; set size_milestones=[]")
+        if self.image is not None:
+            raise DreamliftError("size_milestones are for text runs: an image run matches its input views at size; set size_milestones=[]")
+        previous = 0
+        for start, size, batch in self.size_milestones:
+            if start <= previous:
+                raise DreamliftError(f"size_milestones steps must be positive and increasing, got {start} after {previous}")
+            if not 8 <= size <= 1024:
+                raise DreamliftError(f"size_milestones render size {size} is not allowed: use 8 to 1024 pixels")
+            if batch < 1:
+                raise DreamliftError(f"size_milestones batch size must be at least 1, got {batch}")
+            previous = start

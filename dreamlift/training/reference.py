@@ -26,110 +26,16 @@ The views' weights (a view table's ``weight`` column) are normalised to sum to 1
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras
-from dreamlift.rendering.shading import ShadingMode, head_lights
-
-
-class MaskLoss(str, Enum):
-    """How rendered opacity is compared with the input's alpha."""
-
-    MSE = "mse"
-    BCE = "bce"
-
-
-@dataclass
-class ReferenceCamera:
-    """One input view of an image run: its camera and the file in the run folder that holds its image."""
-
-    elevation: float = 0.0
-    """Degrees above the horizon (``--elevation``)."""
-    azimuth: float = 0.0
-    """Degrees; the single-image input camera is at 0 (the result's front faces the input camera)."""
-    radius: float = TOY_CAMERA.radius
-    """Camera distance, world units (the prior's: 3 for the toy world)."""
-    fovy: float = TOY_CAMERA.fovy
-    """Vertical field of view, degrees (the prior's: 40 for the toy world)."""
-    weight: float = 1.0
-    """Relative weight of this view in the reference losses (and the toy prior's likelihood)."""
-    file: str = "input.png"
-    """The processed image the view is fitted to, relative to the run folder (RGBA PNG)."""
-
-
-@dataclass
-class ReferenceLoss:
-    """Weights and schedule of the reference-view losses (see the module docstring)."""
-
-    rgb: float = 1000.0
-    """Weight of the RGB mean squared error."""
-    mask: float = 500.0
-    """Weight of the mask loss."""
-    depth: float = 10.0
-    """Weight of ``1 − Pearson(depth)``; used only when a depth map is given."""
-    mask_loss: MaskLoss = MaskLoss.MSE
-    """Mean squared error or binary cross-entropy of opacity against alpha."""
-    every: int = 1
-    """The reference terms are added on steps that are multiples of this (1: every step)."""
-    shading: ShadingMode = ShadingMode.LAMBERTIAN
-    """Shading of the reference render."""
-    ambient: float = 0.4
-    """Ambient term of the head light of the reference render."""
-
-    def validate(self) -> None:
-        if self.every < 1:
-            raise DreamliftError(f"reference loss: 'every' must be at least 1, got {self.every}")
-        if min(self.rgb, self.mask, self.depth) < 0:
-            raise DreamliftError("reference loss weights must be >= 0")
-        if not 0.0 <= self.ambient <= 1.0:
-            raise DreamliftError(f"reference loss: ambient must lie in [0, 1], got {self.ambient}")
-
-
-@dataclass
-class ImageSettings:
-    """Everything an image run adds to :class:`~dreamlift.training.config.TrainConfig` (its prior is in ``prior``)."""
-
-    source: str = ""
-    """The image file or view table the user gave (for the record)."""
-    views: list[ReferenceCamera] = field(default_factory=lambda: [ReferenceCamera()])
-    """The input views: cameras and processed image files (``input.png`` first)."""
-    matting: str = "auto"
-    """How the object was separated from its background (``--matting``)."""
-    border_ratio: float = 0.2
-    """Share of the image left empty around the object when it is recentred (the loader's and the toy prior's)."""
-    loss: ReferenceLoss = field(default_factory=ReferenceLoss)
-    """The reference-view losses."""
-
-    def __post_init__(self) -> None:
-        # from_dict leaves a list of dataclasses as a list of dicts
-        self.views = [ReferenceCamera(**v) if isinstance(v, dict) else v for v in self.views]
-
-    def cameras(self) -> OrbitCameras:
-        """The input cameras, ``(V,)``."""
-        views = self.views
-        return OrbitCameras.make([v.elevation for v in views], [v.azimuth for v in views], [v.radius for v in views], [v.fovy for v in views])
-
-    def validate(self) -> None:
-        if not self.views:
-            raise DreamliftError("an image run needs at least one input view")
-        for v in self.views:
-            if not -90.0 <= v.elevation <= 90.0:
-                raise DreamliftError(f"--elevation {v.elevation:g} is outside [-90, 90] degrees")
-            if v.radius <= 1.0 or not 0.0 < v.fovy < 180.0:
-                raise DreamliftError("input camera radius must exceed 1 and fovy lie in (0, 180) degrees")
-            if v.weight < 0:
-                raise DreamliftError("input view weights must be >= 0")
-        if sum(v.weight for v in self.views) <= 0:
-            raise DreamliftError("input view weights must not all be 0")
-        if not 0.0 <= self.border_ratio < 0.9:
-            raise DreamliftError(f"border ratio must lie in [0, 0.9), got {self.border_ratio}")
-        self.loss.validate()
+from dreamlift.rendering.cameras import OrbitCameras
+from dreamlift.rendering.shading import head_lights
+from dreamlift.training.image_settings import ImageSettings, MaskLoss, ReferenceCamera, ReferenceLoss  # noqa: F401 (the settings, re-exported)
 
 
 @dataclass

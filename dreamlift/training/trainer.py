@@ -124,7 +124,7 @@ class Trainer(DistillationLoop):
         s = self.config.shading
         lights = sample_lights(cameras, s.light_jitter, s.ambient, self.generator)
         return self.renderer.render(
-            self.field, cameras, self.config.size, shading=shading, lights=lights, background=self.background, generator=self.generator
+            self.field, cameras, self.config.training_view_at(self.step)[0], shading=shading, lights=lights, background=self.background, generator=self.generator
         )
 
     def train_step(self) -> StepRecord | None:
@@ -132,7 +132,7 @@ class Trainer(DistillationLoop):
         config = self.config
         if self.step % config.occupancy.update_every == 0:
             self.occupancy.update(self.field.density, self.generator)
-        cameras = sample_cameras(config.cameras, config.batch_size, self.generator)  # drawn on the CPU
+        cameras = sample_cameras(config.cameras, config.training_view_at(self.step)[1], self.generator)  # drawn on the CPU
         shading = self.shading_for_step()
         out = self.render_training_view(cameras.to(self.device), shading)
         guided = self.guidance(out.image, cameras, progress=self.step / config.steps, generator=self.generator)

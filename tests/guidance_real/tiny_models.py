@@ -279,3 +279,22 @@ def save_if_folder(components: dict, folder: Path) -> Path:
     pipe = IFPipeline(**components, safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False)
     pipe.save_pretrained(str(folder))
     return folder
+
+
+def save_tiny_taesd(folder: Path, seed: int = 0, levels: int = 2) -> Path:
+    """A tiny random ``AutoencoderTiny`` (TAESD's class), saved as ``madebyollin/taesd`` is: ``config.json`` and
+    safetensors weights at the top of a folder. ``levels`` encoder levels: pixels per latent ``2 ** (levels - 1)``
+    (2 by default, as the tiny SD's VAE); TAESD's ``scaling_factor`` of 1 (its latents are already in the UNet's scale)."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(seed)
+    model = AutoencoderTiny(
+        encoder_block_out_channels=(8,) * levels,
+        decoder_block_out_channels=(8,) * levels,
+        num_encoder_blocks=(1,) * levels,
+        num_decoder_blocks=(1,) * levels,
+        latent_channels=4,
+        scaling_factor=1.0,
+    )
+    model.save_pretrained(str(folder))
+    return folder
