@@ -28,6 +28,7 @@ from dreamlift.errors import DreamliftError
 from dreamlift.guidance.priors import DeepFloydIFConfig, StableDiffusionConfig, ToyPriorConfig, ToyViewPriorConfig, Zero123Config
 from dreamlift.guidance.settings import TimestepSchedule, Weighting
 from dreamlift.rendering.settings import CameraRanges
+from dreamlift.refine.config import RefineConfig
 from dreamlift.training.config import LossWeights, Ramp, ShadingSchedule, TrainConfig
 from dreamlift.training.image_settings import ImageSettings, ReferenceLoss
 
@@ -81,9 +82,10 @@ def zero123_image() -> TrainConfig:
 
 
 # The data and system settings the peers share between SD and IF.
-def _dreamfusion(prior) -> TrainConfig:
+def _dreamfusion(prior, refine: RefineConfig) -> TrainConfig:
     return TrainConfig(
         prior=prior,
+        refine=refine,
         size=64,  # DreamFusion (64×64 renders); threestudio data.width/height 64; stable-dreamfusion --w/--h 64
         batch_size=1,  # threestudio data.batch_size 1; stable-dreamfusion --batch_size 1
         # Coarse to fine, 64 -> 128 -> 256 px: threestudio's stable-zero123.yaml (random_camera height/width
@@ -113,6 +115,25 @@ def _dreamfusion(prior) -> TrainConfig:
     )
 
 
+def _magic3d_refine(size: int) -> RefineConfig:
+    """Stage 2 as Magic3D §4 and threestudio's ``magic3d-refine-sd.yaml`` (stable-dreamfusion's ``--dmtet``), rendering at ``size``."""
+    return RefineConfig(
+        enabled=True,  # Magic3D: coarse NeRF then the DMTet mesh; stable-dreamfusion runs --dmtet after the NeRF stage
+        steps=5000,  # threestudio magic3d-refine trainer.max_steps 5000
+        size=size,  # threestudio magic3d-refine-sd data.width/height 512; stable-dreamfusion --dmtet renders 64 x --dmtet_reso_scale 8
+        tet_resolution=128,  # threestudio isosurface_resolution 128; stable-dreamfusion --tet_grid_size 128
+        timesteps=TimestepSchedule(0.02, 0.5, 0.5, 1.0),  # threestudio magic3d-refine min/max_step_percent 0.02 / 0.5
+        sdf_learning_rate=0.01,  # threestudio magic3d-refine optimizer Adam lr 0.01, betas (0.9, 0.99)
+        deform_learning_rate=0.01,
+        colour_learning_rate=0.01,
+        normal_consistency=0.5,  # stable-dreamfusion --lambda_mesh_normal 0.5 (mean 1 - cos, as ours)
+        laplacian=0.5,  # stable-dreamfusion --lambda_mesh_laplacian 0.5
+        preview_size=256,
+        checkpoint_every=500,
+        preview_every=500,
+    )
+
+
 def stable_diffusion_text(perp_neg: bool = False) -> TrainConfig:
     """DreamFusion with Stable Diffusion, as threestudio's dreamfusion-sd config (Perp-Neg as stable-dreamfusion)."""
     return _dreamfusion(
@@ -123,7 +144,8 @@ def stable_diffusion_text(perp_neg: bool = False) -> TrainConfig:
             perp_neg=perp_neg,  # stable-dreamfusion --perpneg (off by default)
             view_blend=perp_neg,  # stable-dreamfusion interpolates embeddings only with Perp-Neg
             dtype="auto",  # bf16 on GPUs that have it, else fp16 (threestudio trains with precision: 16-mixed)
-        )
+        ),
+        _magic3d_refine(512),  # SD's native input (threestudio magic3d-refine-sd: 512x512)
     )
 
 
@@ -138,7 +160,8 @@ def deepfloyd_if_text(perp_neg: bool = False) -> TrainConfig:
             view_blend=perp_neg,
             variant="fp16",  # the hub repo's half-precision files (8.6 GB UNet instead of 17 GB); a user's own --model is read as saved
             dtype="auto",
-        )
+        ),
+        _magic3d_refine(64),  # IF stage I's native input, 64x64 (Magic3D's coarse stage uses eDiff-I's 64-px base model likewise)
     )
 
 

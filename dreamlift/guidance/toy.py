@@ -113,8 +113,14 @@ def load_render_set(obj, count: int, resolution: int, seed: int, supersample: in
 def posterior_mean(x_t: Tensor, alpha_bar: Tensor, renders: Tensor, mask: Tensor | None = None) -> Tensor:
     """Exact ``x̂0`` of a uniform mixture of point masses ``renders (N, D)`` for ``x_t (B, D)``.
 
-    ``alpha_bar`` is ``(B,)``; ``mask (B, N)`` limits which renders each row may use.
+    ``alpha_bar`` is ``(B,)``; ``mask (B, N)`` limits which renders each row may use. Only
+    the renders some row may use are read (a window holds a tenth of the set or less), which
+    gives the same result as masking the full set, at a fraction of the cost.
     """
+    if mask is not None:
+        used = torch.nonzero(mask.any(dim=0)).squeeze(1)
+        if used.numel() < renders.shape[0]:
+            renders, mask = renders.index_select(0, used), mask.index_select(1, used)
     a = alpha_bar[:, None]
     # ‖x_t − √a·x_i‖² = ‖x_t‖² − 2√a·x_t·x_i + a‖x_i‖²; the first term is constant per row
     logits = (2.0 * a.sqrt() * (x_t @ renders.t()) - a * (renders * renders).sum(1)[None]) / (2.0 * (1.0 - a))

@@ -7,11 +7,11 @@ level set of ``s`` over the deformed vertices (:mod:`dreamlift.refine.tets`).
 
 Initialisation from a first-stage field: its density is sampled at the grid vertices
 and the level ``τ`` the exporter fits to the renders (:func:`dreamlift.export.mesh.fit_grid_level`)
-sets the surface, so stage 2 starts from the stage-1 mesh. ``s = (τ − σ) / g`` with ``g``
-the median density gradient at the surface (one scale for the whole grid, so every
-zero crossing sits exactly where marching cubes puts it), clamped to ``±clamp · h``.
-Pieces of the inside smaller than ``min_part_fraction`` of the largest (floaters) start
-outside, as the exporter removes them.
+sets the surface, so stage 2 starts from the stage-1 mesh (:func:`sdf_from_density`: the
+linear estimate ``(τ − σ) / g`` next to the surface, so every zero crossing sits where
+marching cubes puts it, and a distance transform further out). Pieces of the inside
+smaller than ``min_part_fraction`` of the largest (floaters) start outside, as the
+exporter removes them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,14 @@ from dreamlift.refine.tets import SurfaceMesh, TetGrid, marching_tetrahedra, nar
 
 
 def sdf_from_density(density: Tensor, level: float, spacing: float, clamp: float = 4.0, min_part_fraction: float = 0.05) -> Tensor:
-    """SDF values ``(R, R, R)`` (world units, negative inside) of the level set ``{σ = level}`` of a density grid ``(R, R, R)``."""
+    """SDF values ``(R, R, R)`` (world units, negative inside) of the level set ``{σ = level}`` of a density grid ``(R, R, R)``.
+
+    Vertices next to the surface (with a neighbour of the other sign, any of the 26) get the
+    linear estimate ``(level − σ) / g``, so every zero crossing sits where marching cubes puts
+    it; the others get their distance to the nearest vertex of the other sign less half a
+    spacing (a Euclidean distance transform), so values grow with distance as an SDF's do and
+    the narrow band around the surface stays narrow. All are clamped to ``±clamp`` spacings.
+    """
     sigma = density.double().numpy()
     inside = sigma > level
     if not inside.any():
@@ -41,11 +48,13 @@ def sdf_from_density(density: Tensor, level: float, spacing: float, clamp: float
         inside &= np.isin(labels, keep)
     gradient = np.stack(np.gradient(sigma, spacing), axis=-1)
     magnitude = np.linalg.norm(gradient, axis=-1)
-    near = inside ^ ndimage.binary_erosion(inside)  # inside voxels on the boundary
-    scale = float(np.median(magnitude[near])) if near.any() else 1.0
-    sdf = (level - sigma) / max(scale, 1e-8)
-    sdf = np.where(inside, np.minimum(sdf, -1e-6), np.maximum(sdf, 1e-6))  # floaters removed: outside
-    sdf = np.clip(sdf, -clamp * spacing, clamp * spacing)
+    ball = np.ones((3, 3, 3), dtype=bool)
+    near = (inside & ndimage.binary_dilation(~inside, ball)) | (~inside & ndimage.binary_dilation(inside, ball))
+    scale = float(np.median(magnitude[near & inside])) if (near & inside).any() else 1.0
+    linear = (level - sigma) / max(scale, 1e-8)
+    linear = np.where(inside, np.clip(linear, -spacing, -1e-6), np.clip(linear, 1e-6, spacing))  # floaters removed: outside
+    far = np.where(inside, -(ndimage.distance_transform_edt(inside) - 0.5), ndimage.distance_transform_edt(~inside) - 0.5) * spacing
+    sdf = np.clip(np.where(near, linear, far), -clamp * spacing, clamp * spacing)
     return torch.from_numpy(sdf).float()
 
 

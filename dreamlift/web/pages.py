@@ -64,15 +64,28 @@ def _curves(info: RunInfo) -> str:
     return '<div class="curves">' + "".join(plots) + "</div>"
 
 
+def _model_viewer(run: Run, name: str, title: str, element_id: str) -> str:
+    return (
+        f'<model-viewer id="{element_id}" src="{_e(file_url(run, name))}" alt="3D model: {_e(title)}" '
+        'camera-controls touch-action="pan-y" camera-orbit="0deg 75deg auto" interaction-prompt="none" '
+        f'shadow-intensity="0" data-state="loading" data-status="{element_id}-status">'
+        '<div slot="progress-bar"></div></model-viewer>'
+        f'<p id="{element_id}-status" class="status">Loading the model…</p>'
+    )
+
+
 def _model(run: Run, info: RunInfo) -> str:
     if "mesh.glb" not in info.files:
         return '<p class="empty">No mesh.glb yet: it is written at the end of the run (or by dreamlift export).</p>'
+    if "mesh-stage1.glb" not in info.files:
+        return _model_viewer(run, "mesh.glb", info.title, "model")
     return (
-        f'<model-viewer id="model" src="{_e(file_url(run, "mesh.glb"))}" alt="3D model: {_e(info.title)}" '
-        'camera-controls touch-action="pan-y" camera-orbit="0deg 75deg auto" interaction-prompt="none" '
-        'shadow-intensity="0" data-state="loading" data-status="model-status">'
-        '<div slot="progress-bar"></div></model-viewer>'
-        '<p id="model-status" class="status">Loading the model…</p>'
+        '<div class="stages">'
+        f'<figure>{_model_viewer(run, "mesh-stage1.glb", info.title + " (stage 1)", "model-stage1")}'
+        "<figcaption>Stage 1: the NeRF's mesh (mesh-stage1.glb)</figcaption></figure>"
+        f'<figure>{_model_viewer(run, "mesh.glb", info.title, "model")}'
+        "<figcaption>Refined: stage 2, the DMTet mesh (mesh.glb)</figcaption></figure>"
+        "</div>"
     )
 
 
@@ -92,13 +105,14 @@ def _input(run: Run, info: RunInfo) -> str:
 
 
 def _previews(run: Run, info: RunInfo) -> str:
-    if not info.previews:
-        return ""
-    latest = info.previews[-1]
-    return (
-        f'<section><h2>Latest preview <span class="note">{_e(latest)}</span></h2>'
-        f'<img class="preview" src="{_e(file_url(run, latest))}" alt="preview renders"></section>'
-    )
+    sections = []
+    for label, names in (("Latest preview", info.previews), ("Latest refinement preview", info.refine_previews)):
+        if names:
+            sections.append(
+                f'<section><h2>{label} <span class="note">{_e(names[-1])}</span></h2>'
+                f'<img class="preview" src="{_e(file_url(run, names[-1]))}" alt="{_e(label.lower())} renders"></section>'
+            )
+    return "\n".join(sections)
 
 
 def _settings(info: RunInfo) -> str:
@@ -109,7 +123,7 @@ def _settings(info: RunInfo) -> str:
 
 
 def _downloads(run: Run, info: RunInfo) -> str:
-    names = [n for n in info.files if not n.startswith("previews/")]
+    names = [n for n in info.files if not n.startswith(("previews/", "refine/previews/"))]
     links = "".join(f'<li><a href="{_e(file_url(run, n))}" download>{_e(n)}</a></li>' for n in names)
     return f'<ul class="downloads">{links}</ul>'
 

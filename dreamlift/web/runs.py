@@ -21,6 +21,7 @@ from dreamlift.web.plot import Series, series_from_log
 
 SERVED_FILES = (
     "mesh.glb",
+    "mesh-stage1.glb",
     "mesh.obj",
     "mesh.mtl",
     "mesh.png",
@@ -33,7 +34,9 @@ SERVED_FILES = (
     "config.json",
     "log.jsonl",
 )
-"""Files of a run folder the viewer serves (besides ``previews/*.png``)."""
+"""Files of a run folder the viewer serves (besides the preview images)."""
+PREVIEW_FOLDERS = ("previews", "refine/previews")
+"""Folders whose ``*.png`` the viewer serves: stage 1's previews and the refinement's."""
 MAX_LOG_BYTES = 32 << 20
 """A log.jsonl larger than this is read only up to here."""
 
@@ -60,8 +63,13 @@ class RunInfo:
 
     @property
     def previews(self) -> list[str]:
-        """Served names of the preview images, oldest first."""
+        """Served names of stage 1's preview images, oldest first."""
         return sorted(name for name in self.files if name.startswith("previews/"))
+
+    @property
+    def refine_previews(self) -> list[str]:
+        """Served names of the refinement's preview images, oldest first."""
+        return sorted(name for name in self.files if name.startswith("refine/previews/"))
 
     @property
     def title(self) -> str:
@@ -111,17 +119,18 @@ def _inside(path: Path, folder: Path) -> bool:
 def served_files(run: Run) -> dict[str, Path]:
     """The allow-list of ``run``: served name → file (see the module docstring)."""
     files = {name: run.path / name for name in SERVED_FILES}
-    previews = run.path / "previews"
-    if previews.is_dir():
-        for image in previews.glob("*.png"):
-            files[f"previews/{image.name}"] = image
+    for folder in PREVIEW_FOLDERS:
+        previews = run.path / folder
+        if previews.is_dir():
+            for image in previews.glob("*.png"):
+                files[f"{folder}/{image.name}"] = image
     return {name: path for name, path in files.items() if _inside(path, run.path)}
 
 
 def served_file(run: Run, name: str) -> Path | None:
     """The file served as ``name``, or None: :func:`served_files` for one name, without listing the folder."""
-    preview = name.removeprefix("previews/")
-    if name not in SERVED_FILES and not (preview != name and "/" not in preview and preview.endswith(".png")):
+    folder, _, preview = name.rpartition("/")
+    if name not in SERVED_FILES and not (folder in PREVIEW_FOLDERS and preview.endswith(".png")):
         return None
     path = run.path / name
     return path if _inside(path, run.path) else None

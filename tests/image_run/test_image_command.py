@@ -151,3 +151,18 @@ def test_bad_input_is_one_line_and_writes_nothing(case, tmp_path, cli):
     inputs.mkdir()
     make, words = BAD_CASES[case]
     cli("image", *make(inputs), "--out", tmp_path / "run", "--steps", 2, "--quiet", unchanged=tmp_path).one_line_error(*words)
+
+
+@pytest.mark.parametrize("preset", ["toy-image", "zero123"])
+def test_two_refinement_steps_of_each_image_preset(preset, tmp_path):
+    """Stage 1 then two steps of stage 2 for the image presets (the tiny Zero-1-to-3 for zero123)."""
+    png = toy_png(tmp_path / "chair.png", 10.0, 30.0)
+    model = ["--model", load_tiny_zero123().make_tiny_zero123(tmp_path / "zero123")] if preset == "zero123" else []
+    out = tmp_path / "run"
+    small = ["--set", "refine.tet_resolution=16", "--set", "refine.preview_size=32", "--set", "refine.size=32"]
+    if preset == "toy-image":
+        small += ["--set", "prior.renders_per_object=64"]
+    assert dreamlift(png, "--preset", preset, *model, "--out", out, "--steps", 2, "--refine", "on", "--set", "refine.steps=2", *small, "--turntable-size", 32, "--quiet") == 0
+    rows = [json.loads(line) for line in (out / "refine" / "log.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 2 and math.isfinite(rows[-1]["loss"]) and rows[-1]["faces"] > 0
+    assert (out / "mesh.glb").is_file() and (out / "mesh-stage1.glb").is_file() and (out / "turntable.mp4").is_file()
