@@ -14,7 +14,11 @@ from dreamlift.guidance.settings import TimestepSchedule
 
 @dataclass
 class RefineConfig:
-    """Stage 2 (Magic3D §4, stable-dreamfusion ``--dmtet``): a tet-grid SDF and a colour field, rendered as a mesh."""
+    """Stage 2 (Magic3D §4, stable-dreamfusion ``--dmtet``): a tet-grid SDF and a colour field, rendered as a mesh.
+
+    The defaults are ours, measured with the toy prior (``bench/refine.py``, docs/measurements.md);
+    the real-prior presets take the peers' values (:mod:`dreamlift.presets`).
+    """
 
     enabled: bool = False
     """Run the refinement stage after stage 1 (``--refine on|off``)."""
@@ -22,23 +26,23 @@ class RefineConfig:
     """Refinement steps."""
     size: int = 64
     """Render size of the mesh during refinement (square); the toy prior takes 32, 64 or 128."""
-    tet_resolution: int = 48
+    tet_resolution: int = 64
     """Cubes per axis of the tetrahedral grid over the scene's bound (each split into 6 tetrahedra)."""
     max_shift: float = 0.5
     """Largest deformation of a grid vertex, in grid spacings."""
-    batch_size: int = 1
+    batch_size: int = 2
     """Cameras per step."""
-    sdf_learning_rate: float = 0.002
+    sdf_learning_rate: float = 0.0003
     """Adam learning rate of the SDF values (world units)."""
-    deform_learning_rate: float = 0.02
+    deform_learning_rate: float = 0.005
     """Adam learning rate of the deformations (pre-tanh)."""
-    colour_learning_rate: float = 0.003
+    colour_learning_rate: float = 0.001
     """Adam learning rate of the colour field (the stage-1 field's encoding and MLP)."""
     timesteps: TimestepSchedule = field(default_factory=lambda: TimestepSchedule(0.02, 0.5, 0.5, 1.0))
     """Diffusion timestep range during refinement (Magic3D / threestudio magic3d-refine: U(0.02, 0.5))."""
-    normal_consistency: float = 0.5
+    normal_consistency: float = 300.0
     """Weight of the normal-consistency loss (mean 1 − cos between neighbouring faces)."""
-    laplacian: float = 0.5
+    laplacian: float = 50.0
     """Weight of the Laplacian smoothness loss (mean distance of a vertex from its neighbours' mean)."""
     flat_shading: bool = False
     """Shade training renders with face normals instead of smooth vertex normals."""

@@ -9,7 +9,7 @@ from PIL import Image
 
 from dreamlift.cli import main
 
-SMALL = ["--set", "prior.renders_per_object=64", "--set", "refine.tet_resolution=20", "--set", "refine.preview_size=32"]
+SMALL = ["--set", "prior.renders_per_object=64", "--set", "refine.tet_resolution=20", "--set", "refine.batch_size=1", "--set", "refine.preview_size=32"]
 """A small toy memory and tet grid: runs of seconds."""
 
 
