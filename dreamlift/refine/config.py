@@ -44,6 +44,8 @@ class RefineConfig:
     """Weight of the normal-consistency loss (mean 1 − cos between neighbouring faces)."""
     laplacian: float = 50.0
     """Weight of the Laplacian smoothness loss (mean distance of a vertex from its neighbours' mean)."""
+    rasterizer: str = "auto"
+    """Triangle rasteriser: ``auto`` (nvdiffrast on a GPU when it is installed, else the PyTorch reference), ``torch`` or ``nvdiffrast``."""
     flat_shading: bool = False
     """Shade training renders with face normals instead of smooth vertex normals."""
     preview_size: int = 128
@@ -79,4 +81,6 @@ class RefineConfig:
         for name in ("checkpoint_every", "preview_every", "log_every", "max_bad_steps"):
             if getattr(self, name) < 1:
                 raise DreamliftError(f"refine.{name} must be at least 1, got {getattr(self, name)}")
+        if self.rasterizer not in ("auto", "torch", "nvdiffrast"):
+            raise DreamliftError(f"refine.rasterizer {self.rasterizer!r}: choose auto, torch or nvdiffrast")
         self.timesteps.validate()

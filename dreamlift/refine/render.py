@@ -20,9 +20,12 @@ from torch import Tensor
 
 from dreamlift.refine.regularisers import face_normals
 from dreamlift.refine.tets import SurfaceMesh
-from dreamlift.rendering import raster_torch
+from dreamlift.rendering.mesh_rasterizer import MeshRasterizer
 from dreamlift.rendering.cameras import OrbitCameras, generate_rays
 from dreamlift.rendering.shading import Lights, ShadingMode, lambertian
+
+DEFAULT_RASTERIZER = MeshRasterizer("auto")
+"""nvdiffrast on CUDA tensors when it imports, else the PyTorch reference."""
 
 AlbedoFn = Callable[[Tensor], Tensor]
 """``points (N, 3) → albedo (N, 3)`` in [0, 1]."""
@@ -59,26 +62,29 @@ def render_mesh(
     background: Callable | Tensor | None = None,
     generator: torch.Generator | None = None,
     flat: bool = False,
+    rasterizer: MeshRasterizer | None = None,
 ) -> MeshRender:
     """Render ``mesh`` from ``cameras`` at ``size``×``size`` (see the module docstring).
 
     ``background``: None for white, a ``(3,)`` colour, or a callable of the view
     directions ``(B, H, W, 3)`` (the stage-1 :class:`~dreamlift.scene.background.Background`).
-    ``flat`` shades with face normals instead of smooth ones.
+    ``flat`` shades with face normals instead of smooth ones. ``rasterizer`` picks the
+    backend (default: nvdiffrast on CUDA when it is installed, else the PyTorch reference).
     """
+    raster = rasterizer or DEFAULT_RASTERIZER
     shading = ShadingMode(shading)
     vertices, faces = mesh.vertices, mesh.faces
-    screen = raster_torch.project(vertices, cameras, size)
-    rast = raster_torch.rasterize(screen, faces, size)
+    screen = raster.project(vertices, cameras, size)
+    rast = raster.rasterize(screen, faces, size)
     covered = rast.mask  # (B, H, W)
     if flat:
         normal_at_face = face_normals(vertices, faces)
         index = rast.face.clamp_min(0)
         normals = normal_at_face[index] * covered[..., None]
     else:
-        normals = raster_torch.interpolate(vertex_normals(vertices, faces), faces, rast)
+        normals = raster.interpolate(vertex_normals(vertices, faces), faces, rast)
         normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    points = raster_torch.interpolate(vertices, faces, rast)
+    points = raster.interpolate(vertices, faces, rast)
     colour = torch.zeros(*covered.shape, 3, device=vertices.device, dtype=vertices.dtype)
     if shading is ShadingMode.TEXTURELESS:
         base = torch.ones_like(points[covered])
@@ -93,7 +99,7 @@ def render_mesh(
     alpha = covered[..., None].to(vertices.dtype)
     behind = _background(background, cameras, size, generator, vertices)
     image = colour * alpha + behind * (1.0 - alpha)
-    blended = raster_torch.antialias(torch.cat((image, alpha), dim=-1), rast, screen, faces)
+    blended = raster.antialias(torch.cat((image, alpha), dim=-1), rast, screen, faces)
     return MeshRender(image=blended[..., :3], opacity=blended[..., 3:], normals=normals, depth=rast.depth[..., None])
 
 

@@ -29,6 +29,7 @@ from dreamlift.refine.regularisers import laplacian_smoothness, normal_consisten
 from dreamlift.refine.render import MeshRender, render_mesh
 from dreamlift.refine.tets import SurfaceMesh, tet_grid
 from dreamlift.rendering.cameras import sample_cameras
+from dreamlift.rendering.mesh_rasterizer import MeshRasterizer
 from dreamlift.rendering.shading import ShadingMode, head_lights, sample_lights
 from dreamlift.rendering.views import PREVIEW_VIEWS
 from dreamlift.scene.background import Background
@@ -114,6 +115,7 @@ class Refiner(DistillationLoop):
         )
         self.remember_learning_rates()
         self.generator = torch.Generator().manual_seed(config.seed + 1)
+        self.rasterizer = MeshRasterizer(refine.rasterizer)  # a missing nvdiffrast, when asked for, fails here
 
     # ------------------------------------------------------------ state
     def model_tensors(self) -> dict[str, Tensor]:
@@ -140,7 +142,7 @@ class Refiner(DistillationLoop):
     def render(self, mesh: SurfaceMesh, cameras, size: int, shading: ShadingMode, lights) -> MeshRender:
         return render_mesh(
             mesh, self.field.albedo, cameras, size, shading=shading, lights=lights,
-            background=self.background, generator=self.generator, flat=self.config.refine.flat_shading,
+            background=self.background, generator=self.generator, flat=self.config.refine.flat_shading, rasterizer=self.rasterizer,
         )
 
     def train_step(self) -> StepRecord | None:
