@@ -29,10 +29,18 @@ def refine_guidance(config, inputs: GuidanceInputs):
 
 
 def run_refinement(folder: Path, config, inputs: GuidanceInputs, resume: bool, quiet: bool):
-    """Run (or resume) stage 2 in ``folder/refine``; returns the finished :class:`~dreamlift.refine.stage.Refiner`."""
+    """Run (or resume) stage 2 in ``folder/refine``; returns the finished :class:`~dreamlift.refine.stage.Refiner`.
+
+    Image runs keep their reference-view losses (the input views, ``config.image.loss``) in stage 2.
+    """
     from dreamlift.refine.stage import Refiner
 
-    refiner = Refiner(config, folder, refine_guidance(config, inputs), show_progress=not quiet)
+    hooks = []
+    if config.image is not None and inputs.views:
+        from dreamlift.training.reference import ReferenceTargets, ReferenceViewHook
+
+        hooks.append(ReferenceViewHook(config.image.loss, ReferenceTargets.from_views(inputs.views)))
+    refiner = Refiner(config, folder, refine_guidance(config, inputs), show_progress=not quiet, hooks=hooks)
     refiner.run(resume=resume)
     return refiner
 

@@ -89,8 +89,10 @@ class Refiner(DistillationLoop):
 
     progress_label = "refining"
 
-    def __init__(self, config: TrainConfig, folder: Path, guidance: Guidance, show_progress: bool = True):
+    def __init__(self, config: TrainConfig, folder: Path, guidance: Guidance, show_progress: bool = True, hooks: list | None = None):
         refine = config.refine
+        self.hooks = list(hooks or [])
+        self._mesh: SurfaceMesh | None = None  # this step's surface, for the hooks' renders
         super().__init__(Path(folder) / STAGE_FOLDER, refine, show_progress)
         self.config = config
         self.folder = Path(folder)
@@ -158,6 +160,9 @@ class Refiner(DistillationLoop):
             terms["normal_consistency"] = refine.normal_consistency * normal_consistency(mesh.vertices, mesh.faces)
         if refine.laplacian > 0:
             terms["laplacian"] = refine.laplacian * laplacian_smoothness(mesh.vertices, mesh.faces)
+        self._mesh = mesh
+        for hook in self.hooks:  # image runs: the input views are matched by the mesh as they were by the NeRF
+            terms.update(hook.losses(self.step, self))
         loss = self.backward_and_step(terms)
         if loss is None:
             return None
@@ -172,6 +177,14 @@ class Refiner(DistillationLoop):
             evaluated=1.0,
             seconds=0.0,
             extras=extras,
+        )
+
+    def render_reference(self, cameras, size: int, shading: ShadingMode, lights) -> MeshRender:
+        """The current mesh from an image run's input cameras, on white (the reference-view losses' render)."""
+        mesh = self._mesh if self._mesh is not None else self.surface()
+        return render_mesh(
+            mesh, self.field.albedo, cameras, size, shading=shading, lights=lights,
+            flat=self.config.refine.flat_shading, rasterizer=self.rasterizer,
         )
 
     # ------------------------------------------------------------ output

@@ -98,15 +98,7 @@ class ReferenceViewHook:
         cameras, size = targets.cameras, targets.rgb.shape[1]
         if size != trainer.config.size:
             raise DreamliftError(f"input views are {size}x{size} but the run renders {trainer.config.size}x{trainer.config.size}")
-        return trainer.renderer.render(
-            trainer.field,
-            cameras,
-            size,
-            shading=self.settings.shading,
-            lights=head_lights(cameras, self.settings.ambient),
-            background=None,
-            generator=trainer.generator,
-        )
+        return trainer.render_reference(cameras, size, self.settings.shading, head_lights(cameras, self.settings.ambient))
 
     def losses(self, step: int, trainer) -> dict[str, Tensor]:
         s = self.settings

@@ -127,6 +127,10 @@ class Trainer(DistillationLoop):
             self.field, cameras, self.config.training_view_at(self.step)[0], shading=shading, lights=lights, background=self.background, generator=self.generator
         )
 
+    def render_reference(self, cameras: OrbitCameras, size: int, shading: ShadingMode, lights) -> RenderOutput:
+        """The scene from an image run's input cameras, on white (the reference-view losses' render)."""
+        return self.renderer.render(self.field, cameras, size, shading=shading, lights=lights, background=None, generator=self.generator)
+
     def train_step(self) -> StepRecord | None:
         """One optimisation step; ``None`` when it was skipped as non-finite."""
         config = self.config

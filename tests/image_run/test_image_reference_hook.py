@@ -36,12 +36,17 @@ class ConstantField(nn.Module):
 
 
 def fake_trainer(field, seed=0):
-    return SimpleNamespace(
+    """What the hook uses of a trainer: its config's size, its generator and ``render_reference`` (as Trainer's)."""
+    trainer = SimpleNamespace(
         field=field,
         renderer=VolumeRenderer(RenderConfig(samples_per_ray=24, skip_empty=False)),
         config=SimpleNamespace(size=SIZE),
         generator=torch.Generator().manual_seed(seed),
     )
+    trainer.render_reference = lambda cameras, size, shading, lights: trainer.renderer.render(
+        trainer.field, cameras, size, shading=shading, lights=lights, background=None, generator=trainer.generator
+    )
+    return trainer
 
 
 CAMERAS = OrbitCameras.make([10.0, 30.0], [0.0, 120.0], 3.0, 40.0)
