@@ -14,7 +14,7 @@ differentiable).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dreamlift.scene.encodings import DenseGridEncoding, FrequencyEncoding, TriplaneEncoding
+from dreamlift.scene.encodings import DenseGridEncoding, FrequencyEncoding, HashGridConfig, HashGridEncoding, TriplaneEncoding
 from dreamlift.scene.normals import finite_difference_normals
 
 
@@ -56,6 +56,7 @@ class Field(Protocol):
 
 class EncodingKind(str, Enum):
     GRID = "grid"
+    HASH_GRID = "hash-grid"
     TRIPLANE = "triplane"
     FREQUENCY = "frequency"
 
@@ -65,7 +66,7 @@ class FieldConfig:
     """Settings of :class:`NeRFField`."""
 
     encoding: EncodingKind = EncodingKind.GRID
-    """Position encoding: dense multi-resolution grids (default; fastest on a CPU), triplane, or frequency."""
+    """Position encoding: dense multi-resolution grids (default; fastest on a CPU), Instant-NGP's hash grid, triplane, or frequency."""
     grid_resolutions: tuple[int, ...] = (16, 32)
     """Resolutions of the dense grids."""
     grid_features: int = 8
@@ -74,6 +75,8 @@ class FieldConfig:
     """Resolution of each triplane plane."""
     triplane_features: int = 16
     """Features per triplane texel."""
+    hash_grid: HashGridConfig = field(default_factory=HashGridConfig)
+    """Settings of the hash grid (used when encoding is hash-grid)."""
     frequency_levels: int = 6
     """Octaves of the frequency encoding."""
     hidden: int = 64
@@ -89,11 +92,18 @@ class FieldConfig:
     normal_epsilon: float = 0.02
     """Step of the finite-difference normals, world units."""
 
+    def validate(self) -> None:
+        """Raise a one-line :class:`~dreamlift.errors.DreamliftError` for settings that cannot build the field."""
+        if EncodingKind(self.encoding) is EncodingKind.HASH_GRID:
+            self.hash_grid.validate()
+
 
 def _make_encoding(config: FieldConfig) -> nn.Module:
     kind = EncodingKind(config.encoding)
     if kind is EncodingKind.GRID:
         return DenseGridEncoding(tuple(config.grid_resolutions), config.grid_features, config.bound)
+    if kind is EncodingKind.HASH_GRID:
+        return HashGridEncoding(config.hash_grid, config.bound)
     if kind is EncodingKind.TRIPLANE:
         return TriplaneEncoding(config.triplane_resolution, config.triplane_features, config.bound)
     return FrequencyEncoding(config.frequency_levels, config.bound)
