@@ -130,20 +130,18 @@ class HashGridConfig:
         return [int(math.floor(self.base_resolution * growth**level + 1e-6)) for level in range(self.levels)]
 
 
-CORNER_OFFSETS = tuple((dx, dy, dz) for dx in (0, 1) for dy in (0, 1) for dz in (0, 1))
-"""A cell's eight corners relative to its low corner, x slowest and z fastest."""
-
-
 def hash_corners(corners: Tensor, table_size: int) -> Tensor:
-    """Instant-NGP's spatial hash ``(x·π₁ ⊕ y·π₂ ⊕ z·π₃) mod T`` of integer ``corners (..., 3)``; ``T`` a power of two.
+    """Instant-NGP's spatial hash ``(x·π₁ ⊕ y·π₂ ⊕ z·π₃) mod T`` of integer ``corners (..., 3)``; ``T`` a power of two."""
+    return _xor_mod(corners[..., 0] * HASH_PRIMES[0], corners[..., 1] * HASH_PRIMES[1], corners[..., 2] * HASH_PRIMES[2], table_size)
+
+
+def _xor_mod(x: Tensor, y: Tensor, z: Tensor, table_size: int) -> Tensor:
+    """``(x ⊕ y ⊕ z) mod T`` of int64 terms ``c·π`` (broadcast together), ``T`` a power of two.
 
     In int64 the products stay below 2⁶³ for coordinates below 2³¹, and their low bits
     (all that ``mod T`` keeps) are those of the paper's wrapping uint32 arithmetic.
     """
-    h = corners[..., 0] * HASH_PRIMES[0]
-    h = torch.bitwise_xor(h, corners[..., 1] * HASH_PRIMES[1])
-    h = torch.bitwise_xor(h, corners[..., 2] * HASH_PRIMES[2])
-    return torch.bitwise_and(h, table_size - 1)
+    return torch.bitwise_and(torch.bitwise_xor(torch.bitwise_xor(x, y), z), table_size - 1)
 
 
 class _GatherRows(torch.autograd.Function):
@@ -194,26 +192,40 @@ class HashGridEncoding(nn.Module):
         )
         self.output_dim = self.config.levels * self.config.features_per_level
 
-    def level_indices(self, level: int, corners: Tensor) -> Tensor:
-        """Table rows of integer vertex coordinates ``corners (..., 3)`` (each in ``0 … N_l``) at ``level``."""
+    def axis_factors(self, level: int) -> tuple[int, int, int]:
+        """What a vertex's x, y and z coordinates are multiplied by at ``level``: ``(1, s, s²)`` dense, the primes hashed."""
         if self.dense[level]:
             side = self.resolutions[level] + 1
-            return corners[..., 0] + side * (corners[..., 1] + side * corners[..., 2])
-        return hash_corners(corners, self.tables[level].shape[0])
+            return (1, side, side * side)
+        return HASH_PRIMES
+
+    def _rows(self, level: int, x: Tensor, y: Tensor, z: Tensor) -> Tensor:
+        """Table rows from the axes' multiplied coordinates (broadcast together): their sum dense, their hash otherwise."""
+        if self.dense[level]:
+            return x + y + z
+        return _xor_mod(x, y, z, self.tables[level].shape[0])
+
+    def level_indices(self, level: int, corners: Tensor) -> Tensor:
+        """Table rows of integer vertex coordinates ``corners (..., 3)`` (each in ``0 … N_l``) at ``level``."""
+        fx, fy, fz = self.axis_factors(level)
+        return self._rows(level, corners[..., 0] * fx, corners[..., 1] * fy, corners[..., 2] * fz)
 
     def forward(self, points: Tensor) -> Tensor:
         unit = ((points / self.bound + 1.0) * 0.5).clamp(0.0, 1.0)  # the cube as [0, 1]³
-        corner_offsets = torch.tensor(CORNER_OFFSETS, device=points.device)  # (8, 3)
+        low_high = torch.tensor([[0], [1]], device=points.device)  # a cell's low and high vertex along each axis
         out = []
         for level, resolution in enumerate(self.resolutions):
             scaled = unit * resolution
             low = scaled.detach().floor().clamp(max=resolution - 1)
             fraction = scaled - low  # (N, 3) in [0, 1]; carries the gradient to the points
-            rows = self.level_indices(level, low.long()[:, None, :] + corner_offsets)  # (N, 8)
-            # a corner's weight: the product over axes of 1 − f (low side) or f (high side), in CORNER_OFFSETS' order
+            # per axis, the low and high vertex's term (N, 2, 3); the eight corners broadcast them, x slowest, z fastest
+            terms = (low.long()[:, None, :] + low_high) * torch.tensor(self.axis_factors(level), device=points.device)
+            tx, ty, tz = terms[:, :, 0], terms[:, :, 1], terms[:, :, 2]
+            rows = self._rows(level, tx[:, :, None, None], ty[:, None, :, None], tz[:, None, None, :]).reshape(-1, 8)
+            # a corner's weight: the product over axes of 1 − f (low side) or f (high side), in the same order
             per_axis = torch.stack((1.0 - fraction, fraction), dim=1)  # (N, 2, 3)
-            x, y, z = per_axis[:, :, 0], per_axis[:, :, 1], per_axis[:, :, 2]
-            weights = (x[:, :, None, None] * y[:, None, :, None] * z[:, None, None, :]).reshape(-1, 8)
+            wx, wy, wz = per_axis[:, :, 0], per_axis[:, :, 1], per_axis[:, :, 2]
+            weights = (wx[:, :, None, None] * wy[:, None, :, None] * wz[:, None, None, :]).reshape(-1, 8)
             features = _GatherRows.apply(self.tables[level], rows)  # (N, 8, F)
             out.append(torch.bmm(weights.unsqueeze(1), features).squeeze(1))  # (N, F); bmm: 4x the speed of mul + sum on a CPU
         return torch.cat(out, dim=-1)
