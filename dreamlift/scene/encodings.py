@@ -87,8 +87,8 @@ HASH_PRIMES = (1, 2654435761, 805459861)
 class HashGridConfig:
     """Settings of :class:`HashGridEncoding` (Instant-NGP, Müller et al., arXiv 2201.05989, §3 and Table 1).
 
-    Defaults are threestudio's ``implicit-volume`` geometry (``pos_encoding_config``), which
-    are the paper's Table 1 values for NeRF with a finest resolution of 4096.
+    Defaults are threestudio's ``implicit-volume`` geometry (``pos_encoding_config``, also in
+    its dreamfusion-sd and zero123 configs), inside the ranges of the paper's Table 1.
     """
 
     levels: int = 16
@@ -172,7 +172,8 @@ class HashGridEncoding(nn.Module):
     up. Each level's features are the trilinear blend of its cell's eight corners; points
     outside the cube take the nearest face's values (as the dense grids' ``border``).
     Vectorised over points; a short loop over levels keeps the temporaries at one
-    level's ``(N, 8)`` indices. Works on any device and floating dtype.
+    level's ``(N, 8)`` indices. Works on any device and floating dtype; on a CPU the result
+    is deterministic (on CUDA ``index_add_`` sums colliding gradients in any order).
     """
 
     def __init__(self, config: HashGridConfig | None = None, bound: float = 1.0):
