@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dreamlift.scene.encodings import DenseGridEncoding, FrequencyEncoding, TriplaneEncoding
+from dreamlift.scene.encodings import DenseGridEncoding, FrequencyEncoding, HashGridConfig, HashGridEncoding, TriplaneEncoding
 from dreamlift.scene.normals import finite_difference_normals
 from dreamlift.scene.settings import EncodingKind, FieldConfig  # the settings live apart, without torch
 
@@ -57,6 +57,8 @@ def _make_encoding(config: FieldConfig) -> nn.Module:
     kind = EncodingKind(config.encoding)
     if kind is EncodingKind.GRID:
         return DenseGridEncoding(tuple(config.grid_resolutions), config.grid_features, config.bound)
+    if kind is EncodingKind.HASH_GRID:
+        return HashGridEncoding(config.hash_grid, config.bound)
     if kind is EncodingKind.TRIPLANE:
         return TriplaneEncoding(config.triplane_resolution, config.triplane_features, config.bound)
     return FrequencyEncoding(config.frequency_levels, config.bound)

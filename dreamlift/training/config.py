@@ -171,6 +171,7 @@ class TrainConfig:
         if self.refine.enabled:
             self.prior.for_refinement(self.refine.size, self.refine.timesteps).validate()
         self.cameras.validate()
+        self.nerf.validate()
         self.prior.validate()
         if self.image is not None:
             self.image.validate()

@@ -97,7 +97,7 @@ def test_something_without_normals_is_not_a_field():
     assert not isinstance(DensityOnly(), Field)
 
 
-@pytest.mark.parametrize("kind", ["grid", "triplane", "frequency"])
+@pytest.mark.parametrize("kind", ["grid", "hash-grid", "triplane", "frequency"])
 def test_every_encoding_handles_an_empty_batch_and_trains(kind):
     field = NeRFField(FieldConfig(encoding=EncodingKind(kind)))
     density, albedo = field(torch.zeros(0, 3))
