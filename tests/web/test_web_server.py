@@ -175,3 +175,24 @@ def test_not_a_run_folder_is_a_clear_error(tmp_path):
         ViewerServer([tmp_path])
     with pytest.raises(DreamliftError, match="not a folder"):
         ViewerServer([tmp_path / "missing"])
+
+
+@needs_model_viewer
+def test_a_refined_run_shows_both_stages_side_by_side_and_serves_its_previews(text_run, tmp_path):
+    import shutil
+
+    run = shutil.copytree(text_run, tmp_path / "refined")
+    shutil.copy(run / "mesh.glb", run / "mesh-stage1.glb")
+    preview = sorted((run / "previews").glob("*.png"))[-1]
+    (run / "refine" / "previews").mkdir(parents=True)
+    shutil.copy(preview, run / "refine" / "previews" / "step-000300.png")
+    with ViewerServer([run]) as running:
+        status, _, body = get(running, "/")
+        page = body.decode()
+        assert status == 200 and '<div class="stages">' in page
+        assert page.index("/files/mesh-stage1.glb") < page.index('<model-viewer id="model" src="/runs/refined/files/mesh.glb"')
+        assert "Stage 1" in page and "Refined" in page and "Latest refinement preview" in page
+        status, _, body = get(running, "/runs/refined/files/refine/previews/step-000300.png")
+        assert status == 200 and body == preview.read_bytes()
+        status, _, _ = get(running, "/runs/refined/files/refine/checkpoints/x.png")
+        assert status == 404
