@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--elevation", type=finite_float, default=None, help="degrees above the horizon the image was taken from (default 0)")
     parser.add_argument("--views", type=Path, default=None, help="a .csv/.json table of images with known cameras, instead of one image")
     parser.add_argument("--matting", choices=MATTING_CHOICES, default="auto", help="how the background is removed (default auto)")
+    parser.add_argument(
+        "--no-recentre", action="store_true",
+        help="keep the images' own framing (exact cameras); by default one image is recentred on its box and a table's images together (image.recentre)",
+    )
     add_run_options(parser, device_help="auto (default: CUDA for zero123 when present), cpu or cuda", kind="image")
 
 
@@ -56,7 +60,8 @@ def build_config(args: argparse.Namespace):
     from dreamlift.commands._settings import resolve_settings
 
     prior, model = resolve_prior(args.prior, args.model)
-    config = resolve_settings(args, "image", prior, [("--model", "prior.model", model), *run_flags(args)])
+    recentre = False if getattr(args, "no_recentre", False) else None
+    config = resolve_settings(args, "image", prior, [("--model", "prior.model", model), ("--no-recentre", "image.recentre", recentre), *run_flags(args)])
     if config.prior.name == "zero123" and not config.prior.model:
         raise DreamliftError("--prior zero123 needs --model: a Zero-1-to-3 folder in the diffusers layout, or a hub id")
     return config
@@ -83,7 +88,7 @@ def load_input_views(args: argparse.Namespace, config) -> list:
     if args.views is not None:
         if args.elevation is not None:
             raise DreamliftError("--elevation is for one image; a view table gives each image's camera")
-        views = load_view_table(args.views, size=config.size, border_ratio=settings.border_ratio, matting=args.matting)
+        views = load_view_table(args.views, size=config.size, border_ratio=settings.border_ratio, matting=args.matting, recentre=settings.recentre)
         settings.source = str(args.views.expanduser().resolve())
     else:
         elevation = 0.0 if args.elevation is None else args.elevation
@@ -91,7 +96,7 @@ def load_input_views(args: argparse.Namespace, config) -> list:
             raise DreamliftError(f"--elevation {elevation:g} is outside [-90, 90] degrees")
         base = settings.views[0]
         camera = OrbitCameras.make(elevation, 0.0, base.radius, base.fovy)
-        image = load_reference_image(args.image, size=config.size, border_ratio=settings.border_ratio, matting=args.matting)
+        image = load_reference_image(args.image, size=config.size, border_ratio=settings.border_ratio, matting=args.matting, recentre=settings.recentre)
         views = [ViewInput(image=image, camera=camera)]
         settings.source = str(args.image.expanduser().resolve())
     settings.matting = args.matting
@@ -186,9 +191,9 @@ def run(args: argparse.Namespace) -> int:
     config.validate()
     device = resolve_device(config)
     if toy_view and candidates is None:  # recognise the toy object, then fit the views in the toy world's framing
-        found = identify(views, config.prior, config.image.border_ratio)
+        found = identify(views, config.prior, config.image.border_ratio, config.image.recentre)
         candidates = found.candidates
-        views = [quantised(v) for v in native_views(views, found.best_renders, config.image.border_ratio)]
+        views = [quantised(v) for v in native_views(views, found.best_renders, config.image.border_ratio, config.image.recentre)]
     guidance = config.prior.setup(GuidanceInputs(device=device, views=views, candidates=candidates))  # bad models fail here, before any file is written
     folder = prepare_run_folder(folder, "image", resume=args.resume)
     if not args.resume:

@@ -12,6 +12,10 @@ Columns (case-insensitive; the aliases in brackets read stable-dreamfusion's
 * ``fovy``, optional: vertical field of view in degrees (default 40);
 * ``weight`` (``zero123_weight``), optional: relative weight of the view, ≥ 0 (default 1).
 
+All images of a table must have one size: they are framed together, about one 3D
+centre and at one scale (:func:`~dreamlift.inputs.framing.shared_windows`), so that
+they keep agreeing with their cameras; ``recentre=False`` keeps them as they are.
+
 CSV: a header line, then one row per image. JSON: a list of objects with these
 keys, or ``{"views": [...]}``. Every bad row is a one-line error naming the table,
 the row and what to fix.
@@ -26,8 +30,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from dreamlift.errors import DreamliftError
-from dreamlift.inputs.image import ReferenceImage, load_reference_image
+from dreamlift.inputs.framing import view_windows
+from dreamlift.inputs.image import ReferenceImage, check_load_options, framed_images, load_matted
 from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras, wrap_degrees
 
 _ALIASES = {
@@ -67,8 +74,10 @@ def load_view_table(
     matting: str = "auto",
     default_radius: float = TOY_CAMERA.radius,
     default_fovy: float = TOY_CAMERA.fovy,
+    recentre: bool = True,
 ) -> list[ViewInput]:
-    """Read the table at ``path`` and load every image it lists, with its camera."""
+    """Read the table at ``path`` and load every image it lists, with its camera, framed together (module doc)."""
+    method = check_load_options(size, border_ratio, matting)
     table = Path(path).expanduser()
     if not table.is_file():
         what = "is a folder" if table.is_dir() else "does not exist"
@@ -76,16 +85,28 @@ def load_view_table(
     rows = _read_rows(table)
     if not rows:
         raise DreamliftError(f"view table {table} lists no images: add one row per image")
-    views = []
+    matted, cameras, weights = [], [], []
     for label, row in rows:
         where = f"{label} of {table}"
         camera, weight, image_path = _parse_row(row, where, table.parent, default_radius, default_fovy)
         try:
-            image = load_reference_image(image_path, size=size, border_ratio=border_ratio, matting=matting)
+            image = load_matted(image_path, method)
         except DreamliftError as exc:
             raise DreamliftError(f"{where}: {exc}") from None
-        views.append(ViewInput(image=image, camera=camera, weight=weight))
-    return views
+        first = matted[0].rgba.shape[:2] if matted else image.rgba.shape[:2]
+        if image.rgba.shape[:2] != first:
+            (h0, w0), (h, w) = first, image.rgba.shape[:2]
+            raise DreamliftError(
+                f"{where}: the image is {w}x{h} pixels but the first is {w0}x{h0}: views with known cameras are framed together, "
+                "so give every image of the table the same size (crop or pad them alike)"
+            )
+        matted.append(image)
+        cameras.append(camera)
+        weights.append(weight)
+    together = OrbitCameras.cat(cameras)
+    windows = view_windows(torch.stack([m.rgba[..., 3] for m in matted]), together, border_ratio, recentre)
+    images = framed_images(matted, windows, size)
+    return [ViewInput(image=image, camera=camera, weight=weight) for image, camera, weight in zip(images, cameras, weights)]
 
 
 def _read_rows(table: Path) -> list[tuple[str, dict]]:

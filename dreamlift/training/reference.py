@@ -103,6 +103,9 @@ class ImageSettings:
     """How the object was separated from its background (``--matting``)."""
     border_ratio: float = 0.2
     """Share of the image left empty around the object when it is recentred (the loader's and the toy prior's)."""
+    recentre: bool = True
+    """Frame the inputs: one image on its own box, a view table's images together (one 3D centre, one zoom);
+    false (``--no-recentre``) keeps every image as it is, for cameras that are exact."""
     loss: ReferenceLoss = field(default_factory=ReferenceLoss)
     """The reference-view losses."""
 
@@ -153,7 +156,7 @@ class ReferenceTargets:
         if not views:
             raise DreamliftError("reference losses need at least one input view")
         weights = torch.tensor([float(v.weight) for v in views])
-        cameras = OrbitCameras(*(torch.cat([getattr(v.camera, f) for v in views]) for f in ("elevation", "azimuth", "radius", "fovy")))
+        cameras = OrbitCameras.cat([v.camera for v in views])
         return ReferenceTargets(
             rgb=torch.stack([v.image.rgb_on_white for v in views]),
             mask=torch.stack([v.image.mask for v in views]),
