@@ -20,6 +20,7 @@ from dreamlift.commands._common import add_run_options, finite_float, resume_opt
 from dreamlift.errors import DreamliftError
 
 MATTING_CHOICES = ("auto", "alpha", "border", "rembg")
+TEXT_PRIORS = ("toy", "stable-diffusion", "deepfloyd-if")
 CANDIDATES_FILE = "view_prior.json"
 
 
@@ -28,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<image name>)")
     parser.add_argument("--prior", default=None, help="toy (default, bundled: the toy-view prior), zero123 (with --model), or a Zero-1-to-3 model folder")
     parser.add_argument("--model", default=None, help="Zero-1-to-3 model folder in the diffusers layout (or hub id) for --prior zero123 (prior.model)")
+    parser.add_argument("--prompt", default=None, help="a caption of the object: a text prior's SDS joins the image prior's (Magic123; prompt)")
+    parser.add_argument(
+        "--prior-text", choices=TEXT_PRIORS, default=None,
+        help="the text prior for --prompt: toy (default, bundled), stable-diffusion or deepfloyd-if (image.text.prior.name)",
+    )
     parser.add_argument("--elevation", type=finite_float, default=None, help="degrees above the horizon the image was taken from (default 0)")
     parser.add_argument("--views", type=Path, default=None, help="a .csv/.json table of images with known cameras, instead of one image")
     parser.add_argument("--matting", choices=MATTING_CHOICES, default="auto", help="how the background is removed (default auto)")
@@ -61,7 +67,16 @@ def build_config(args: argparse.Namespace):
 
     prior, model = resolve_prior(args.prior, args.model)
     recentre = False if getattr(args, "no_recentre", False) else None
-    config = resolve_settings(args, "image", prior, [("--model", "prior.model", model), ("--no-recentre", "image.recentre", recentre), *run_flags(args)])
+    prompt, text_prior = getattr(args, "prompt", None), getattr(args, "prior_text", None)
+    if text_prior is not None and not (prompt or "").strip():
+        raise DreamliftError("--prior-text needs --prompt: the caption the text prior judges the renders by")
+    named = [
+        ("--model", "prior.model", model),
+        ("--no-recentre", "image.recentre", recentre),
+        ("--prior-text", "image.text.prior.name", text_prior),
+        ("--prompt", "prompt", prompt),
+    ]
+    config = resolve_settings(args, "image", prior, [*named, *run_flags(args)])
     if config.prior.name == "zero123" and not config.prior.model:
         raise DreamliftError("--prior zero123 needs --model: a Zero-1-to-3 folder in the diffusers layout, or a hub id")
     return config
@@ -151,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     from dreamlift.commands._settings import print_config
     from dreamlift.commands.text import finish_run
     from dreamlift.guidance.base import GuidanceInputs
+    from dreamlift.guidance.combined import with_text_prior
     from dreamlift.guidance.toy_view import candidates_from_json, candidates_to_json, identify, native_views
     from dreamlift.training.reference import ReferenceTargets, ReferenceViewHook
     from dreamlift.training.run_folder import check_run_folder, prepare_run_folder
@@ -195,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
         candidates = found.candidates
         views = [quantised(v) for v in native_views(views, found.best_renders, config.image.border_ratio, config.image.recentre)]
     guidance = config.prior.setup(GuidanceInputs(device=device, views=views, candidates=candidates))  # bad models fail here, before any file is written
+    turn = candidates[0].turn if candidates else None  # the toy view prior's recognised turn: where the text prior's front is
+    guidance = with_text_prior(guidance, config.image.text, GuidanceInputs(prompt=config.prompt, device=device), turn)  # bad captions too
     folder = prepare_run_folder(folder, "image", resume=args.resume)
     if not args.resume:
         for record, view in zip(config.image.views, views):

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
+from dreamlift.guidance.combined import TextGuidanceSettings
 from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras
 from dreamlift.rendering.shading import ShadingMode, head_lights
 
@@ -108,6 +109,8 @@ class ImageSettings:
     false (``--no-recentre``) keeps every image as it is, for cameras that are exact."""
     loss: ReferenceLoss = field(default_factory=ReferenceLoss)
     """The reference-view losses."""
+    text: TextGuidanceSettings = field(default_factory=TextGuidanceSettings)
+    """The text prior added when the run has a prompt (``--prompt``, ``--prior-text``; Magic123)."""
 
     def __post_init__(self) -> None:
         # from_dict leaves a list of dataclasses as a list of dicts
@@ -133,6 +136,7 @@ class ImageSettings:
         if not 0.0 <= self.border_ratio < 0.9:
             raise DreamliftError(f"border ratio must lie in [0, 0.9), got {self.border_ratio}")
         self.loss.validate()
+        self.text.validate()
 
 
 @dataclass
