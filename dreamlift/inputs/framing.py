@@ -151,8 +151,9 @@ def _camera_frames(cameras, height: int) -> tuple[Tensor, Tensor, Tensor]:
 def shared_centre(alpha: Tensor, cameras) -> Tensor:
     """``(3,)`` float64: the point nearest, in least squares, to the rays through the box centres of ``alpha (V, H, W)``.
 
-    A small ridge toward the origin makes it unique when the rays are parallel (one view:
-    the point of its ray nearest to the origin).
+    Along directions the rays do not fix (one view; or views straight opposite each other, whose
+    rays nearly coincide) the point nearest to the origin is taken: the least-squares system is
+    solved by a pseudo-inverse that drops singular values below 5% of the largest.
     """
     views, height, width = alpha.shape
     x0, y0, x1, y1 = (t.double() for t in object_boxes(alpha))
@@ -165,8 +166,7 @@ def shared_centre(alpha: Tensor, cameras) -> Tensor:
     projector = torch.eye(3, dtype=torch.float64)[None] - direction[:, :, None] * direction[:, None, :]
     matrix = projector.sum(0)
     target = torch.einsum("vij,vj->i", projector, centres)
-    ridge = 1e-9 * float(torch.trace(matrix))
-    return torch.linalg.solve(matrix + ridge * torch.eye(3, dtype=torch.float64), target)
+    return torch.linalg.pinv(matrix, rtol=0.05, hermitian=True) @ target
 
 
 def project(point: Tensor, cameras, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:

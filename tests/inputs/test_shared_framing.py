@@ -88,3 +88,14 @@ def test_a_table_without_recentring_keeps_each_image_whole(tmp_path):
     for view in views:
         x0, y0, x1, y1 = object_box(view.image.mask)
         assert (x0, y0, x1, y1) == pytest.approx((5.0, 5.0, 15.0, 15.0), abs=1e-4)
+
+
+def test_opposite_views_fix_the_centre_across_and_the_origin_along_their_axis():
+    """Front and back rays nearly coincide: x and y are seen, depth is not; the centre takes z = 0 there."""
+    point = torch.tensor([0.2, -0.15, 0.1], dtype=torch.float64)
+    cameras = OrbitCameras.make([0.0, 0.0], [0.0, 180.0])
+    alpha = squares_at(point, cameras, 256, 6.0)
+    centre = shared_centre(alpha, cameras)
+    assert torch.allclose(centre, torch.tensor([0.2, -0.15, 0.0], dtype=torch.float64), atol=0.02), centre
+    windows = shared_windows(alpha, cameras, 0.2)
+    assert float(windows.side.max()) < 256  # a sane square, not one thrown to infinity
