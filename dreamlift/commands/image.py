@@ -28,11 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", nargs="?", type=Path, default=None, help="PNG, JPEG or WebP of one object (RGBA, or on a plain background)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<image name>)")
     parser.add_argument("--prior", default=None, help="toy (default, bundled: the toy-view prior), zero123 (with --model), or a Zero-1-to-3 model folder")
-    parser.add_argument("--model", default=None, help="Zero-1-to-3 model folder in the diffusers layout (or hub id) for --prior zero123 (prior.model)")
+    parser.add_argument(
+        "--model", default=None,
+        help="Zero-1-to-3 model for --prior zero123: a diffusers folder, a hub id, or zero123-xl.ckpt / stable_zero123.ckpt (prior.model)",
+    )
     parser.add_argument("--prompt", default=None, help="a caption of the object: a text prior's SDS joins the image prior's (Magic123; prompt)")
     parser.add_argument(
         "--prior-text", choices=TEXT_PRIORS, default=None,
         help="the text prior for --prompt: toy (default, bundled), stable-diffusion or deepfloyd-if (image.text.prior.name)",
+    )
+    parser.add_argument(
+        "--variant", choices=("auto", "zero123", "stable-zero123"), default=None,
+        help="Zero-1-to-3's pose vector: zero123 (zero123, zero123-xl), stable-zero123, or auto from the model name (prior.variant)",
     )
     parser.add_argument("--elevation", type=finite_float, default=None, help="degrees above the horizon the image was taken from (default 0)")
     parser.add_argument("--views", type=Path, default=None, help="a .csv/.json table of images with known cameras, instead of one image")
@@ -72,13 +79,14 @@ def build_config(args: argparse.Namespace):
         raise DreamliftError("--prior-text needs --prompt: the caption the text prior judges the renders by")
     named = [
         ("--model", "prior.model", model),
+        ("--variant", "prior.variant", getattr(args, "variant", None)),
         ("--no-recentre", "image.recentre", recentre),
         ("--prior-text", "image.text.prior.name", text_prior),
         ("--prompt", "prompt", prompt),
     ]
     config = resolve_settings(args, "image", prior, [*named, *run_flags(args)])
     if config.prior.name == "zero123" and not config.prior.model:
-        raise DreamliftError("--prior zero123 needs --model: a Zero-1-to-3 folder in the diffusers layout, or a hub id")
+        raise DreamliftError("--prior zero123 needs --model: a Zero-1-to-3 folder in the diffusers layout, a hub id, or a .ckpt such as zero123-xl.ckpt")
     return config
 
 
@@ -211,6 +219,9 @@ def run(args: argparse.Namespace) -> int:
         candidates = found.candidates
         views = [quantised(v) for v in native_views(views, found.best_renders, config.image.border_ratio, config.image.recentre)]
     guidance = config.prior.setup(GuidanceInputs(device=device, views=views, candidates=candidates))  # bad models fail here, before any file is written
+    if config.prior.name == "zero123":
+        how = "from the model name; --variant chooses" if config.prior.variant == "auto" else "--variant"
+        print(f"Zero-1-to-3 pose vector: {guidance.model.variant.value} ({how})")
     turn = candidates[0].turn if candidates else None  # the toy view prior's recognised turn: where the text prior's front is
     guidance = with_text_prior(guidance, config.image.text, GuidanceInputs(prompt=config.prompt, device=device), turn)  # bad captions too
     folder = prepare_run_folder(folder, "image", resume=args.resume)

@@ -45,7 +45,14 @@ from it. ``model_index.json`` is not needed, so no pipeline code is ever importe
 
 Stable-Zero123 uses the same parts with a different pose vector
 (:class:`~dreamlift.guidance.relative_pose.PoseEmbedding`); ``variant="auto"``
-picks it when the model name contains ``stable-zero123`` / ``stable_zero123``.
+picks it when the model name contains ``stable-zero123`` / ``stable_zero123`` (the
+command line prints the choice; ``--variant`` makes it explicit).
+
+**Checkpoints as the authors publish them** (``zero123-xl.ckpt``, ``stable_zero123.ckpt``,
+the latent-diffusion layout) load too: ``--model FILE.ckpt`` reads the file with
+``torch.load(weights_only=True)`` and maps its keys to the parts above
+(:mod:`dreamlift.guidance.zero123_checkpoint`); ``dreamlift convert FILE.ckpt --out DIR``
+writes the folder once, so later loads are fast and pickle-free.
 """
 
 from __future__ import annotations
@@ -64,6 +71,7 @@ from dreamlift.guidance._loading import ModelSource, check_components, hub_offli
 from dreamlift.guidance.base import Guidance, GuidanceInputs, PriorSettings, TimestepSchedule, Weighting, classifier_free_guidance, linear_alphas_cumprod
 from dreamlift.guidance.relative_pose import PoseEmbedding, pose_embedding
 from dreamlift.guidance.view_weights import conditioning_weights
+from dreamlift.guidance.zero123_checkpoint import TRAINED_IMAGE_SIZE, is_checkpoint_file
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.runtime import resolve_device, resolve_dtype
 
@@ -86,9 +94,16 @@ class Zero123Config(PriorSettings):
     name: str = "zero123"
     """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
     model: str = ""
-    """A folder in the diffusers layout (see the module doc), or a Hugging Face model id."""
+    """A folder in the diffusers layout (see the module doc), a Hugging Face model id, or a checkpoint file in the
+    original layout (``zero123-xl.ckpt``, ``stable_zero123.ckpt``; ``dreamlift convert`` turns one into a folder)."""
     variant: str = "auto"
-    """Pose vector: ``zero123``, ``stable-zero123``, or ``auto`` (from the model name)."""
+    """Pose vector: ``zero123``, ``stable-zero123``, or ``auto`` (from the model name: stable-zero123 / stable_zero123)."""
+    image_encoder: str = ""
+    """For a checkpoint without its CLIP image encoder: a ``CLIPVisionModelWithProjection`` folder or hub id
+    (``openai/clip-vit-large-patch14``); empty: the checkpoint's own (``cond_stage_model``)."""
+    checkpoint_image_size: int = TRAINED_IMAGE_SIZE
+    """Image size an original-layout checkpoint was trained at (256 for zero123, zero123-xl, Stable-Zero123;
+    a diffusers folder says its own)."""
     dtype: str = "auto"
     """Weights' dtype: ``fp32``, ``fp16``, ``bf16``, or ``auto`` (bf16 on GPUs that have it, else fp16; fp32 on the CPU)."""
     guidance_scale: float = 3.0
@@ -307,6 +322,8 @@ def load_zero123_model(config: Zero123Config, device) -> Zero123Model:
     device = resolve_device(device, prefer_gpu=True)
     dtype = resolve_dtype(config.dtype, device)
     variant = resolve_variant(config.variant, config.model)
+    if is_checkpoint_file(config.model):
+        return load_zero123_checkpoint(config, dtype, device, variant)
     with hub_offline(not config.allow_network):
         folder = resolve_model_folder(config.model, config.allow_network)
         check_components(ModelSource("folder", str(folder)), PRIOR_NAME, COMPONENTS)
@@ -332,20 +349,36 @@ def _load_parts(folder: Path, dtype: torch.dtype, device: torch.device, variant:
         "image_encoder", lambda: CLIPVisionModelWithProjection.from_pretrained(folder / "image_encoder", local_files_only=True)
     )
     projection = load("camera_projection", lambda: load_camera_projection(folder))
+    clip_mean, clip_std = _clip_preprocessing(folder)
+    return _assemble(unet, vae, image_encoder, projection, _alphas_cumprod(folder, DDPMScheduler), clip_mean, clip_std, variant, dtype, folder)
+
+
+def _assemble(unet, vae, image_encoder, projection, alphas_cumprod, clip_mean, clip_std, variant, dtype, where) -> Zero123Model:
+    """A :class:`Zero123Model` of loaded parts, once they are checked to fit together (one-line errors naming ``where``)."""
     if int(unet.config.in_channels) != 8:
         raise DreamliftError(
-            f"{folder} is not a Zero-1-to-3 model: its unet takes {unet.config.in_channels} input channels, not 8"
+            f"{where} is not a Zero-1-to-3 model: its unet takes {unet.config.in_channels} input channels, not 8"
         )
     width = projection.out_features
     if int(image_encoder.config.projection_dim) != width or int(unet.config.cross_attention_dim) != width:
         raise DreamliftError(
-            f"Zero-1-to-3 model {folder} does not fit together: image embeddings {image_encoder.config.projection_dim}, "
+            f"Zero-1-to-3 model {where} does not fit together: image embeddings {image_encoder.config.projection_dim}, "
             f"camera projection {width}, unet cross-attention {unet.config.cross_attention_dim}"
         )
-    clip_mean, clip_std = _clip_preprocessing(folder)
     clip_size = int(image_encoder.config.image_size)
-    alphas_cumprod = _alphas_cumprod(folder, DDPMScheduler)
     return Zero123Model(unet, vae, image_encoder, projection, alphas_cumprod, clip_size, clip_mean, clip_std, variant, dtype)
+
+
+def load_zero123_checkpoint(config: Zero123Config, dtype: torch.dtype, device: torch.device, variant: PoseEmbedding) -> Zero123Model:
+    """A checkpoint in the original latent-diffusion layout (``zero123-xl.ckpt``, ``stable_zero123.ckpt``),
+    its keys mapped to the diffusers layout (:mod:`dreamlift.guidance.zero123_checkpoint`)."""
+    from dreamlift.guidance.zero123_checkpoint import build_modules, convert_checkpoint, read_state_dict
+
+    path = Path(config.model).expanduser()
+    converted = convert_checkpoint(read_state_dict(path), path, config.checkpoint_image_size)
+    parts = build_modules(converted, path, config.image_encoder, config.allow_network)
+    unet, vae, image_encoder, projection = (m.to(device=device, dtype=dtype).eval().requires_grad_(False) for m in parts)
+    return _assemble(unet, vae, image_encoder, projection, linear_alphas_cumprod(), CLIP_MEAN, CLIP_STD, variant, dtype, path)
 
 
 def load_camera_projection(folder: Path) -> nn.Linear:
