@@ -345,7 +345,7 @@ class ToyViewPrior(ToyPrior):
         self.reference_elevation = torch.tensor([float(v.camera.elevation[0]) for v in references])
         self.reference_azimuth = torch.tensor([float(v.camera.azimuth[0]) for v in references])
         self.reference_weight = torch.tensor([float(v.weight) for v in references])
-        self.reference_cameras = OrbitCameras.cat([v.camera for v in references]) if references else OrbitCameras.make([], [])
+        self.reference_cameras = OrbitCameras.cat([v.camera for v in references]) if references else OrbitCameras(*(torch.zeros(0) for _ in range(4)))
 
     def log_prior(self, cameras: OrbitCameras) -> Tensor:
         """``(B, N + R)`` log weights of the memorised renders and the input views for each camera."""
