@@ -61,6 +61,7 @@ from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import GuidanceInputs
 from dreamlift.guidance.toy import RenderSet, ToyPrior, ToyPriorConfig, load_render_set, view_window
 from dreamlift.guidance.view_weights import conditioning_weights
+from dreamlift.inputs.depth import unframe_depth
 from dreamlift.inputs.framing import Windows, frame_view_sets, unframe, view_windows
 from dreamlift.inputs.image import ReferenceImage
 from dreamlift.inputs.views import ViewInput
@@ -289,11 +290,15 @@ def native_views(views: list[ViewInput], best_renders: Tensor, border_ratio: flo
     best candidate's renders ``(V, H, W, 4)`` at the input cameras."""
     cameras = OrbitCameras.cat([v.camera for v in views])
     windows = view_windows(best_renders[..., 3], cameras, border_ratio, recentre)
-    native = unframe(torch.stack([v.image.rgba for v in views]), windows, best_renders.shape[1], best_renders.shape[2])
+    height, width = best_renders.shape[1], best_renders.shape[2]
+    native = unframe(torch.stack([v.image.rgba for v in views]), windows, height, width)
     result = []
-    for view, placed in zip(views, native):
+    for index, (view, placed) in enumerate(zip(views, native)):
         image = ReferenceImage(rgba=placed, source_size=view.image.source_size, matting=view.image.matting, path=view.image.path)
-        result.append(ViewInput(image=image, camera=view.camera, weight=view.weight))
+        depth = None
+        if view.depth is not None:
+            depth = unframe_depth(view.depth[None], view.image.mask[None], windows[index], height, width)[0]
+        result.append(ViewInput(image=image, camera=view.camera, weight=view.weight, depth=depth))
     return result
 
 

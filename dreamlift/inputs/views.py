@@ -29,12 +29,15 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
+from torch import Tensor
 
 from dreamlift.errors import DreamliftError
 from dreamlift.inputs.framing import view_windows
-from dreamlift.inputs.image import ReferenceImage, check_load_options, framed_images, load_matted
+from dreamlift.inputs.depth import frame_depth
+from dreamlift.inputs.image import MattedImage, ReferenceImage, check_load_options, framed_images, load_matted
 from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras, wrap_degrees
 
 _ALIASES = {
@@ -65,6 +68,8 @@ class ViewInput:
     """Its camera (a batch of one)."""
     weight: float = 1.0
     """Relative weight of this view (1 unless the table says otherwise)."""
+    depth: Tensor | None = None
+    """``(size, size)`` depth of the framed view in [0, 1] (any scale and offset; larger = farther), or None."""
 
 
 def load_view_table(
@@ -75,6 +80,7 @@ def load_view_table(
     default_radius: float = TOY_CAMERA.radius,
     default_fovy: float = TOY_CAMERA.fovy,
     recentre: bool = True,
+    depth: Callable[[MattedImage], Tensor] | None = None,
 ) -> list[ViewInput]:
     """Read the table at ``path`` and load every image it lists, with its camera, framed together (module doc)."""
     method = check_load_options(size, border_ratio, matting)
@@ -103,10 +109,32 @@ def load_view_table(
         matted.append(image)
         cameras.append(camera)
         weights.append(weight)
+    return frame_views(matted, cameras, weights, size, border_ratio, recentre, depth)
+
+
+def frame_views(
+    matted: list[MattedImage], cameras: list[OrbitCameras], weights: list[float], size: int, border_ratio: float, recentre: bool,
+    depth: Callable[[MattedImage], Tensor] | None = None,
+) -> list[ViewInput]:
+    """Matted images of one size with their cameras → framed :class:`ViewInput` s (together: see the module doc).
+
+    ``depth(matted)``, when given, returns each image's depth map at its size; it is framed like the image.
+    """
     together = OrbitCameras.cat(cameras)
-    windows = view_windows(torch.stack([m.rgba[..., 3] for m in matted]), together, border_ratio, recentre)
+    alpha = torch.stack([m.rgba[..., 3] for m in matted])
+    windows = view_windows(alpha, together, border_ratio, recentre)
     images = framed_images(matted, windows, size)
-    return [ViewInput(image=image, camera=camera, weight=weight) for image, camera, weight in zip(images, cameras, weights)]
+    depths = frame_depth(torch.stack([depth(m) for m in matted]), alpha, windows, size) if depth is not None else [None] * len(matted)
+    return [ViewInput(image=i, camera=c, weight=w, depth=d) for i, c, w, d in zip(images, cameras, weights, depths)]
+
+
+def load_one_view(
+    path: str | os.PathLike, camera: OrbitCameras, size: int = 32, border_ratio: float = 0.2, matting: str = "auto",
+    recentre: bool = True, depth: Callable[[MattedImage], Tensor] | None = None,
+) -> ViewInput:
+    """One image with its camera, framed as :func:`~dreamlift.inputs.load_reference_image` frames it (plus its depth)."""
+    method = check_load_options(size, border_ratio, matting)
+    return frame_views([load_matted(path, method)], [camera], [1.0], size, border_ratio, recentre, depth)[0]
 
 
 def _read_rows(table: Path) -> list[tuple[str, dict]]:
