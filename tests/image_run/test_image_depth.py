@@ -1,15 +1,12 @@
 """``dreamlift image --depth FILE`` and ``--depth-model DIR`` (a tiny random DPT): depth and normal losses (issue 13, item 4)."""
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from dreamlift import presets
 from dreamlift._atomic import write_png
-from dreamlift.guidance.toy_view import ToyViewPriorConfig
 from dreamlift.rendering.cameras import OrbitCameras, generate_rays
 from dreamlift.rendering.shading import sample_lights
 from dreamlift.toyworld import ToyObject, render
@@ -17,18 +14,7 @@ from dreamlift.toyworld import ToyObject, render
 CHAIR = ToyObject("chair", "green")
 
 
-@pytest.fixture(autouse=True)
-def small_toy_preset(monkeypatch):
-    original = presets.toy_image
-
-    def small():
-        config = original()
-        config.prior = ToyViewPriorConfig(renders_per_object=64, elevation_window=None, coarse_turn_step=30.0, refine_factor=3, max_colours=1)
-        config.log_every = 1
-        config.checkpoint_every = 2
-        return config
-
-    monkeypatch.setattr(presets, "PRESETS", tuple(replace(p, build=small) if p.name == "toy-image" else p for p in presets.PRESETS))
+pytestmark = pytest.mark.usefixtures("small_toy_preset")  # tests/image_run/conftest.py
 
 
 def chair_png(path, size=32):

@@ -1,12 +1,10 @@
 """Image plus prompt: the text prior's SDS joins the image prior's (issue 13, item 3), with the toy priors."""
 
 import json
-from dataclasses import replace
 
 import pytest
 import torch
 
-from dreamlift import presets
 from dreamlift._atomic import write_png
 from dreamlift.guidance.base import GuidanceInputs, TimestepSchedule
 from dreamlift.guidance.combined import CombinedGuidance, TextGuidanceSettings, with_text_prior
@@ -20,18 +18,7 @@ CHAIR = ToyObject("chair", "red")
 SMALL = dict(renders_per_object=64, timesteps=TimestepSchedule())
 
 
-@pytest.fixture(autouse=True)
-def small_toy_preset(monkeypatch):
-    original = presets.toy_image
-
-    def small():
-        config = original()
-        config.prior = ToyViewPriorConfig(renders_per_object=64, elevation_window=None, coarse_turn_step=30.0, refine_factor=3, max_colours=1)
-        config.image.text.prior = ToyPriorConfig(**SMALL)
-        config.log_every = 1
-        return config
-
-    monkeypatch.setattr(presets, "PRESETS", tuple(replace(p, build=small) if p.name == "toy-image" else p for p in presets.PRESETS))
+pytestmark = pytest.mark.usefixtures("small_toy_preset")  # tests/image_run/conftest.py
 
 
 def priors(front: float = 0.0, weight: float = 0.5):

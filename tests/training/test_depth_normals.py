@@ -1,6 +1,5 @@
 """Depth and normals of the input view: normals from a depth map, the affine fit, and the two losses (issue 13, item 4)."""
 
-import math
 
 import numpy as np
 import pytest
