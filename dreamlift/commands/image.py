@@ -84,11 +84,12 @@ def build_config(args: argparse.Namespace):
         ("--model", "prior.model", model),
         ("--variant", "prior.variant", getattr(args, "variant", None)),
         ("--no-recentre", "image.recentre", recentre),
-        ("--prior-text", "image.text.prior.name", text_prior),
         ("--prompt", "prompt", prompt),
         ("--depth", "image.depth.file", str(Path(args.depth).expanduser().resolve()) if getattr(args, "depth", None) else None),
         ("--depth-model", "image.depth.model", getattr(args, "depth_model", None)),
     ]
+    if text_prior is not None:  # before --set, so that --set image.text.prior.KEY=... reaches the chosen text prior
+        args.settings = [f"image.text.prior.name={text_prior}", *args.settings]
     config = resolve_settings(args, "image", prior, [*named, *run_flags(args)])
     if config.prior.name == "zero123" and not config.prior.model:
         raise DreamliftError("--prior zero123 needs --model: a Zero-1-to-3 folder in the diffusers layout, a hub id, or a .ckpt such as zero123-xl.ckpt")

@@ -85,3 +85,9 @@ def test_image_with_prompt_runs_and_records_the_text_prior(tmp_path, cli):
 def test_bad_prompt_settings_are_one_line_errors(tmp_path, cli, extra, words):
     png = chair_png(tmp_path / "chair.png")
     cli("image", png, *extra, "--out", tmp_path / "run", "--steps", 2, "--quiet", unchanged=tmp_path).one_line_error(*words)
+
+
+def test_prior_text_chooses_the_text_prior_before_set_reaches_it(tmp_path, cli):
+    done = cli("image", tmp_path / "x.png", "--prompt", "a red cube", "--prior-text", "stable-diffusion", "--set", "image.text.prior.guidance_scale=50", "--print-config")
+    text = json.loads(done.stdout)["config"]["image"]["text"]
+    assert (text["prior"]["name"], text["prior"]["guidance_scale"]) == ("stable-diffusion", 50.0)
