@@ -377,7 +377,8 @@ def load_zero123_checkpoint(config: Zero123Config, dtype: torch.dtype, device: t
     path = Path(config.model).expanduser()
     converted = convert_checkpoint(read_state_dict(path), path, config.checkpoint_image_size)
     parts = build_modules(converted, path, config.image_encoder, config.allow_network)
-    unet, vae, image_encoder, projection = (m.to(device=device, dtype=dtype).eval().requires_grad_(False) for m in parts)
+    cast = (lambda m: m) if dtype == torch.float32 else (lambda m: m.to(dtype=dtype))  # built in float32
+    unet, vae, image_encoder, projection = (cast(m).to(device=device).eval().requires_grad_(False) for m in parts)
     return _assemble(unet, vae, image_encoder, projection, linear_alphas_cumprod(), CLIP_MEAN, CLIP_STD, variant, dtype, path)
 
 
