@@ -93,8 +93,8 @@ def test_normal_loss_is_small_for_the_own_depth_and_large_for_another_surface():
     own = ReferenceViewHook(settings, ReferenceTargets.from_views(views, depth)).losses(0, fake_trainer(field))
     ramp = (2.5 + 0.05 * torch.arange(SIZE).float())[None, None, :].expand(2, SIZE, SIZE).contiguous()
     tilted = ReferenceViewHook(settings, ReferenceTargets.from_views(views, ramp)).losses(0, fake_trainer(field))
-    assert float(own["reference_normal"]) < 0.03
-    assert float(tilted["reference_normal"]) > 0.2 and float(tilted["reference_depth"]) > 0.5
+    assert float(own["reference_normal"].detach()) < 0.03
+    assert float(tilted["reference_normal"].detach()) > 0.2 and float(tilted["reference_depth"].detach()) > 0.5
 
 
 def test_rgb_loss_is_the_weighted_mean_squared_error():
