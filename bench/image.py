@@ -7,7 +7,13 @@ the run is told only ``--elevation``. Every run goes through the command line
 :func:`dreamlift.evaluation.image_scores.score_image_run` relative to the input
 camera. Usage::
 
-    python bench/image.py [--meshes] [--only chair,house] [--steps N] [--keep DIR]
+    python bench/image.py [--meshes] [--only chair,house] [--steps N] [--keep DIR] [--views 1|2|4] [--prompt]
+
+``--views 2`` gives the run the input view and the one opposite it (azimuth + 180),
+``--views 4`` four views 90 degrees apart, all at the case's elevation, through a view
+table (``--views table.csv``); the novel views are then those at least
+``--margin`` degrees (default 20) from every input view. ``--prompt`` adds the case's
+caption as ``--prompt`` (the toy text prior's SDS with the image prior's).
 
 Prints one row per run (what the toy prior recognised, seconds, novel-view
 silhouette IoU and PSNR at cameras >= 90 degrees from the input, input-view PSNR)
@@ -74,6 +80,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     parser.add_argument("--keep", type=Path, default=None, help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--views", type=int, default=1, choices=(1, 2, 4), help="input views with known cameras (2: front and back; 4: every 90 deg)")
+    parser.add_argument("--prompt", action="store_true", help="add the case's caption as --prompt")
+    parser.add_argument("--margin", type=float, default=20.0, help="novel views at least this many degrees from every input view")
+    parser.add_argument("--set", dest="settings", action="append", default=[], help="a --set KEY=VALUE for every run")
     args = parser.parse_args()
     cases = toy_cases() + (mesh_cases() if args.meshes else [])
     if args.only:
@@ -88,10 +98,13 @@ def main() -> None:
     print(header)
     for index, case in enumerate(cases):
         truth = parse_truth(case["truth"], case.get("colour"))
-        png = root / f"{case['name']}.png"
-        write_png(png, input_image(truth, case["elevation"], case["azimuth"], args.seed + index))
         folder = root / case["name"]
-        argv = ["image", str(png), "--out", str(folder), "--elevation", str(case["elevation"]), "--seed", str(args.seed), "--no-export", "--quiet"]
+        argv = ["image", *input_arguments(root, case, truth, args.views, args.seed + index)]
+        argv += ["--out", str(folder), "--seed", str(args.seed), "--no-export", "--quiet"]
+        if args.prompt:
+            argv += ["--prompt", case["truth"]]
+        for item in args.settings:
+            argv += ["--set", item]
         if args.steps:
             argv += ["--steps", str(args.steps)]
         started = time.perf_counter()
@@ -100,7 +113,7 @@ def main() -> None:
         if status != 0:
             print(f"{case['name']:<15} failed with status {status}")
             continue
-        scores = image_command_scores(folder, truth, case["azimuth"])
+        scores = image_command_scores(folder, truth, case["azimuth"], args.margin)
         seen = recognised(folder)
         rows.append({"case": case["name"], "seconds": seconds, "seen": seen, **scores})
         print(
@@ -118,11 +131,31 @@ def main() -> None:
                 f"{fn(r['novel_silhouette_iou'] for r in group):>9.3f} {fn(r['novel_psnr'] for r in group):>10.2f} "
                 f"{fn(r['input_psnr'] for r in group):>10.2f}"
             )
-    print(f"load average {load_after[0]:.1f} at the end ({os.cpu_count()} cores); novel views: {len(novel_views())} cameras >= 90 deg from the input")
+    print(
+        f"load average {load_after[0]:.1f} at the end ({os.cpu_count()} cores); novel views: the {len(novel_views())} cameras >= 90 deg "
+        f"from the first input, less those within {args.margin:g} deg of any input; {args.views} input view(s)"
+    )
 
 
-def image_command_scores(folder: Path, truth, azimuth: float) -> dict:
-    return score_image_run(load_run(folder), truth, input_azimuth=azimuth).as_dict()
+def input_arguments(root: Path, case: dict, truth, views: int, seed: int) -> list[str]:
+    """The run's input: one PNG with ``--elevation``, or a view table of ``views`` PNGs 360/views degrees apart."""
+    if views == 1:
+        png = root / f"{case['name']}.png"
+        write_png(png, input_image(truth, case["elevation"], case["azimuth"], seed))
+        return [str(png), "--elevation", str(case["elevation"])]
+    rows = ["path, elevation, azimuth"]
+    for k in range(views):
+        offset = 360.0 * k / views
+        png = root / f"{case['name']}-{k}.png"
+        write_png(png, input_image(truth, case["elevation"], case["azimuth"] + offset, seed * 16 + k))
+        rows.append(f"{png.name}, {case['elevation']}, {offset}")
+    table = root / f"{case['name']}-views.csv"
+    table.write_text("\n".join(rows) + "\n")
+    return ["--views", str(table)]
+
+
+def image_command_scores(folder: Path, truth, azimuth: float, margin: float = 0.0) -> dict:
+    return score_image_run(load_run(folder), truth, input_azimuth=azimuth, margin=margin).as_dict()
 
 
 def recognised(folder: Path) -> str:

@@ -70,6 +70,28 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(handle.fileno())
 
 
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path`` (which must not exist); on success rename it to ``path``,
+    on failure remove it, so the folder appears whole or not at all."""
+    import shutil
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise DreamliftError(f"cannot write {path}: {path.parent} cannot hold new folders ({reason}); choose another place") from None
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -12,6 +12,7 @@ import sys
 import warnings
 
 from dreamlift.commands import batch as batch_command
+from dreamlift.commands import convert as convert_command
 from dreamlift.commands import app as app_command
 from dreamlift.commands import eval as eval_command
 from dreamlift.commands import export as export_command
@@ -33,6 +34,7 @@ COMMANDS = {
     "view": (view_command, "serve a local web page showing a run, or a gallery of runs"),
     "batch": (batch_command, "many prompts or images as Ray tasks: resumable, with a summary and a gallery"),
     "presets": (presets_command, "list the named presets (--preset NAME), or print one's settings"),
+    "convert": (convert_command, "a Zero-1-to-3 checkpoint (zero123-xl.ckpt, stable_zero123.ckpt) to a diffusers folder of safetensors"),
     "app": (app_command, "a local web app: submit a prompt or an image, watch it train, download the asset"),
 }
 

@@ -12,6 +12,11 @@ prior's default preset: :func:`default_preset_name`). Sources, named in the comm
 * **stable-dreamfusion**: ``main.py`` argument defaults (``--perpneg``, ``--negative_w -2``,
   ``--front_decay_factor 2``, ``--side_decay_factor 10``, ``--w/--h 64``, ``--iters 10000``,
   ``--known_view_interval 4``, ``--lambda_rgb 1000``, ``--lambda_mask 500``, ``--lambda_depth 10``).
+* **Magic123**: Qian et al., arXiv 2306.17843, its run script
+  ``scripts/magic123/run_both_priors.sh`` (``--guidance SD zero123 --lambda_guidance 1.0 40
+  --guidance_scale 100 5 --t_range 0.2 0.6 --iters 5000``) and threestudio's
+  ``configs/magic123-coarse-sd.yaml`` (``lambda_sd 1``, ``lambda_3d_sd 40``, ``lambda_rgb 10000``,
+  ``lambda_mask 1000``, elevation −45°..45°, fovy 40°, guidance scales 100 and 5, both t ranges 0.2–0.6).
 * **ours**: measured in this project (``bench/text.py``, ``bench/image.py``; figures in
   ``docs/measurements.md``).
 
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.priors import DeepFloydIFConfig, StableDiffusionConfig, ToyPriorConfig, ToyViewPriorConfig, Zero123Config
+from dreamlift.guidance.priors import DeepFloydIFConfig, StableDiffusionConfig, TextGuidanceSettings, ToyPriorConfig, ToyViewPriorConfig, Zero123Config
 from dreamlift.guidance.settings import TimestepSchedule, Weighting
 from dreamlift.rendering.settings import CameraRanges
 from dreamlift.refine.config import RefineConfig
@@ -79,6 +84,42 @@ def zero123_image() -> TrainConfig:
         size=64,  # stable-dreamfusion --w/--h 64
         image=ImageSettings(loss=ReferenceLoss(rgb=1000.0, mask=500.0, depth=10.0, every=4)),  # stable-dreamfusion lambda_rgb/mask/depth, known_view_interval 4
     )
+
+
+def magic123_image() -> TrainConfig:
+    """Magic123's coarse stage: Zero-1-to-3 (the 3D prior) with Stable Diffusion on the prompt (the 2D prior).
+
+    Magic123 weighs the 3D prior's SDS 40 against the 2D prior's 1; here the image prior's
+    SDS counts 1, so every other weight is divided by 40 (the text prior's 1/40, the
+    reference losses' 10000/40 and 1000/40): the same balance.
+    """
+    config = zero123_image()
+    config.steps = 5000  # Magic123 run_both_priors.sh --iters 5000 (coarse stage)
+    config.prior = Zero123Config(
+        guidance_scale=5.0,  # Magic123 --guidance_scale 100 5; threestudio guidance_3d.guidance_scale 5
+        timesteps=TimestepSchedule(0.2, 0.6, 0.6, 1.0),  # Magic123 --t_range 0.2 0.6; threestudio min/max_step_percent 0.2/0.6
+    )
+    config.cameras = CameraRanges(
+        elevation=(-45.0, 45.0),  # threestudio magic123-coarse-sd elevation_range [-45, 45]
+        azimuth=(-180.0, 180.0),  # threestudio azimuth_range [-180, 180]
+        radius=(2.8, 3.2),  # ours: TOYWORLD's framing (threestudio: camera_distance 2.5 for its radius-1 scene)
+        fovy=(40.0, 40.0),  # threestudio fovy_range [40, 40]
+    )
+    config.image.text = TextGuidanceSettings(
+        prior=StableDiffusionConfig(
+            guidance_scale=100.0,  # Magic123 --guidance_scale 100 (SD); threestudio guidance.guidance_scale 100
+            timesteps=TimestepSchedule(0.2, 0.6, 0.6, 1.0),  # Magic123 --t_range 0.2 0.6; threestudio 0.2/0.6
+        ),
+        weight=1.0 / 40.0,  # Magic123 --lambda_guidance 1.0 40; threestudio lambda_sd 1 / lambda_3d_sd 40
+    )
+    config.image.loss = ReferenceLoss(
+        rgb=10000.0 / 40.0,  # threestudio magic123-coarse-sd lambda_rgb 10000, over lambda_3d_sd 40
+        mask=1000.0 / 40.0,  # threestudio lambda_mask 1000, over 40
+        depth=0.0,  # threestudio magic123-coarse-sd has no depth term
+        normal=0.0,
+        every=1,  # threestudio: the reference view on every step
+    )
+    return config
 
 
 # The data and system settings the peers share between SD and IF.
@@ -187,6 +228,7 @@ PRESETS: tuple[Preset, ...] = (
     Preset("if-perp-neg", "text", "if-dreamfusion with Perp-Neg, as threestudio's dreamfusion-if-perpneg", lambda: deepfloyd_if_text(True)),
     Preset("toy-image", "image", "toy view prior on a CPU, 500 steps with the input view matched every step (about 1 min)", toy_image),
     Preset("zero123", "image", "Zero-1-to-3 with stable-dreamfusion's reference losses every 4th step (64 px, 3,000 steps)", zero123_image),
+    Preset("magic123", "image", "Magic123's coarse stage: Zero-1-to-3 plus Stable Diffusion on --prompt, weights 40 : 1 (64 px, 5,000 steps)", magic123_image),
 )
 
 _DEFAULTS = {"toy": "toy", "stable-diffusion": "sd-dreamfusion", "deepfloyd-if": "if-dreamfusion", "toy-view": "toy-image", "zero123": "zero123"}

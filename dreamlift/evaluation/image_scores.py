@@ -186,8 +186,14 @@ class ImageScores:
         return asdict(self)
 
 
-def score_image_run(loaded, truth, input_azimuth: float = 0.0, input_elevation: float | None = None, size: int = 32) -> ImageScores:
-    """Score a loaded image run (:func:`~dreamlift.training.run_folder.load_run`) against ``truth``."""
+def score_image_run(
+    loaded, truth, input_azimuth: float = 0.0, input_elevation: float | None = None, size: int = 32, margin: float = 0.0
+) -> ImageScores:
+    """Score a loaded image run (:func:`~dreamlift.training.run_folder.load_run`) against ``truth``.
+
+    ``margin`` > 0 holds out only the novel views at least that many degrees (angle between
+    camera directions) from every input view: the fair set for several input views.
+    """
     from dreamlift.inputs.image import decode_image
     from dreamlift.config_tree import from_dict
     from dreamlift.training.config import TrainConfig
@@ -203,6 +209,11 @@ def score_image_run(loaded, truth, input_azimuth: float = 0.0, input_elevation: 
         )
     base = novel_views()  # relative to the (first) input camera: its azimuth is 0 for one image, the table's otherwise
     cameras = turned(base, reference.azimuth)
+    if margin > 0:
+        from dreamlift.guidance.view_weights import view_angles
+
+        far = (view_angles(cameras, settings.cameras()) >= math.radians(margin) - 1e-9).all(dim=1)
+        cameras = cameras[far]
     truth_cameras = turned(cameras, float(input_azimuth))
     truth_rgb, truth_alpha = render_truth_on_white(truth, truth_cameras, size)
     image, alpha = render_result(loaded.field, cameras, size, loaded.occupancy)

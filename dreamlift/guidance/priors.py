@@ -177,6 +177,10 @@ class ToyViewPriorConfig(ToyPriorConfig):
         return ToyViewPrior(inputs.candidates, inputs.views, self)
 
 
+TRAINED_IMAGE_SIZE = 256
+"""Image size of the original Zero-1-to-3 checkpoints (zero123, zero123-xl, Stable-Zero123)."""
+
+
 @dataclass
 class Zero123Config(PriorSettings):
     """Settings of :class:`~dreamlift.guidance.zero123.Zero123Guidance`, the view-conditioned prior of image runs."""
@@ -184,9 +188,16 @@ class Zero123Config(PriorSettings):
     name: str = "zero123"
     """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
     model: str = ""
-    """A folder in the diffusers layout (see the module doc), or a Hugging Face model id."""
+    """A folder in the diffusers layout (see the module doc), a Hugging Face model id, or a checkpoint file in the
+    original layout (``zero123-xl.ckpt``, ``stable_zero123.ckpt``; ``dreamlift convert`` turns one into a folder)."""
     variant: str = "auto"
-    """Pose vector: ``zero123``, ``stable-zero123``, or ``auto`` (from the model name)."""
+    """Pose vector: ``zero123``, ``stable-zero123``, or ``auto`` (from the model name: stable-zero123 / stable_zero123)."""
+    image_encoder: str = ""
+    """For a checkpoint without its CLIP image encoder: a ``CLIPVisionModelWithProjection`` folder or hub id
+    (``openai/clip-vit-large-patch14``); empty: the checkpoint's own (``cond_stage_model``)."""
+    checkpoint_image_size: int = TRAINED_IMAGE_SIZE
+    """Image size an original-layout checkpoint was trained at (256 for zero123, zero123-xl, Stable-Zero123;
+    a diffusers folder says its own)."""
     dtype: str = "auto"
     """Weights' dtype: ``fp32``, ``fp16``, ``bf16``, or ``auto`` (bf16 on GPUs that have it, else fp16; fp32 on the CPU)."""
     guidance_scale: float = 3.0
@@ -205,8 +216,8 @@ class Zero123Config(PriorSettings):
     def setup(self, inputs: GuidanceInputs) -> "Zero123Guidance":
         from dreamlift.guidance.zero123 import build_zero123_guidance
 
-        reference = inputs.views[0]  # conditioned on the first view; further views serve the reference losses
-        return build_zero123_guidance(reference.image, reference.camera, self, self.timesteps, inputs.device)
+        return build_zero123_guidance(inputs.views, self, self.timesteps, inputs.device)  # every view conditions it
+
 
 PriorConfig = Union[ToyPriorConfig, StableDiffusionConfig, DeepFloydIFConfig, ToyViewPriorConfig, Zero123Config]
 """Any prior's config: ``TrainConfig.prior``."""
@@ -258,3 +269,32 @@ def prior_for_model_path(path: str) -> str:
     if pipeline.startswith("StableDiffusion") and "XL" not in pipeline and "3" not in pipeline:
         return StableDiffusionConfig.name
     raise DreamliftError(f"{path} holds a {pipeline}; text runs take Stable Diffusion 1.x/2.x or DeepFloyd IF stage I")
+
+
+TextPriorConfig = Union[ToyPriorConfig, StableDiffusionConfig, DeepFloydIFConfig]
+"""The text priors an image run may add: ``image.text.prior``."""
+
+
+def default_text_prior() -> ToyPriorConfig:
+    """The toy text prior as the toy text preset runs it (elevation window 15°, t_max annealed 0.98 → 0.3)."""
+    return ToyPriorConfig(elevation_window=15.0, timesteps=TimestepSchedule(0.02, 0.98, 0.3, 1.0))
+
+
+@dataclass
+class TextGuidanceSettings:
+    """The text prior of an image run given ``--prompt`` (unused without a prompt)."""
+
+    prior: TextPriorConfig = field(default_factory=default_text_prior)
+    """The text prior (``--prior-text toy|stable-diffusion|deepfloyd-if``), its own timesteps, w(t) and guidance scale."""
+    weight: float = 1.0
+    """Weight of the text prior's SDS; the image prior's counts 1 (Magic123: λ_2D / λ_3D = 1/40)."""
+    front_azimuth: float | None = None
+    """Azimuth (degrees) of the object's front in the run's frame (the input camera is at 0); None: 0, or for
+    the toy view prior the turn it recognised."""
+
+    def validate(self) -> None:
+        if not self.weight >= 0.0:
+            raise DreamliftError(f"image.text.weight must be >= 0, got {self.weight}")
+        if self.prior.kind != "text":
+            raise DreamliftError(f"image.text.prior must be a text prior, not {self.prior.name}")
+        self.prior.validate()

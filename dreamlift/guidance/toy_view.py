@@ -29,9 +29,12 @@ the memorised renders of each candidate object (``load_render_set``) whose camer
 turned by the candidate's turn, lies within ``azimuth_window`` of the training
 camera, each weighted ``w_k / (their number)``; the weights enter the softmax of
 the exact denoiser as log-priors. The input views themselves (in the toy world's
-framing, see below) join the mixture near their own cameras, each as heavy as the
-heaviest memorised render there, so at the input camera and ``t → 0`` the
-denoiser returns the input image.
+framing, see below) join the mixture near their own cameras, weighted as Zero-1-to-3's
+views are (:mod:`dreamlift.guidance.view_weights`: angular closeness to the camera
+times the table's weight, stable-dreamfusion's scheme), the leading view as heavy
+as the heaviest memorised render there, so at the input camera and ``t → 0`` the
+denoiser returns the input image. Every input view also constrains which memorised
+renders take part: the candidates' posterior is the product of all views' likelihoods.
 
 **Framing.** The loader recentres and rescales the input; the toy world's renders
 are not. :func:`native_views` puts each input view back into the framing of the
@@ -56,7 +59,9 @@ from torch import Tensor
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.priors import ToyViewPriorConfig
 from dreamlift.guidance.toy import RenderSet, ToyPrior, load_render_set, view_window
-from dreamlift.inputs.framing import frame_batch, object_box, resample_matrix
+from dreamlift.guidance.view_weights import conditioning_weights
+from dreamlift.inputs.depth import unframe_depth
+from dreamlift.inputs.framing import Windows, frame_view_sets, unframe, view_windows
 from dreamlift.inputs.image import ReferenceImage
 from dreamlift.inputs.views import ViewInput
 from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
@@ -160,22 +165,23 @@ class Identification:
     """``(V, H, W, 4)``: the heaviest candidate seen from each input camera, unframed."""
 
 
-def identify(views: list[ViewInput], config: ToyViewPriorConfig, border_ratio: float) -> Identification:
-    """Weigh toy candidates by how well they explain ``views`` (framed as the loader frames them)."""
+def identify(views: list[ViewInput], config: ToyViewPriorConfig, border_ratio: float, recentre: bool = True) -> Identification:
+    """Weigh toy candidates by how well they explain ``views`` (framed as the loader frames them: each set of
+    renders of a candidate at the input cameras shares one framing, as a view table's images do)."""
     from dreamlift.toyworld import SHAPE_NAMES, ToyObject
 
     config.validate()
     if not views:
         raise DreamliftError("the toy view prior needs at least one input view")
     size = views[0].image.size
-    cameras = OrbitCameras(*(torch.cat([getattr(v.camera, f) for v in views]) for f in ("elevation", "azimuth", "radius", "fovy")))
+    cameras = OrbitCameras.cat([v.camera for v in views])
     weights = torch.tensor([float(v.weight) for v in views])
     inputs = _comparable(torch.stack([v.image.rgba for v in views]))  # (V, H, W, 4)
     scale = 1.0 / (2.0 * config.pixel_sigma**2)
 
     def score(obj, turns: Tensor) -> tuple[Tensor, Tensor]:
         rgba = render_candidates(obj, turns, cameras, size)
-        framed = frame_batch(rgba.reshape(-1, size, size, 4), size, border_ratio).reshape(rgba.shape)
+        framed = frame_view_sets(rgba, cameras, size, border_ratio, recentre)
         error = ((_comparable(framed) - inputs[None]) ** 2).sum(dim=(2, 3, 4))  # (T, V)
         return -(error * weights[None]).sum(1) * scale, rgba
 
@@ -224,26 +230,25 @@ def place_in_box(framed: Tensor, box: tuple[float, float, float, float], border_
     size = framed.shape[0]
     x0, y0, x1, y1 = box
     side = max(x1 - x0, y1 - y0) / (1.0 - border_ratio)
-    step = side / size  # output pixels per framed pixel
-    start_x, start_y = 0.5 * (x0 + x1) - 0.5 * side, 0.5 * (y0 + y1) - 0.5 * side
-    alpha = framed[..., 3:]
-    premultiplied = torch.cat((framed[..., :3] * alpha, alpha), dim=-1)
-    rows = resample_matrix(size, -start_y / step, 1.0 / step, size).to(torch.float32)
-    cols = resample_matrix(size, -start_x / step, 1.0 / step, size).to(torch.float32)
-    out = torch.einsum("uy,yxc->uxc", rows, premultiplied)
-    out = torch.einsum("vx,uxc->uvc", cols, out).clamp(0.0, 1.0)
-    out_alpha = out[..., 3:]
-    colour = torch.where(out_alpha > 1e-8, out[..., :3] / out_alpha.clamp_min(1e-8), torch.zeros_like(out[..., :3]))
-    return torch.cat((colour.clamp(0.0, 1.0), out_alpha), dim=-1)
+    as_tensor = lambda v: torch.tensor([float(v)], dtype=torch.float64)  # noqa: E731
+    window = Windows(as_tensor(0.5 * (x0 + x1) - 0.5 * side), as_tensor(0.5 * (y0 + y1) - 0.5 * side), as_tensor(side))
+    return unframe(framed[None], window, size, size)[0]
 
 
-def native_views(views: list[ViewInput], best_renders: Tensor, border_ratio: float) -> list[ViewInput]:
-    """The input views in the toy world's framing: each placed in the best candidate's box at its camera."""
+def native_views(views: list[ViewInput], best_renders: Tensor, border_ratio: float, recentre: bool = True) -> list[ViewInput]:
+    """The input views in the toy world's framing: the framing the loader gave them, undone as it frames the
+    best candidate's renders ``(V, H, W, 4)`` at the input cameras."""
+    cameras = OrbitCameras.cat([v.camera for v in views])
+    windows = view_windows(best_renders[..., 3], cameras, border_ratio, recentre)
+    height, width = best_renders.shape[1], best_renders.shape[2]
+    native = unframe(torch.stack([v.image.rgba for v in views]), windows, height, width)
     result = []
-    for view, render in zip(views, best_renders):
-        placed = place_in_box(view.image.rgba, object_box(render[..., 3]), border_ratio)
+    for index, (view, placed) in enumerate(zip(views, native)):
         image = ReferenceImage(rgba=placed, source_size=view.image.source_size, matting=view.image.matting, path=view.image.path)
-        result.append(ViewInput(image=image, camera=view.camera, weight=view.weight))
+        depth = None
+        if view.depth is not None:
+            depth = unframe_depth(view.depth[None], view.image.mask[None], windows[index], height, width)[0]
+        result.append(ViewInput(image=image, camera=view.camera, weight=view.weight, depth=depth))
     return result
 
 
@@ -295,6 +300,7 @@ class ToyViewPrior(ToyPrior):
         self.reference_elevation = torch.tensor([float(v.camera.elevation[0]) for v in references])
         self.reference_azimuth = torch.tensor([float(v.camera.azimuth[0]) for v in references])
         self.reference_weight = torch.tensor([float(v.weight) for v in references])
+        self.reference_cameras = OrbitCameras.cat([v.camera for v in references]) if references else OrbitCameras(*(torch.zeros(0) for _ in range(4)))
 
     def log_prior(self, cameras: OrbitCameras) -> Tensor:
         """``(B, N + R)`` log weights of the memorised renders and the input views for each camera."""
@@ -304,7 +310,11 @@ class ToyViewPrior(ToyPrior):
             weight += w * near / near.sum(1, keepdim=True).clamp_min(1)
         heaviest = weight.max(dim=1, keepdim=True).values
         near_input = view_window(self.reference_elevation, self.reference_azimuth, cameras, self.config, nearest=False)
-        reference = self.config.reference_weight * self.reference_weight[None] * heaviest * near_input
+        if len(self.reference_cameras) == 0:
+            return weight.log()
+        closeness = conditioning_weights(cameras, self.reference_cameras, self.reference_weight)  # (B, R), rows sum to 1
+        leading = closeness / closeness.amax(dim=1, keepdim=True).clamp_min(1e-12)
+        reference = self.config.reference_weight * leading * heaviest * near_input
         return torch.cat((weight, reference), dim=1).log()
 
     def denoise(self, x_t: Tensor, timesteps: Tensor, cameras: OrbitCameras, renders: RenderSet | None = None) -> Tensor:

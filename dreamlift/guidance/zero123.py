@@ -10,6 +10,12 @@ one image of it and the relative pose. The input image conditions it twice:
   VAE's scaling factor, as Zero-1-to-3 was trained) stacked on the noisy latent as
   4 more UNet input channels (the UNet takes 8).
 
+**Several input views** (a view table) each condition the model on their own
+(embedding, latent and pose relative to *that* view), and the guided predictions are
+mixed with the weights of :mod:`dreamlift.guidance.view_weights` (angular closeness to
+the training camera times the table's ``weight``, stable-dreamfusion's scheme):
+``ε̂ = Σ_v w_v ε̂_v``; views of weight 0 at every camera of a batch are not run.
+
 Classifier-free guidance is on the image: the unconditional branch zeroes both the
 projected embedding and the concatenated latent (zero123's ``cond['c_crossattn']``,
 ``cond['c_concat']``), ``ε̂ = ε_u + s·(ε_c − ε_u)``.
@@ -39,7 +45,14 @@ from it. ``model_index.json`` is not needed, so no pipeline code is ever importe
 
 Stable-Zero123 uses the same parts with a different pose vector
 (:class:`~dreamlift.guidance.relative_pose.PoseEmbedding`); ``variant="auto"``
-picks it when the model name contains ``stable-zero123`` / ``stable_zero123``.
+picks it when the model name contains ``stable-zero123`` / ``stable_zero123`` (the
+command line prints the choice; ``--variant`` makes it explicit).
+
+**Checkpoints as the authors publish them** (``zero123-xl.ckpt``, ``stable_zero123.ckpt``,
+the latent-diffusion layout) load too: ``--model FILE.ckpt`` reads the file with
+``torch.load(weights_only=True)`` and maps its keys to the parts above
+(:mod:`dreamlift.guidance.zero123_checkpoint`); ``dreamlift convert FILE.ckpt --out DIR``
+writes the folder once, so later loads are fast and pickle-free.
 """
 
 from __future__ import annotations
@@ -57,6 +70,8 @@ from dreamlift.guidance._loading import ModelSource, check_components, hub_offli
 from dreamlift.guidance.base import Guidance, TimestepSchedule, Weighting, classifier_free_guidance, linear_alphas_cumprod
 from dreamlift.guidance.priors import Zero123Config
 from dreamlift.guidance.relative_pose import PoseEmbedding, pose_embedding
+from dreamlift.guidance.view_weights import conditioning_weights
+from dreamlift.guidance.zero123_checkpoint import TRAINED_IMAGE_SIZE, is_checkpoint_file
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.runtime import resolve_device, resolve_dtype
 
@@ -111,8 +126,13 @@ class Zero123Guidance(Guidance):
         self.alphas_cumprod = model.alphas_cumprod.to(self.device)
         self.resolution = config.render_size or model.image_size
         self.reference_camera: OrbitCameras | None = None
+        """``(V,)`` cameras of the input views."""
         self.reference_embedding: Tensor | None = None
+        """``(V, 1, D)`` CLIP image embeddings of the input views."""
         self.reference_latent: Tensor | None = None
+        """``(V, 4, s, s)`` unscaled VAE latents of the input views."""
+        self.reference_weights = torch.ones(1)
+        """``(V,)`` the view table's weights."""
 
     @property
     def image_size(self) -> int:
@@ -132,22 +152,29 @@ class Zero123Guidance(Guidance):
         return self._resize(x, self.image_size) * 2.0 - 1.0
 
     def set_reference(self, image_rgb_on_white: Tensor, camera: OrbitCameras) -> None:
-        """Embed the reference image ``(1, H, W, 3)`` (over white) once; ``camera`` is its orbit camera."""
+        """Embed one reference image ``(1, H, W, 3)`` (over white) once; ``camera`` is its orbit camera."""
         if image_rgb_on_white.dim() == 3:
             image_rgb_on_white = image_rgb_on_white[None]
         if image_rgb_on_white.shape[0] != 1 or len(camera) != 1:
-            raise DreamliftError("Zero-1-to-3 takes exactly one reference image and one reference camera")
+            raise DreamliftError("set_reference takes exactly one reference image and one camera: use set_references for several")
+        self.set_references(image_rgb_on_white, camera, torch.ones(1))
+
+    def set_references(self, images_rgb_on_white: Tensor, cameras: OrbitCameras, weights: Tensor) -> None:
+        """Embed the input views ``(V, H, W, 3)`` (over white) once, with their cameras ``(V,)`` and table weights ``(V,)``."""
+        if images_rgb_on_white.dim() != 4 or images_rgb_on_white.shape[0] != len(cameras) or len(weights) != len(cameras):
+            raise DreamliftError("Zero-1-to-3 takes one camera and one weight per reference image")
         model = self.model
         with torch.no_grad():
-            x = image_rgb_on_white.to(self.device, torch.float32).permute(0, 3, 1, 2).clamp(0.0, 1.0)
+            x = images_rgb_on_white.to(self.device, torch.float32).permute(0, 3, 1, 2).clamp(0.0, 1.0)
             clip_input = self._resize(x, model.clip_size, mode="bicubic").clamp(0.0, 1.0)
             mean = torch.tensor(model.clip_mean, device=self.device).view(1, 3, 1, 1)
             std = torch.tensor(model.clip_std, device=self.device).view(1, 3, 1, 1)
             clip_input = ((clip_input - mean) / std).to(model.dtype)
             self.reference_embedding = model.image_encoder(pixel_values=clip_input).image_embeds[:, None, :]
-            pixels = self._pixels(image_rgb_on_white).to(model.dtype)
+            pixels = self._pixels(images_rgb_on_white).to(model.dtype)
             self.reference_latent = model.vae.encode(pixels).latent_dist.mode()  # unscaled, as zero123 trained
-        self.reference_camera = camera.to(self.device)
+        self.reference_camera = cameras.to(self.device)
+        self.reference_weights = weights.detach().float().cpu()
 
     def encode(self, images: Tensor) -> Tensor:
         """Renders ``(B, H, W, 3)`` → scaled VAE latents ``(B, 4, s, s)`` float32, with gradient."""
@@ -155,20 +182,29 @@ class Zero123Guidance(Guidance):
         latents = model.vae.encode(self._pixels(images).to(model.dtype)).latent_dist.mode()
         return latents.float() * float(model.vae.config.scaling_factor)
 
-    def camera_embedding(self, cameras: OrbitCameras) -> Tensor:
-        """``(B, 4)`` pose vectors of ``cameras`` relative to the reference camera."""
+    def camera_embedding(self, cameras: OrbitCameras, view: int = 0) -> Tensor:
+        """``(B, 4)`` pose vectors of ``cameras`` relative to the camera of input view ``view``."""
         self._require_reference()
         return pose_embedding(
-            self.reference_camera, cameras.to(self.device), self.model.variant, self.config.radius_scale
+            self.reference_camera[view], cameras.to(self.device), self.model.variant, self.config.radius_scale
         )
 
-    def conditioning(self, cameras: OrbitCameras) -> Tensor:
-        """``(B, 1, D)`` conditional cross-attention tokens ``proj([c_ref, T])``."""
-        pose = self.camera_embedding(cameras).to(self.model.dtype)
-        tokens = self.reference_embedding.expand(pose.shape[0], -1, -1)
+    def conditioning(self, cameras: OrbitCameras, view: int = 0) -> Tensor:
+        """``(B, 1, D)`` conditional cross-attention tokens ``proj([c_view, T])``."""
+        pose = self.camera_embedding(cameras, view).to(self.model.dtype)
+        tokens = self.reference_embedding[view : view + 1].expand(pose.shape[0], -1, -1)
         return self.model.projection(torch.cat([tokens, pose[:, None, :]], dim=-1))
 
+    def view_weights(self, cameras: OrbitCameras) -> Tensor:
+        """``(B, V)`` weight of each input view at each camera (:mod:`dreamlift.guidance.view_weights`)."""
+        self._require_reference()
+        return conditioning_weights(cameras, self.reference_camera.to("cpu"), self.reference_weights)
+
     def predict_noise(self, x_t: Tensor, timesteps: Tensor, cameras: OrbitCameras) -> Tensor:
+        """``ε̂ = Σ_v w_v ε̂_v``: each input view's guided prediction, weighted by :meth:`view_weights`.
+
+        One batched UNet call holds the views that weigh anything at some camera of the batch.
+        """
         self._require_reference()
         batch = x_t.shape[0]
         if len(cameras) not in (1, batch):
@@ -177,34 +213,41 @@ class Zero123Guidance(Guidance):
             fields = (cameras.elevation, cameras.azimuth, cameras.radius, cameras.fovy)
             cameras = OrbitCameras(*(v.expand(batch) for v in fields))
         model = self.model
+        weights = self.view_weights(cameras.to("cpu"))  # (B, V)
+        active = [v for v in range(weights.shape[1]) if float(weights[:, v].max()) > 0]
         x_t = x_t.to(self.device, model.dtype)
         timesteps = timesteps.to(self.device)
-        conditional = self.conditioning(cameras)
-        latent = self.reference_latent.expand(batch, -1, -1, -1)
+        conditional = torch.cat([self.conditioning(cameras, v) for v in active])
+        latent = torch.cat([self.reference_latent[v : v + 1].expand(batch, -1, -1, -1) for v in active])
+        x_all, t_all = x_t.repeat(len(active), 1, 1, 1), timesteps.repeat(len(active))
         if self.config.guidance_scale == 1.0:
-            inputs = torch.cat([x_t, latent], dim=1)
-            return model.unet(inputs, timesteps, encoder_hidden_states=conditional).sample.float()
-        inputs = torch.cat([torch.cat([x_t, x_t]), torch.cat([torch.zeros_like(latent), latent])], dim=1)
-        tokens = torch.cat([torch.zeros_like(conditional), conditional])
-        eps = model.unet(inputs, torch.cat([timesteps, timesteps]), encoder_hidden_states=tokens).sample.float()
-        eps_uncond, eps_cond = eps.chunk(2)
-        return classifier_free_guidance(eps_uncond, eps_cond, self.config.guidance_scale)
+            eps = model.unet(torch.cat([x_all, latent], dim=1), t_all, encoder_hidden_states=conditional).sample.float()
+        else:
+            inputs = torch.cat([torch.cat([x_all, x_all]), torch.cat([torch.zeros_like(latent), latent])], dim=1)
+            tokens = torch.cat([torch.zeros_like(conditional), conditional])
+            out = model.unet(inputs, torch.cat([t_all, t_all]), encoder_hidden_states=tokens).sample.float()
+            eps_uncond, eps_cond = out.chunk(2)
+            eps = classifier_free_guidance(eps_uncond, eps_cond, self.config.guidance_scale)
+        per_view = eps.reshape(len(active), batch, *eps.shape[1:])
+        share = weights[:, active].t().to(per_view.device).reshape(len(active), batch, *([1] * (eps.dim() - 1)))
+        return (per_view * share).sum(0)
 
     def _require_reference(self) -> None:
         if self.reference_embedding is None:
             raise DreamliftError("Zero-1-to-3 guidance has no reference image: call set_reference first")
 
 
-def build_zero123_guidance(
-    reference, reference_camera: OrbitCameras, config: Zero123Config, schedule: TimestepSchedule, device
-) -> Zero123Guidance:
-    """Load the model of ``config``, embed ``reference`` (a ReferenceImage) seen from ``reference_camera``."""
+def build_zero123_guidance(views: list, config: Zero123Config, schedule: TimestepSchedule, device) -> Zero123Guidance:
+    """Load the model of ``config`` and embed every input view (``ViewInput`` s: image, camera, weight)."""
     schedule.validate()
     if not config.guidance_scale >= 0.0:
         raise DreamliftError(f"guidance scale must be >= 0, got {config.guidance_scale}")
+    if not views:
+        raise DreamliftError("Zero-1-to-3 needs at least one input view")
     model = load_zero123_model(config, device)
     guidance = Zero123Guidance(model, config, schedule, device)
-    guidance.set_reference(reference.rgb_on_white[None], reference_camera)
+    images = torch.stack([v.image.rgb_on_white for v in views])
+    guidance.set_references(images, OrbitCameras.cat([v.camera for v in views]), torch.tensor([float(v.weight) for v in views]))
     return guidance
 
 
@@ -243,6 +286,8 @@ def load_zero123_model(config: Zero123Config, device) -> Zero123Model:
     device = resolve_device(device, prefer_gpu=True)
     dtype = resolve_dtype(config.dtype, device)
     variant = resolve_variant(config.variant, config.model)
+    if is_checkpoint_file(config.model):
+        return load_zero123_checkpoint(config, dtype, device, variant)
     with hub_offline(not config.allow_network):
         folder = resolve_model_folder(config.model, config.allow_network)
         check_components(ModelSource("folder", str(folder)), PRIOR_NAME, COMPONENTS)
@@ -268,20 +313,37 @@ def _load_parts(folder: Path, dtype: torch.dtype, device: torch.device, variant:
         "image_encoder", lambda: CLIPVisionModelWithProjection.from_pretrained(folder / "image_encoder", local_files_only=True)
     )
     projection = load("camera_projection", lambda: load_camera_projection(folder))
+    clip_mean, clip_std = _clip_preprocessing(folder)
+    return _assemble(unet, vae, image_encoder, projection, _alphas_cumprod(folder, DDPMScheduler), clip_mean, clip_std, variant, dtype, folder)
+
+
+def _assemble(unet, vae, image_encoder, projection, alphas_cumprod, clip_mean, clip_std, variant, dtype, where) -> Zero123Model:
+    """A :class:`Zero123Model` of loaded parts, once they are checked to fit together (one-line errors naming ``where``)."""
     if int(unet.config.in_channels) != 8:
         raise DreamliftError(
-            f"{folder} is not a Zero-1-to-3 model: its unet takes {unet.config.in_channels} input channels, not 8"
+            f"{where} is not a Zero-1-to-3 model: its unet takes {unet.config.in_channels} input channels, not 8"
         )
     width = projection.out_features
     if int(image_encoder.config.projection_dim) != width or int(unet.config.cross_attention_dim) != width:
         raise DreamliftError(
-            f"Zero-1-to-3 model {folder} does not fit together: image embeddings {image_encoder.config.projection_dim}, "
+            f"Zero-1-to-3 model {where} does not fit together: image embeddings {image_encoder.config.projection_dim}, "
             f"camera projection {width}, unet cross-attention {unet.config.cross_attention_dim}"
         )
-    clip_mean, clip_std = _clip_preprocessing(folder)
     clip_size = int(image_encoder.config.image_size)
-    alphas_cumprod = _alphas_cumprod(folder, DDPMScheduler)
     return Zero123Model(unet, vae, image_encoder, projection, alphas_cumprod, clip_size, clip_mean, clip_std, variant, dtype)
+
+
+def load_zero123_checkpoint(config: Zero123Config, dtype: torch.dtype, device: torch.device, variant: PoseEmbedding) -> Zero123Model:
+    """A checkpoint in the original latent-diffusion layout (``zero123-xl.ckpt``, ``stable_zero123.ckpt``),
+    its keys mapped to the diffusers layout (:mod:`dreamlift.guidance.zero123_checkpoint`)."""
+    from dreamlift.guidance.zero123_checkpoint import build_modules, convert_checkpoint, read_state_dict
+
+    path = Path(config.model).expanduser()
+    converted = convert_checkpoint(read_state_dict(path), path, config.checkpoint_image_size)
+    parts = build_modules(converted, path, config.image_encoder, config.allow_network)
+    cast = (lambda m: m) if dtype == torch.float32 else (lambda m: m.to(dtype=dtype))  # built in float32
+    unet, vae, image_encoder, projection = (cast(m).to(device=device).eval().requires_grad_(False) for m in parts)
+    return _assemble(unet, vae, image_encoder, projection, linear_alphas_cumprod(), CLIP_MEAN, CLIP_STD, variant, dtype, path)
 
 
 def load_camera_projection(folder: Path) -> nn.Linear:

@@ -38,7 +38,7 @@ from PIL import Image, ImageOps
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.inputs.framing import frame_object
+from dreamlift.inputs.framing import frame_object, frame_windows, whole_windows
 from dreamlift.inputs.matting import alpha_is_informative, border_matte, rembg_matte
 
 MAX_PIXELS = 8192 * 8192
@@ -104,34 +104,68 @@ class DecodedImage:
     """``(width, height)`` before any reduction."""
 
 
-def load_reference_image(
-    path: str | os.PathLike,
-    size: int = 32,
-    border_ratio: float = 0.2,
-    matting: str | Matting = "auto",
-) -> ReferenceImage:
-    """Read ``path`` and return the object matted, centred and scaled to ``size × size``.
+@dataclass(frozen=True, eq=False)
+class MattedImage:
+    """A decoded, matted image before framing (at its own size, possibly box-reduced)."""
 
-    ``border_ratio`` is the fraction of the image left empty around the object's
-    larger side (0.2: the object spans 80% of the width or height).
-    """
+    rgba: Tensor
+    """``(H, W, 4)`` float32 in [0, 1], straight alpha."""
+    source_size: tuple[int, int]
+    """``(width, height)`` of the file as decoded (after EXIF orientation)."""
+    matting: str
+    """How the mask was obtained."""
+    path: Path
+
+
+def check_load_options(size: int, border_ratio: float, matting) -> Matting:
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 4096:
         raise DreamliftError(f"image size must be an integer in [1, 4096], got {size!r}")
     if not (isinstance(border_ratio, (int, float)) and 0.0 <= border_ratio < 0.9):
         raise DreamliftError(f"border ratio must lie in [0, 0.9), got {border_ratio!r}")
     try:
-        method = Matting(matting)
+        return Matting(matting)
     except ValueError:
         choices = ", ".join(m.value for m in Matting)
         raise DreamliftError(f"unknown matting {matting!r}: choose one of {choices}") from None
+
+
+def load_matted(path: str | os.PathLike, matting: str | Matting = "auto") -> MattedImage:
+    """Decode ``path`` and separate the object (steps 1 and 2 of the module doc)."""
+    method = Matting(matting)
     path = Path(path).expanduser()
     decoded = decode_image(path)
     rgba, used = _matte(decoded, method, path)
-    alpha = rgba[..., 3]
-    if float(alpha.max()) < 0.5 / 255.0:
+    if float(rgba[..., 3].max()) < 0.5 / 255.0:
         raise DreamliftError(f"image {path} is empty after matting ({used}): give an image with a visible object")
-    framed = frame_object(torch.from_numpy(rgba), size, float(border_ratio))
-    return ReferenceImage(rgba=framed, source_size=decoded.source_size, matting=used, path=path)
+    return MattedImage(torch.from_numpy(rgba), decoded.source_size, used, path)
+
+
+def framed_images(matted: list[MattedImage], windows, size: int) -> list[ReferenceImage]:
+    """The matted images (all of one size) framed by ``windows`` (:mod:`dreamlift.inputs.framing`) at ``size``."""
+    framed = frame_windows(torch.stack([m.rgba for m in matted]), windows, size)
+    return [ReferenceImage(rgba=f, source_size=m.source_size, matting=m.matting, path=m.path) for f, m in zip(framed, matted)]
+
+
+def load_reference_image(
+    path: str | os.PathLike,
+    size: int = 32,
+    border_ratio: float = 0.2,
+    matting: str | Matting = "auto",
+    recentre: bool = True,
+) -> ReferenceImage:
+    """Read ``path`` and return the object matted, centred and scaled to ``size × size``.
+
+    ``border_ratio`` is the fraction of the image left empty around the object's
+    larger side (0.2: the object spans 80% of the width or height). ``recentre=False``
+    keeps the image's own framing (the whole image, padded to a square, resized).
+    """
+    method = check_load_options(size, border_ratio, matting)
+    matted = load_matted(path, method)
+    if recentre:
+        framed = frame_object(matted.rgba, size, float(border_ratio))
+        return ReferenceImage(rgba=framed, source_size=matted.source_size, matting=matted.matting, path=matted.path)
+    height, width = matted.rgba.shape[:2]
+    return framed_images([matted], whole_windows(1, height, width), size)[0]
 
 
 def decode_image(path: Path) -> DecodedImage:

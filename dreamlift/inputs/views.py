@@ -12,6 +12,10 @@ Columns (case-insensitive; the aliases in brackets read stable-dreamfusion's
 * ``fovy``, optional: vertical field of view in degrees (default 40);
 * ``weight`` (``zero123_weight``), optional: relative weight of the view, ≥ 0 (default 1).
 
+All images of a table must have one size: they are framed together, about one 3D
+centre and at one scale (:func:`~dreamlift.inputs.framing.shared_windows`), so that
+they keep agreeing with their cameras; ``recentre=False`` keeps them as they are.
+
 CSV: a header line, then one row per image. JSON: a list of objects with these
 keys, or ``{"views": [...]}``. Every bad row is a one-line error naming the table,
 the row and what to fix.
@@ -25,9 +29,15 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.inputs.image import ReferenceImage, load_reference_image
+from dreamlift.inputs.framing import view_windows
+from dreamlift.inputs.depth import frame_depth
+from dreamlift.inputs.image import MattedImage, ReferenceImage, check_load_options, framed_images, load_matted
 from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras, wrap_degrees
 
 _ALIASES = {
@@ -58,6 +68,8 @@ class ViewInput:
     """Its camera (a batch of one)."""
     weight: float = 1.0
     """Relative weight of this view (1 unless the table says otherwise)."""
+    depth: Tensor | None = None
+    """``(size, size)`` depth of the framed view in [0, 1] (any scale and offset; larger = farther), or None."""
 
 
 def load_view_table(
@@ -67,8 +79,11 @@ def load_view_table(
     matting: str = "auto",
     default_radius: float = TOY_CAMERA.radius,
     default_fovy: float = TOY_CAMERA.fovy,
+    recentre: bool = True,
+    depth: Callable[[MattedImage], Tensor] | None = None,
 ) -> list[ViewInput]:
-    """Read the table at ``path`` and load every image it lists, with its camera."""
+    """Read the table at ``path`` and load every image it lists, with its camera, framed together (module doc)."""
+    method = check_load_options(size, border_ratio, matting)
     table = Path(path).expanduser()
     if not table.is_file():
         what = "is a folder" if table.is_dir() else "does not exist"
@@ -76,16 +91,50 @@ def load_view_table(
     rows = _read_rows(table)
     if not rows:
         raise DreamliftError(f"view table {table} lists no images: add one row per image")
-    views = []
+    matted, cameras, weights = [], [], []
     for label, row in rows:
         where = f"{label} of {table}"
         camera, weight, image_path = _parse_row(row, where, table.parent, default_radius, default_fovy)
         try:
-            image = load_reference_image(image_path, size=size, border_ratio=border_ratio, matting=matting)
+            image = load_matted(image_path, method)
         except DreamliftError as exc:
             raise DreamliftError(f"{where}: {exc}") from None
-        views.append(ViewInput(image=image, camera=camera, weight=weight))
-    return views
+        first = matted[0].rgba.shape[:2] if matted else image.rgba.shape[:2]
+        if image.rgba.shape[:2] != first:
+            (h0, w0), (h, w) = first, image.rgba.shape[:2]
+            raise DreamliftError(
+                f"{where}: the image is {w}x{h} pixels but the first is {w0}x{h0}: views with known cameras are framed together, "
+                "so give every image of the table the same size (crop or pad them alike)"
+            )
+        matted.append(image)
+        cameras.append(camera)
+        weights.append(weight)
+    return frame_views(matted, cameras, weights, size, border_ratio, recentre, depth)
+
+
+def frame_views(
+    matted: list[MattedImage], cameras: list[OrbitCameras], weights: list[float], size: int, border_ratio: float, recentre: bool,
+    depth: Callable[[MattedImage], Tensor] | None = None,
+) -> list[ViewInput]:
+    """Matted images of one size with their cameras → framed :class:`ViewInput` s (together: see the module doc).
+
+    ``depth(matted)``, when given, returns each image's depth map at its size; it is framed like the image.
+    """
+    together = OrbitCameras.cat(cameras)
+    alpha = torch.stack([m.rgba[..., 3] for m in matted])
+    windows = view_windows(alpha, together, border_ratio, recentre)
+    images = framed_images(matted, windows, size)
+    depths = frame_depth(torch.stack([depth(m) for m in matted]), alpha, windows, size) if depth is not None else [None] * len(matted)
+    return [ViewInput(image=i, camera=c, weight=w, depth=d) for i, c, w, d in zip(images, cameras, weights, depths)]
+
+
+def load_one_view(
+    path: str | os.PathLike, camera: OrbitCameras, size: int = 32, border_ratio: float = 0.2, matting: str = "auto",
+    recentre: bool = True, depth: Callable[[MattedImage], Tensor] | None = None,
+) -> ViewInput:
+    """One image with its camera, framed as :func:`~dreamlift.inputs.load_reference_image` frames it (plus its depth)."""
+    method = check_load_options(size, border_ratio, matting)
+    return frame_views([load_matted(path, method)], [camera], [1.0], size, border_ratio, recentre, depth)[0]
 
 
 def _read_rows(table: Path) -> list[tuple[str, dict]]:

@@ -40,6 +40,11 @@ class OrbitCameras:
         values = [v.expand(size).clone() for v in values]
         return OrbitCameras(*values)
 
+    @staticmethod
+    def cat(batches: "list[OrbitCameras]") -> "OrbitCameras":
+        """One batch of the cameras of ``batches``, in order."""
+        return OrbitCameras(*(torch.cat([getattr(b, f) for b in batches]) for f in ("elevation", "azimuth", "radius", "fovy")))
+
     def __len__(self) -> int:
         return self.elevation.numel()
 

@@ -175,6 +175,12 @@ class TrainConfig:
         self.prior.validate()
         if self.image is not None:
             self.image.validate()
+            text_prior = self.image.text.prior
+            if self.prompt.strip() and isinstance(text_prior, ToyPriorConfig) and self.size != text_prior.resolution:
+                raise DreamliftError(
+                    f"the toy text prior takes {text_prior.resolution}x{text_prior.resolution} renders but the run renders {self.size}: "
+                    "choose --prior-text stable-diffusion or deepfloyd-if, or leave size at the toy prior's resolution"
+                )
 
     def _validate_size_milestones(self) -> None:
         if not self.size_milestones:

@@ -9,10 +9,13 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from dreamlift.errors import DreamliftError
+from dreamlift.guidance.priors import TextGuidanceSettings
 from dreamlift.rendering.settings import TOY_CAMERA, ShadingMode
 
 if TYPE_CHECKING:
     from dreamlift.rendering.cameras import OrbitCameras
+
+
 
 
 class MaskLoss(str, Enum):
@@ -50,6 +53,8 @@ class ReferenceLoss:
     """Weight of the mask loss."""
     depth: float = 10.0
     """Weight of ``1 − Pearson(depth)``; used only when a depth map is given."""
+    normal: float = 1.0
+    """Weight of ``1 − cos`` between rendered normals and the depth map's; used only when a depth map is given."""
     mask_loss: MaskLoss = MaskLoss.MSE
     """Mean squared error or binary cross-entropy of opacity against alpha."""
     every: int = 1
@@ -62,10 +67,30 @@ class ReferenceLoss:
     def validate(self) -> None:
         if self.every < 1:
             raise DreamliftError(f"reference loss: 'every' must be at least 1, got {self.every}")
-        if min(self.rgb, self.mask, self.depth) < 0:
+        if min(self.rgb, self.mask, self.depth, self.normal) < 0:
             raise DreamliftError("reference loss weights must be >= 0")
         if not 0.0 <= self.ambient <= 1.0:
             raise DreamliftError(f"reference loss: ambient must lie in [0, 1], got {self.ambient}")
+
+
+@dataclass
+class DepthSettings:
+    """Depth maps of the input views (:mod:`dreamlift.inputs.depth`); both empty: no depth or normal loss."""
+
+    file: str = ""
+    """A depth map of the one input image (``--depth``): ``.npy`` or a one-channel PNG of the image's size."""
+    model: str = ""
+    """A DPT depth model (``DPTForDepthEstimation`` folder or hub id, ``--depth-model``) that estimates every view's depth."""
+    file_is_disparity: bool = False
+    """Read ``file`` as disparity (larger = nearer)."""
+    model_is_disparity: bool = True
+    """Read the model's output as disparity (MiDaS-trained DPTs predict relative inverse depth)."""
+    allow_network: bool = False
+    """Whether a hub id for ``model`` missing from the local cache may be downloaded."""
+
+    def validate(self) -> None:
+        if self.file and self.model:
+            raise DreamliftError("give --depth FILE or --depth-model DIR, not both")
 
 
 @dataclass
@@ -80,8 +105,15 @@ class ImageSettings:
     """How the object was separated from its background (``--matting``)."""
     border_ratio: float = 0.2
     """Share of the image left empty around the object when it is recentred (the loader's and the toy prior's)."""
+    recentre: bool = True
+    """Frame the inputs: one image on its own box, a view table's images together (one 3D centre, one zoom);
+    false (``--no-recentre``) keeps every image as it is, for cameras that are exact."""
     loss: ReferenceLoss = field(default_factory=ReferenceLoss)
     """The reference-view losses."""
+    depth: DepthSettings = field(default_factory=DepthSettings)
+    """Where the input views' depth maps come from (``--depth``, ``--depth-model``)."""
+    text: TextGuidanceSettings = field(default_factory=TextGuidanceSettings)
+    """The text prior added when the run has a prompt (``--prompt``, ``--prior-text``; Magic123)."""
 
     def __post_init__(self) -> None:
         # from_dict leaves a list of dataclasses as a list of dicts
@@ -109,3 +141,5 @@ class ImageSettings:
         if not 0.0 <= self.border_ratio < 0.9:
             raise DreamliftError(f"border ratio must lie in [0, 0.9), got {self.border_ratio}")
         self.loss.validate()
+        self.depth.validate()
+        self.text.validate()

@@ -8,10 +8,19 @@ to the input image:
   composited on white, ``(B, H, W, 3)``;
 * mask: mean squared error (or binary cross-entropy) of the rendered opacity
   against the image's alpha;
-* depth (only when a depth map is given): ``1 − Pearson correlation`` of the
-  rendered depth (ray distance, divided by opacity) and the given depth on the
-  pixels the mask covers: scale and offset free, so a monocular estimate works.
-  Give depth, not disparity (larger = farther).
+* depth (only when a depth map is given: ``--depth FILE`` or ``--depth-model DIR``,
+  :mod:`dreamlift.inputs.depth`): ``1 − Pearson correlation`` of the rendered depth
+  (ray distance, divided by opacity) and the given depth on the pixels the mask
+  covers: scale and offset free, so a monocular estimate works. Depth, not disparity
+  (larger = farther).
+* normals (with a depth map too): the depth map's scale and offset are fitted, per
+  view and without gradient, to the rendered depth on the covered pixels; its pixels
+  are back-projected along their rays, and the normal of each interior pixel is the
+  cross product of its central differences, turned to face the camera
+  (:func:`normals_from_depth`). The loss is ``1 − cos`` between it and the rendered
+  normal, averaged over the pixels whose four neighbours are covered too
+  (stable-dreamfusion's ``lambda_normal`` term, with normals from the depth map
+  instead of a second network).
 
 Rendering: the shading of ``ReferenceLoss.shading`` (Lambertian by default) with a
 head light exactly at the input camera and ambient ``ReferenceLoss.ambient``, the
@@ -35,7 +44,7 @@ from torch import Tensor
 from dreamlift.errors import DreamliftError
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.shading import head_lights
-from dreamlift.training.image_settings import ImageSettings, MaskLoss, ReferenceCamera, ReferenceLoss  # noqa: F401 (the settings, re-exported)
+from dreamlift.training.image_settings import DepthSettings, ImageSettings, MaskLoss, ReferenceCamera, ReferenceLoss  # noqa: F401 (the settings, re-exported)
 
 
 @dataclass
@@ -55,11 +64,13 @@ class ReferenceTargets:
 
     @staticmethod
     def from_views(views, depth: Tensor | None = None) -> "ReferenceTargets":
-        """From :class:`~dreamlift.inputs.ViewInput` s (all of one size)."""
+        """From :class:`~dreamlift.inputs.ViewInput` s (all of one size); their depths when every view has one."""
         if not views:
             raise DreamliftError("reference losses need at least one input view")
         weights = torch.tensor([float(v.weight) for v in views])
-        cameras = OrbitCameras(*(torch.cat([getattr(v.camera, f) for v in views]) for f in ("elevation", "azimuth", "radius", "fovy")))
+        cameras = OrbitCameras.cat([v.camera for v in views])
+        if depth is None and all(getattr(v, "depth", None) is not None for v in views):
+            depth = torch.stack([v.depth for v in views])
         return ReferenceTargets(
             rgb=torch.stack([v.image.rgb_on_white for v in views]),
             mask=torch.stack([v.image.mask for v in views]),
@@ -73,6 +84,59 @@ def pearson(a: Tensor, b: Tensor) -> Tensor:
     """Pearson correlation of two 1-D tensors (0 when either is constant)."""
     a, b = a - a.mean(), b - b.mean()
     return (a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-8)
+
+
+def fit_affine(target: Tensor, rendered: Tensor, covered: Tensor) -> tuple[Tensor, Tensor]:
+    """``a, b`` minimising ``Σ_covered (a·target + b − rendered)²`` for one view (no gradient; ``a ≥ 1e-6``)."""
+    t, r = target[covered].detach().double(), rendered[covered].detach().double()
+    t_mean, r_mean = t.mean(), r.mean()
+    scale = ((t - t_mean) * (r - r_mean)).sum() / ((t - t_mean) ** 2).sum().clamp_min(1e-12)
+    scale = scale.clamp_min(1e-6)
+    return scale.float(), (r_mean - scale * t_mean).float()
+
+
+def normals_from_depth(ray_depth: Tensor, cameras: OrbitCameras) -> tuple[Tensor, Tensor]:
+    """World normals ``(V, H, W, 3)`` of the surface at ray distances ``ray_depth (V, H, W)`` and where they are
+    defined (interior pixels, ``(V, H, W)`` bool): back-projected points, the cross product of their central
+    differences along rows and columns, turned to face the camera."""
+    from dreamlift.rendering.cameras import generate_rays
+
+    views, height, width = ray_depth.shape
+    origins, directions = generate_rays(cameras.to(ray_depth.device), height, width)
+    points = origins + ray_depth[..., None] * directions
+    across = torch.zeros_like(points)
+    down = torch.zeros_like(points)
+    across[:, :, 1:-1] = points[:, :, 2:] - points[:, :, :-2]
+    down[:, 1:-1] = points[:, 2:] - points[:, :-2]
+    normals = torch.linalg.cross(down, across, dim=-1)  # columns run right, rows down: down x right faces the camera
+    facing = torch.where((normals * directions).sum(-1, keepdim=True) > 0, -normals, normals)
+    length = facing.norm(dim=-1, keepdim=True)
+    interior = torch.zeros(views, height, width, dtype=torch.bool, device=ray_depth.device)
+    interior[:, 1:-1, 1:-1] = True
+    return facing / length.clamp_min(1e-12), interior & (length[..., 0] > 1e-12)
+
+
+def depth_normal_losses(out, targets: "ReferenceTargets") -> tuple[Tensor, Tensor]:
+    """``(1 − Pearson, 1 − cos)`` per view ``(V,)`` of the render ``out`` against the targets' depth maps."""
+    depth = out.depth[..., 0] / out.opacity[..., 0].clamp_min(1e-4)
+    covered = targets.mask > 0.5
+    pearsons, aligned = [], []
+    for v in range(len(targets.weights)):
+        if int(covered[v].sum()) < 2:
+            pearsons.append(torch.ones((), device=depth.device))
+            aligned.append(depth[v].detach())
+            continue
+        pearsons.append(pearson(depth[v][covered[v]], targets.depth[v][covered[v]]))
+        scale, offset = fit_affine(targets.depth[v], depth[v], covered[v])
+        aligned.append(scale * targets.depth[v] + offset)
+    target_normals, defined = normals_from_depth(torch.stack(aligned), targets.cameras)
+    neighbours = covered.clone()
+    neighbours[:, 1:-1, 1:-1] = covered[:, 1:-1, 1:-1] & covered[:, 2:, 1:-1] & covered[:, :-2, 1:-1] & covered[:, 1:-1, 2:] & covered[:, 1:-1, :-2]
+    valid = defined & neighbours
+    rendered = out.normals / out.normals.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    cosine = (rendered * target_normals).sum(-1)
+    normal = torch.stack([(1.0 - cosine[v][valid[v]]).mean() if bool(valid[v].any()) else cosine.new_zeros(()) for v in range(len(valid))])
+    return 1.0 - torch.stack(pearsons), normal
 
 
 class ReferenceViewHook:
@@ -118,14 +182,10 @@ class ReferenceViewHook:
             else:
                 error = (opacity - t.mask) ** 2
             terms["reference_mask"] = s.mask * per_view(error)
-        if s.depth > 0 and t.depth is not None:
-            depth = out.depth[..., 0] / out.opacity[..., 0].clamp_min(1e-4)
-            correlations = []
-            for v in range(len(weights)):
-                covered = t.mask[v] > 0.5
-                if int(covered.sum()) < 2:
-                    correlations.append(torch.ones((), device=weights.device))
-                    continue
-                correlations.append(pearson(depth[v][covered], t.depth[v][covered]))
-            terms["reference_depth"] = s.depth * ((1.0 - torch.stack(correlations)) * weights).sum()
+        if t.depth is not None and (s.depth > 0 or s.normal > 0):
+            depth_error, normal_error = depth_normal_losses(out, t)
+            if s.depth > 0:
+                terms["reference_depth"] = s.depth * (depth_error * weights).sum()
+            if s.normal > 0:
+                terms["reference_normal"] = s.normal * (normal_error * weights).sum()
         return terms

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from dreamlift.cli import main
-from dreamlift.config_tree import leaf_keys, to_dict
+from dreamlift.config_tree import from_dict, leaf_keys, to_dict
 from dreamlift.presets import PRESETS, preset_config, toy_text
+from dreamlift.training.config import TrainConfig
 
 
 def resolved(capsys, *argv) -> dict:
@@ -48,7 +49,7 @@ def test_precedence_preset_then_config_then_set_then_named_flags(tmp_path, capsy
 def test_print_config_of_each_preset_is_the_preset(capsys):
     for preset in PRESETS:
         argv = ["text", "a red cube"] if preset.kind == "text" else ["image", "unused.png"]
-        model = ["--model", "/models/zero123-xl"] if preset.name == "zero123" else []  # zero123 has no default model
+        model = ["--model", "/models/zero123-xl"] if preset.name in ("zero123", "magic123") else []  # zero123 has no default model
         printed = resolved(capsys, *argv, "--preset", preset.name, *model)
         expected = to_dict(preset.build())
         if preset.kind == "text":
@@ -154,5 +155,6 @@ def test_format_1_run_configs_are_read_as_the_same_settings():
     assert to_dict(from_dict(TrainConfig, text)) == expected  # settings added since format 1 read as their defaults
     image = upgrade_config(json.loads((data / "format1-image-config.json").read_text()), data)
     expected_image = to_dict(preset_config("toy-image"))
-    assert image["prior"] == expected_image["prior"] and image["image"]["loss"] == expected_image["image"]["loss"]
+    read = to_dict(from_dict(TrainConfig, image))  # keys added since format 1 (image.loss.normal, ...) take their defaults
+    assert read["prior"] == expected_image["prior"] and read["image"]["loss"] == expected_image["image"]["loss"]
     assert image["steps"] == 2 and image["image"]["views"][0]["file"] == "input.png"

@@ -29,6 +29,7 @@ from dreamlift.guidance.zero123 import (  # noqa: E402
     load_zero123_model,
 )
 from dreamlift.inputs.image import ReferenceImage  # noqa: E402
+from dreamlift.inputs.views import ViewInput  # noqa: E402
 from dreamlift.rendering.cameras import OrbitCameras  # noqa: E402
 
 
@@ -51,7 +52,8 @@ def reference_image():
 @pytest.fixture(scope="module")
 def guidance(model_folders, reference_image):
     config = Zero123Config(model=str(model_folders["clip_camera_projection"]), guidance_scale=4.0)
-    return build_zero123_guidance(reference_image, OrbitCameras.make(10.0, 30.0, 3.0), config, TimestepSchedule(), "cpu")
+    view = ViewInput(image=reference_image, camera=OrbitCameras.make(10.0, 30.0, 3.0))
+    return build_zero123_guidance([view], config, TimestepSchedule(), "cpu")
 
 
 def test_loads_both_projection_layouts(model_folders):
@@ -233,3 +235,24 @@ def test_loading_is_offline_and_restores_the_state(model_folders, monkeypatch):
     with pytest.raises(DreamliftError, match="not in the Hugging Face cache"):
         load_zero123_model(Zero123Config(model="nobody-here/not-a-cached-zero123-model"), "cpu")
     assert (os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE) == (None, False)
+
+
+def test_every_view_conditions_with_its_closeness_weight(model_folders, reference_image):
+    """Two input views (az 0 and 90, table weights 3 and 1): at az 45 both are equally close, so the prediction is
+    (3·ε̂_front + 1·ε̂_side)/4, each ε̂_v the one-view prediction of that view alone; at az 0 only the front counts."""
+    config = Zero123Config(model=str(model_folders["clip_camera_projection"]), guidance_scale=2.0)
+    generator = torch.Generator().manual_seed(8)
+    other = ReferenceImage(rgba=torch.rand(24, 24, 4, generator=generator), source_size=(24, 24), matting="alpha")
+    front = ViewInput(image=reference_image, camera=OrbitCameras.make(0.0, 0.0, 3.0), weight=3.0)
+    side = ViewInput(image=other, camera=OrbitCameras.make(0.0, 90.0, 3.0), weight=1.0)
+    both = build_zero123_guidance([front, side], config, TimestepSchedule(), "cpu")
+    alone = [build_zero123_guidance([view], config, TimestepSchedule(), "cpu") for view in (front, side)]
+    x_t = torch.randn(2, 4, 8, 8, generator=generator)
+    timesteps = torch.tensor([300, 600])
+    cameras = OrbitCameras.make([0.0, 0.0], [45.0, 0.0], [3.0, 3.0])
+    with torch.no_grad():
+        mixed = both.predict_noise(x_t, timesteps, cameras)
+        single = [g.predict_noise(x_t, timesteps, cameras) for g in alone]
+    torch.testing.assert_close(mixed[0], 0.75 * single[0][0] + 0.25 * single[1][0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(mixed[1], single[0][1], rtol=1e-4, atol=1e-5)
+    assert (single[0][0] - single[1][0]).abs().max() > 1e-3  # the views differ, so the mixture is tested

@@ -3,7 +3,6 @@
 import importlib.util
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +11,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from dreamlift import cli, presets
+from dreamlift import cli
 from dreamlift._atomic import write_png
 from dreamlift.commands import image as image_command
 from dreamlift.evaluation.image_scores import score_image_run
-from dreamlift.guidance.toy_view import ToyViewPriorConfig
 from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
 from dreamlift.rendering.shading import sample_lights
 from dreamlift.toyworld import ToyObject, render
@@ -32,19 +30,7 @@ def image_command_registered(monkeypatch):
         monkeypatch.setitem(cli.COMMANDS, "image", (image_command, "one image to a 3D asset"))
 
 
-@pytest.fixture(autouse=True)
-def small_toy_preset(monkeypatch):
-    """The toy image preset with a small memory and a coarse turn search, so runs take seconds."""
-    original = presets.toy_image
-
-    def small():
-        config = original()
-        config.prior = ToyViewPriorConfig(renders_per_object=64, elevation_window=None, coarse_turn_step=30.0, refine_factor=3, max_colours=1)
-        config.checkpoint_every = 2
-        config.log_every = 1
-        return config
-
-    monkeypatch.setattr(presets, "PRESETS", tuple(replace(p, build=small) if p.name == "toy-image" else p for p in presets.PRESETS))
+pytestmark = pytest.mark.usefixtures("small_toy_preset")  # tests/image_run/conftest.py
 
 
 def toy_png(path: Path, elevation: float, azimuth: float, obj=CHAIR) -> Path:

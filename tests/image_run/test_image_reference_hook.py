@@ -75,7 +75,7 @@ def test_loss_is_zero_at_own_render_and_positive_otherwise(mask_loss):
     views, depth = own_views(field, settings)
     hook = ReferenceViewHook(settings, ReferenceTargets.from_views(views, depth))
     terms = {k: v.detach() for k, v in hook.losses(0, fake_trainer(field)).items()}  # same seed: the same samples
-    assert set(terms) == {"reference_rgb", "reference_mask", "reference_depth"}
+    assert set(terms) == {"reference_rgb", "reference_mask", "reference_depth", "reference_normal"}
     assert float(terms["reference_rgb"]) < 1e-8
     assert float(terms["reference_depth"]) < 1e-5
     if mask_loss is MaskLoss.MSE:
@@ -87,6 +87,19 @@ def test_loss_is_zero_at_own_render_and_positive_otherwise(mask_loss):
     assert float(worse["reference_mask"].detach()) > float(terms["reference_mask"]) + 1.0
     sum(worse.values()).backward()
     assert other.colour.grad.abs().sum() > 0 and other.sigma.grad.abs() > 0
+
+
+def test_normal_loss_is_small_for_the_own_depth_and_large_for_another_surface():
+    """A dense ball (opacity ~1): the normals of its own depth map match its rendered normals up to the finite
+    differences of 16-pixel renders; a depth ramp (a tilted plane) does not."""
+    settings = ReferenceLoss(rgb=1.0, mask=1.0, depth=1.0, normal=1.0)
+    field = ConstantField(sigma=30.0)
+    views, depth = own_views(field, settings)
+    own = ReferenceViewHook(settings, ReferenceTargets.from_views(views, depth)).losses(0, fake_trainer(field))
+    ramp = (2.5 + 0.05 * torch.arange(SIZE).float())[None, None, :].expand(2, SIZE, SIZE).contiguous()
+    tilted = ReferenceViewHook(settings, ReferenceTargets.from_views(views, ramp)).losses(0, fake_trainer(field))
+    assert float(own["reference_normal"].detach()) < 0.03
+    assert float(tilted["reference_normal"].detach()) > 0.2 and float(tilted["reference_depth"].detach()) > 0.5
 
 
 def test_rgb_loss_is_the_weighted_mean_squared_error():

@@ -14,14 +14,13 @@ from dreamlift.guidance.toy_view import (
     candidates_from_json,
     candidates_to_json,
     dominant_colours,
-    frame_batch,
     identify,
     native_views,
     place_in_box,
     weighted_posterior_mean,
 )
 from dreamlift.inputs import ReferenceImage, ViewInput
-from dreamlift.inputs.framing import frame_object, object_box
+from dreamlift.inputs.framing import frame_batch, frame_object, object_box
 from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
 from dreamlift.rendering.shading import head_lights, sample_lights
 from dreamlift.toyworld import ToyObject, composite_white, render

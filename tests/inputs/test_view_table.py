@@ -13,13 +13,13 @@ from dreamlift.inputs import load_view_table
 
 @pytest.fixture
 def images(tmp_path):
-    """Two RGBA pictures in a sub-folder: a wide red box and a tall blue one."""
+    """Two RGBA pictures of one size in a sub-folder: a wide red box and a tall blue one, both centred."""
     folder = tmp_path / "pictures"
     folder.mkdir()
-    wide = np.zeros((40, 60, 4), dtype=np.uint8)
-    wide[10:30, 5:55] = (220, 30, 30, 255)
-    tall = np.zeros((60, 40, 4), dtype=np.uint8)
-    tall[5:55, 10:30] = (40, 80, 230, 255)
+    wide = np.zeros((60, 60, 4), dtype=np.uint8)
+    wide[20:40, 5:55] = (220, 30, 30, 255)
+    tall = np.zeros((60, 60, 4), dtype=np.uint8)
+    tall[5:55, 20:40] = (40, 80, 230, 255)
     Image.fromarray(wide).save(folder / "front.png")
     Image.fromarray(tall).save(folder / "back.png")
     return tmp_path

@@ -250,13 +250,48 @@ def test_bad_text_settings(cli, tmp_path, args, words):
         (("--steps", "0"), ["--steps", "positive"]),
         (("--matting", "magic"), ["--matting", "invalid choice"]),
         (("--seed", str(2**70)), ["--seed", "seed 1180591620717411303424 is out of range", SEED_WORDS]),
+        (("--prior-text", "toy"), ["--prior-text needs --prompt"]),
+        (("--prompt", "a red spaceship"), ["unknown word 'spaceship' in the caption"]),
+        (("--prior-text", "dall-e", "--prompt", "a red cube"), ["--prior-text", "invalid choice"]),
     ],
-    ids=["unknown-prior", "zero123-without-model", "elevation-100", "steps-0", "unknown-matting", "seed-2**70"],
+    ids=["unknown-prior", "zero123-without-model", "elevation-100", "steps-0", "unknown-matting", "seed-2**70", "prior-text-without-prompt", "prompt-unknown-word", "unknown-text-prior"],
 )
 def test_bad_image_settings(cli, tmp_path, args, words):
     Image.fromarray(red_square()).save(tmp_path / "square.png")
     out = tmp_path / "run"
     cli("image", tmp_path / "square.png", *args, "--out", out, unchanged=tmp_path).one_line_error(*words)
+
+
+def test_view_table_whose_images_disagree_in_size(cli, tmp_path):
+    Image.fromarray(red_square()).save(tmp_path / "front.png")
+    Image.fromarray(np.pad(red_square(), ((0, 8), (0, 0), (0, 0)), constant_values=255)).save(tmp_path / "back.png")
+    (tmp_path / "views.csv").write_text("path, elevation, azimuth\nfront.png, 0, 0\nback.png, 0, 180\n")
+    cli("image", "--views", tmp_path / "views.csv", "--out", tmp_path / "run", unchanged=tmp_path).one_line_error("line 3", "same size")
+
+
+@pytest.mark.parametrize(
+    "shape, words", [((7, 9), ["depth map", "9x7 pixels", "give a depth map of the image's own size"]), ((3, 4, 5), ["has shape (3, 4, 5)"])], ids=["wrong-size", "not-2d"]
+)
+def test_bad_depth_map(cli, tmp_path, shape, words):
+    Image.fromarray(red_square()).save(tmp_path / "square.png")
+    np.save(tmp_path / "depth.npy", np.random.default_rng(0).random(shape))
+    cli("image", tmp_path / "square.png", "--depth", tmp_path / "depth.npy", "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(*words)
+
+
+@pytest.mark.parametrize(
+    "state, words",
+    [
+        ({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(8, 4, 3, 3)}, ["not a Zero-1-to-3 checkpoint", "no cc_projection", "4 channels"]),
+        ({"encoder.conv_in.weight": torch.zeros(8, 3, 3, 3)}, ["not a Zero-1-to-3 checkpoint", "a VAE"]),
+    ],
+    ids=["stable-diffusion", "vae"],
+)
+def test_zero123_checkpoint_of_another_model(cli, tmp_path, state, words):
+    Image.fromarray(red_square()).save(tmp_path / "square.png")
+    torch.save({"state_dict": state}, tmp_path / "other.ckpt")
+    args = ("--prior", "zero123", "--model", tmp_path / "other.ckpt", "--device", "cpu", "--out", tmp_path / "run")
+    cli("image", tmp_path / "square.png", *args, unchanged=tmp_path).one_line_error(*words)
+    cli("convert", tmp_path / "other.ckpt", "--out", tmp_path / "converted", unchanged=tmp_path).one_line_error(*words)
 
 
 @pytest.mark.parametrize("device", ["nonsense", "cuda:99"])
