@@ -46,7 +46,7 @@ part 80 "SD / IF step, eager" $PY bench/guidance_gpu.py "${TINY_FLAG[@]}" --vari
 part 120 "SD step, compiled (the default), with and without the tiny VAE" $PY bench/guidance_gpu.py "${TINY_FLAG[@]}" --variants 7,12 --steps 30 --warmup 5 --json "$OUT/steps_compiled.json"
 part 40 "encodings" $PY bench/guidance_gpu.py "${TINY_FLAG[@]}" --encodings --steps 10 --warmup 3 --json "$OUT/encodings.json"
 MILESTONES="size_milestones=[[$((JOB_STEPS / 3)),128,1],[$((JOB_STEPS / 2)),256,1]]"  # threestudio's 200 and 300 of 600
-JOB=("${TINY_FLAG[@]}" --job --job-steps "$JOB_STEPS" --set "$MILESTONES" --set log_every=1 --set prior.compile=false)
+JOB=("${TINY_FLAG[@]}" --job --job-steps "$JOB_STEPS" --set "$MILESTONES" --set log_every=1 --set prior.compile=false --set "refine.steps=${REFINE_STEPS:-100}")
 part 100 "whole job, SD random weights, $JOB_STEPS steps, export" $PY bench/guidance_gpu.py "${JOB[@]}" --json "$OUT/job.json"
 part 50 "whole job with the tiny VAE, $JOB_STEPS steps, no export" $PY bench/guidance_gpu.py "${JOB[@]}" --job-tiny-vae on --job-export off --json "$OUT/job_tiny_vae.json"
 echo

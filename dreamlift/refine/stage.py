@@ -120,16 +120,8 @@ class Refiner(DistillationLoop):
         self.rasterizer = MeshRasterizer(refine.rasterizer)  # a missing nvdiffrast, when asked for, fails here
 
     # ------------------------------------------------------------ state
-    def model_tensors(self) -> dict[str, Tensor]:
-        tensors = {f"geometry.{k}": v for k, v in self.geometry.state_dict().items()}
-        tensors.update({f"field.{k}": v for k, v in self.field.state_dict().items()})
-        tensors.update({f"background.{k}": v for k, v in self.background.state_dict().items()})
-        return tensors
-
-    def load_model_tensors(self, tensors: dict[str, Tensor]) -> None:
-        self.geometry.load_state_dict(prefixed(tensors, "geometry"))
-        self.field.load_state_dict(prefixed(tensors, "field"))
-        self.background.load_state_dict(prefixed(tensors, "background"))
+    def checkpointed(self) -> dict[str, object]:
+        return {"geometry": self.geometry, "field": self.field, "background": self.background}
 
     # ------------------------------------------------------------ steps
     def surface(self) -> SurfaceMesh:

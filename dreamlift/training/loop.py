@@ -29,7 +29,7 @@ from torch import Tensor
 
 from dreamlift._atomic import append_line, write_text
 from dreamlift.errors import DreamliftError
-from dreamlift.training.checkpoint import load_latest_checkpoint, optimizer_from_tensors, optimizer_to_tensors, save_checkpoint
+from dreamlift.training.checkpoint import load_latest_checkpoint, optimizer_from_tensors, optimizer_to_tensors, prefixed, save_checkpoint
 
 
 class RunInterrupted(DreamliftError):
@@ -76,12 +76,17 @@ class DistillationLoop:
         self._stop_signal: str | None = None
 
     # ------------------------------------------------------------ the stage's part
-    def model_tensors(self) -> dict[str, Tensor]:
-        """The stage's module tensors, by name (the optimizer and generator are added here)."""
+    def checkpointed(self) -> dict[str, object]:
+        """The stage's state by checkpoint prefix: objects with ``state_dict`` / ``load_state_dict`` (modules, grids)."""
         raise NotImplementedError
 
+    def model_tensors(self) -> dict[str, Tensor]:
+        """The stage's module tensors as ``prefix.key`` (the optimizer and generator are added by :meth:`state_tensors`)."""
+        return {f"{prefix}.{k}": v for prefix, part in self.checkpointed().items() for k, v in part.state_dict().items()}
+
     def load_model_tensors(self, tensors: dict[str, Tensor]) -> None:
-        raise NotImplementedError
+        for prefix, part in self.checkpointed().items():
+            part.load_state_dict(prefixed(tensors, prefix))
 
     def train_step(self) -> StepRecord | None:
         """One optimisation step; ``None`` when it was skipped as non-finite."""

@@ -28,7 +28,6 @@ from dreamlift.rendering.views import PREVIEW_VIEWS
 from dreamlift.rendering.shading import ShadingMode, head_lights, sample_lights
 from dreamlift.scene.background import Background
 from dreamlift.scene.field import NeRFField
-from dreamlift.training.checkpoint import prefixed
 from dreamlift.training.loop import DistillationLoop, RunInterrupted, StepRecord
 from dreamlift.config_tree import to_dict
 from dreamlift.training.config import ShadingSchedule, TrainConfig
@@ -91,16 +90,8 @@ class Trainer(DistillationLoop):
         self.generator = torch.Generator().manual_seed(config.seed)
 
     # ----------------------------------------------------------------- state
-    def model_tensors(self) -> dict[str, Tensor]:
-        tensors = {f"field.{k}": v for k, v in self.field.state_dict().items()}
-        tensors.update({f"background.{k}": v for k, v in self.background.state_dict().items()})
-        tensors.update({f"occupancy.{k}": v for k, v in self.occupancy.state_dict().items()})
-        return tensors
-
-    def load_model_tensors(self, tensors: dict[str, Tensor]) -> None:
-        self.field.load_state_dict(prefixed(tensors, "field"))
-        self.background.load_state_dict(prefixed(tensors, "background"))
-        self.occupancy.load_state_dict(prefixed(tensors, "occupancy"))
+    def checkpointed(self) -> dict[str, object]:
+        return {"field": self.field, "background": self.background, "occupancy": self.occupancy}
 
     def write_config(self) -> None:
         record = {

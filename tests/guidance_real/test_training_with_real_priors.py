@@ -113,7 +113,7 @@ def test_dreamlift_text_with_stable_diffusion(tiny, tmp_path, capsys):
     from dreamlift.cli import main
 
     folder = tmp_path / "hamburger"
-    argv = ["text", "a hamburger", "--prior", "stable-diffusion", "--model", str(tiny.sd_folder), "--steps", "3", "--out", str(folder), "--quiet"]
+    argv = ["text", "a hamburger", "--prior", "stable-diffusion", "--model", str(tiny.sd_folder), "--steps", "3", "--refine", "off", "--out", str(folder), "--quiet"]  # stage 2: test_refine_real_priors.py
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         status = main(argv)
