@@ -196,6 +196,18 @@ def read_depths(folder: Path, views: list) -> list:
         raise DreamliftError(f"{path} is damaged: start a new run") from None
 
 
+def read_saved_candidates(folder: Path, config) -> list | None:
+    """A run's toy-view candidates, read back from ``view_prior.json`` (None for other priors)."""
+    if config.prior.name != "toy-view":
+        return None
+    from dreamlift.guidance.toy_view import candidates_from_json
+
+    path = folder / CANDIDATES_FILE
+    if not path.is_file():
+        raise DreamliftError(f"{path} is missing: the run folder is damaged; start a new run")
+    return candidates_from_json(path.read_text())
+
+
 def read_saved_views(folder: Path, config) -> list:
     """A resumed run's processed input views, read back from its folder exactly as they were fitted."""
     import torch
@@ -236,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
     from dreamlift.commands.text import finish_run
     from dreamlift.guidance.base import GuidanceInputs
     from dreamlift.guidance.combined import with_text_prior
-    from dreamlift.guidance.toy_view import candidates_from_json, candidates_to_json, identify, native_views
+    from dreamlift.guidance.toy_view import candidates_to_json, identify, native_views
     from dreamlift.training.reference import ReferenceTargets, ReferenceViewHook
     from dreamlift.training.run_folder import check_run_folder, prepare_run_folder
     from dreamlift.training.trainer import Trainer, resolve_device
@@ -263,11 +275,7 @@ def run(args: argparse.Namespace) -> int:
         resume_options(config, args)
         views = read_saved_views(folder, config)
         toy_view = config.prior.name == "toy-view"
-        if toy_view:
-            path = folder / CANDIDATES_FILE
-            if not path.is_file():
-                raise DreamliftError(f"{path} is missing: the run folder is damaged; start a new run")
-            candidates = candidates_from_json(path.read_text())
+        candidates = read_saved_candidates(folder, config)
     else:
         config = build_config(args)
         config.validate()  # bad settings fail before the image is read

@@ -33,15 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def refine_settings(config, args: argparse.Namespace) -> None:
     """Apply the command's settings to ``config`` (``--set`` keys must lie under ``refine.``)."""
+    from dreamlift.commands._settings import split_setting
     from dreamlift.config_tree import set_value
 
     for item in args.settings:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise DreamliftError(f"--set {item!r} is not KEY=VALUE: write e.g. --set refine.tet_resolution=64")
-        if not key.strip().startswith("refine."):
-            raise DreamliftError(f"--set {key.strip()}: dreamlift refine changes only refine.* settings; stage 1's are fixed by the run")
-        set_value(config, key.strip(), value)
+        key, value = split_setting(item)
+        if not key.startswith("refine."):
+            raise DreamliftError(f"--set {key}: dreamlift refine changes only refine.* settings; stage 1's are fixed by the run")
+        set_value(config, key, value)
     config.refine.enabled = True
     if args.steps is not None:
         config.refine.steps = args.steps
@@ -61,22 +60,15 @@ def saved_inputs(folder: Path, record: dict, config, device):
 
     if record["kind"] == "text":
         return GuidanceInputs(prompt=config.prompt, device=device)
-    from dreamlift.commands.image import CANDIDATES_FILE, read_saved_views
-    from dreamlift.guidance.toy_view import candidates_from_json
+    from dreamlift.commands.image import read_saved_candidates, read_saved_views
 
-    candidates = None
-    if config.prior.name == "toy-view":
-        path = folder / CANDIDATES_FILE
-        if not path.is_file():
-            raise DreamliftError(f"{path} is missing: the run folder is damaged; start a new run")
-        candidates = candidates_from_json(path.read_text())
-    return GuidanceInputs(device=device, views=read_saved_views(folder, config), candidates=candidates)
+    return GuidanceInputs(device=device, views=read_saved_views(folder, config), candidates=read_saved_candidates(folder, config))
 
 
 def run(args: argparse.Namespace) -> int:
     from dreamlift._atomic import write_json
     from dreamlift.config_tree import to_dict
-    from dreamlift.refine.run import run_refinement, write_assets
+    from dreamlift.refine.run import make_refiner, write_assets
     from dreamlift.refine.stage import STAGE_FOLDER, load_stage1
     from dreamlift.training.checkpoint import list_checkpoints
     from dreamlift.training.run_folder import read_run_config, read_run_record
@@ -104,9 +96,10 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(config)
     stage1_field, _, occupancy = load_stage1(folder, config, "cpu")  # an unfinished stage 1 fails here
     inputs = saved_inputs(folder, record, config, device)
+    refiner = make_refiner(folder, config, inputs, quiet=args.quiet)  # bad models and backends fail here, before config.json changes
     record["config"] = to_dict(config)
     write_json(folder / "config.json", record)
-    refiner = run_refinement(folder, config, inputs, resume=args.resume, quiet=args.quiet)
+    refiner.run(resume=args.resume)
     refined = time.perf_counter() - started
     written = write_assets(folder, config, stage1_field, occupancy, refiner)
     total = time.perf_counter() - started

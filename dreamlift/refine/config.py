@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.settings import TimestepSchedule
+from dreamlift.rendering.settings import NVDIFFRAST_INSTALL, nvdiffrast_installed
 
 
 @dataclass
@@ -83,4 +84,6 @@ class RefineConfig:
                 raise DreamliftError(f"refine.{name} must be at least 1, got {getattr(self, name)}")
         if self.rasterizer not in ("auto", "torch", "nvdiffrast"):
             raise DreamliftError(f"refine.rasterizer {self.rasterizer!r}: choose auto, torch or nvdiffrast")
+        if self.rasterizer == "nvdiffrast" and not nvdiffrast_installed():
+            raise DreamliftError(f"refine.rasterizer nvdiffrast needs nvdiffrast: {NVDIFFRAST_INSTALL}, or use auto or torch")
         self.timesteps.validate()

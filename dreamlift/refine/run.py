@@ -29,9 +29,17 @@ def refine_guidance(config, inputs: GuidanceInputs):
 
 
 def run_refinement(folder: Path, config, inputs: GuidanceInputs, resume: bool, quiet: bool):
-    """Run (or resume) stage 2 in ``folder/refine``; returns the finished :class:`~dreamlift.refine.stage.Refiner`.
+    """Run (or resume) stage 2 in ``folder/refine``; returns the finished :class:`~dreamlift.refine.stage.Refiner`."""
+    refiner = make_refiner(folder, config, inputs, quiet)
+    refiner.run(resume=resume)
+    return refiner
 
-    Image runs keep their reference-view losses (the input views, ``config.image.loss``) in stage 2.
+
+def make_refiner(folder: Path, config, inputs: GuidanceInputs, quiet: bool):
+    """Stage 2 of ``folder`` set up and not yet run: its prior, the stage-1 field, the initial surface.
+
+    Writes nothing. Image runs keep their reference-view losses (the input views,
+    ``config.image.loss``) in stage 2.
     """
     from dreamlift.refine.stage import Refiner
 
@@ -40,9 +48,7 @@ def run_refinement(folder: Path, config, inputs: GuidanceInputs, resume: bool, q
         from dreamlift.training.reference import ReferenceTargets, ReferenceViewHook
 
         hooks.append(ReferenceViewHook(config.image.loss, ReferenceTargets.from_views(inputs.views)))
-    refiner = Refiner(config, folder, refine_guidance(config, inputs), show_progress=not quiet, hooks=hooks)
-    refiner.run(resume=resume)
-    return refiner
+    return Refiner(config, folder, refine_guidance(config, inputs), show_progress=not quiet, hooks=hooks)
 
 
 def write_assets(folder: Path, config, stage1_field, occupancy, refiner=None) -> list[str]:

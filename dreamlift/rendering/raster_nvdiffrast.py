@@ -19,8 +19,9 @@ from torch import Tensor
 
 from dreamlift.errors import DreamliftError
 from dreamlift.rendering.raster_torch import NEAR_PLANE, Rasterized
+from dreamlift.rendering.settings import NVDIFFRAST_INSTALL
 
-INSTALL_HINT = "pip install git+https://github.com/NVlabs/nvdiffrast (needs CUDA and a compiler)"
+INSTALL_HINT = NVDIFFRAST_INSTALL
 NEAR = NEAR_PLANE
 """Clip-space near plane, world units (the reference's near plane)."""
 FAR = 1000.0

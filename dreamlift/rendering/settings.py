@@ -91,3 +91,14 @@ class ShadingMode(str, Enum):
     ALBEDO = "albedo"
     LAMBERTIAN = "lambertian"
     TEXTURELESS = "textureless"
+
+
+NVDIFFRAST_INSTALL = "pip install git+https://github.com/NVlabs/nvdiffrast (needs CUDA and a compiler)"
+"""How to install the optional nvdiffrast rasteriser."""
+
+
+def nvdiffrast_installed() -> bool:
+    """Whether the nvdiffrast package is there to import (found without importing it or torch)."""
+    import importlib.util
+
+    return importlib.util.find_spec("nvdiffrast") is not None

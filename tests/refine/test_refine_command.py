@@ -90,6 +90,7 @@ def test_refine_command_writes_the_refined_assets(stage1, tmp_path, capsys):
         (["--resolution", "48"], ["toy prior", "32, 64, 128"]),
         (["--resume"], ["no refinement to resume"]),
         (["--set", "refine.nosuch=1"], ["nosuch"]),
+        (["--set", "refine.rasterizer=nvdiffrast"], ["nvdiffrast", "auto or torch"]),  # not installed here
     ],
 )
 def test_bad_refine_arguments_are_one_line_errors(stage1, tmp_path, cli, args, words):
@@ -108,3 +109,11 @@ def test_refining_twice_or_an_unfinished_or_missing_run_is_refused(stage1, tmp_p
     record["config"]["steps"] = 8  # as if stopped at step 4 of 8
     (unfinished / "config.json").write_text(json.dumps(record))
     cli("refine", unfinished, "--quiet", unchanged=unfinished).one_line_error("stopped at step 4 of 8", "--resume")
+
+
+def test_a_missing_nvdiffrast_is_refused_before_stage_1_trains(tmp_path, cli):
+    import importlib.util
+
+    if importlib.util.find_spec("nvdiffrast") is not None:
+        pytest.skip("nvdiffrast is installed")
+    cli("text", "a red cube", "--out", tmp_path / "run", "--refine", "on", "--set", "refine.rasterizer=nvdiffrast", unchanged=tmp_path).one_line_error("nvdiffrast")
