@@ -33,11 +33,14 @@ def face_normals(vertices: Tensor, faces: Tensor) -> Tensor:
     return normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
-def normal_consistency(vertices: Tensor, faces: Tensor) -> Tensor:
-    """Mean ``1 − n_a·n_b`` over the edges shared by exactly two faces (0 when there are none)."""
+def normal_consistency(vertices: Tensor, faces: Tensor, edges: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """Mean ``1 − n_a·n_b`` over the edges shared by exactly two faces (0 when there are none).
+
+    ``edges`` is :func:`mesh_edges` of ``faces`` when the caller has it already.
+    """
     if faces.shape[0] < 2:
         return vertices.sum() * 0.0
-    _, edge_of = mesh_edges(faces)
+    _, edge_of = edges if edges is not None else mesh_edges(faces)
     flat = edge_of.reshape(-1)
     face_index = torch.arange(faces.shape[0], device=faces.device).repeat_interleave(3)
     order = torch.argsort(flat, stable=True)
@@ -50,11 +53,11 @@ def normal_consistency(vertices: Tensor, faces: Tensor) -> Tensor:
     return (1.0 - (normals[a] * normals[b]).sum(-1)).mean()
 
 
-def laplacian_smoothness(vertices: Tensor, faces: Tensor) -> Tensor:
-    """Mean ``‖v − mean(neighbours)‖`` over the vertices that have neighbours."""
+def laplacian_smoothness(vertices: Tensor, faces: Tensor, edges: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """Mean ``‖v − mean(neighbours)‖`` over the vertices that have neighbours (``edges``: as in :func:`normal_consistency`)."""
     if faces.shape[0] == 0:
         return vertices.sum() * 0.0
-    edges, _ = mesh_edges(faces)
+    edges, _ = edges if edges is not None else mesh_edges(faces)
     both = torch.cat((edges, edges.flip(1)))
     total = torch.zeros_like(vertices).index_add_(0, both[:, 0], vertices[both[:, 1]])
     degree = torch.zeros(vertices.shape[0], device=vertices.device).index_add_(0, both[:, 0], torch.ones(both.shape[0], device=vertices.device))

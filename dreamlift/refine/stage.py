@@ -16,6 +16,7 @@ starts from stage 1's last checkpoint and never changes stage 1's files.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -25,7 +26,7 @@ from dreamlift._atomic import write_png
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import Guidance
 from dreamlift.refine.geometry import DMTetGeometry, sdf_from_density
-from dreamlift.refine.regularisers import laplacian_smoothness, normal_consistency
+from dreamlift.refine.regularisers import laplacian_smoothness, mesh_edges, normal_consistency
 from dreamlift.refine.render import MeshRender, render_mesh
 from dreamlift.refine.tets import SurfaceMesh, tet_grid
 from dreamlift.rendering.cameras import sample_cameras
@@ -34,7 +35,7 @@ from dreamlift.rendering.shading import ShadingMode, head_lights, sample_lights
 from dreamlift.rendering.views import PREVIEW_VIEWS
 from dreamlift.scene.background import Background
 from dreamlift.scene.field import NeRFField
-from dreamlift.training.checkpoint import load_latest_checkpoint, prefixed
+from dreamlift.training.checkpoint import list_checkpoints, load_latest_checkpoint, prefixed
 from dreamlift.training.config import TrainConfig
 from dreamlift.training.loop import DistillationLoop, StepRecord
 from dreamlift.training.trainer import draw_shading, resolve_device
@@ -76,7 +77,7 @@ def initial_sdf(field: NeRFField, occupancy, resolution: int, bound: float) -> T
     from dreamlift.export.grid import sample_grid
     from dreamlift.export.mesh import fit_grid_level
 
-    cpu_field = field.cpu() if next(field.parameters()).device.type != "cpu" else field
+    cpu_field = copy.deepcopy(field).cpu()  # Module.cpu() moves in place: the stage's own field stays where it trains
     grid = sample_grid(cpu_field, resolution + 1, bound)
     fit, _, _ = fit_grid_level(cpu_field, grid, 64, occupancy)
     if fit.opaque_pixels == 0:
@@ -101,7 +102,7 @@ class Refiner(DistillationLoop):
         self.resume_hint = f"Resume with: dreamlift refine {self.folder} --resume"
         self.field, self.background, occupancy = load_stage1(self.folder, config, self.device)
         grid = tet_grid(refine.tet_resolution, config.nerf.bound)
-        if (self.stage_folder / "checkpoints").exists() and any((self.stage_folder / "checkpoints").iterdir()):
+        if list_checkpoints(self.stage_folder / "checkpoints"):
             sdf = torch.zeros(grid.vertices.shape[0])  # replaced by the checkpoint's on resume
         else:
             sdf = initial_sdf(self.field, occupancy, refine.tet_resolution, config.nerf.bound).reshape(-1)
@@ -148,10 +149,11 @@ class Refiner(DistillationLoop):
         out = self.render(mesh, cameras.to(self.device), refine.size, shading, lights.to(self.device))
         guided = self.guidance(out.image, cameras, progress=self.step / refine.steps, generator=self.generator)
         terms = {"sds": guided.loss}
+        edges = mesh_edges(mesh.faces) if refine.normal_consistency > 0 or refine.laplacian > 0 else None  # shared by both
         if refine.normal_consistency > 0:
-            terms["normal_consistency"] = refine.normal_consistency * normal_consistency(mesh.vertices, mesh.faces)
+            terms["normal_consistency"] = refine.normal_consistency * normal_consistency(mesh.vertices, mesh.faces, edges)
         if refine.laplacian > 0:
-            terms["laplacian"] = refine.laplacian * laplacian_smoothness(mesh.vertices, mesh.faces)
+            terms["laplacian"] = refine.laplacian * laplacian_smoothness(mesh.vertices, mesh.faces, edges)
         self._mesh = mesh
         for hook in self.hooks:  # image runs: the input views are matched by the mesh as they were by the NeRF
             terms.update(hook.losses(self.step, self))
