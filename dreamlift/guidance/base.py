@@ -104,6 +104,16 @@ class Guidance(abc.ABC):
     def num_train_timesteps(self) -> int:
         return int(self.alphas_cumprod.shape[0])
 
+    def memorised_cameras(self) -> OrbitCameras | None:
+        """The cameras of the renders a memory prior holds (the toy priors), in the scene's frame; None for a learned prior.
+
+        A memory prior's distribution is its finite set of renders, so between memorised
+        cameras its low-noise score points at the nearest memorised view, some degrees
+        away; drawing the cameras among these (``refine.cameras=memorised``) asks it where it
+        is exact. A learned prior is continuous in the camera: any camera is as good.
+        """
+        return None
+
     @abc.abstractmethod
     def encode(self, images: Tensor) -> Tensor:
         """Renders ``(B, H, W, 3)`` in [0, 1] → the diffused variable ``x``, differentiably."""

@@ -59,6 +59,10 @@ class CombinedGuidance(Guidance):
         """The image prior's prediction (the text prior diffuses its own variable in :meth:`__call__`)."""
         return self.image.predict_noise(x_t, timesteps, cameras)
 
+    def memorised_cameras(self) -> OrbitCameras | None:
+        """The image prior's (the text prior only adds its judgement at those cameras)."""
+        return self.image.memorised_cameras()
+
     def text_cameras(self, cameras: OrbitCameras) -> OrbitCameras:
         """``cameras`` as the text prior sees them: turned by ``−front_azimuth``."""
         return OrbitCameras(cameras.elevation, cameras.azimuth - self.front_azimuth, cameras.radius, cameras.fovy)

@@ -171,6 +171,11 @@ class ToyPrior(Guidance):
             torch.cat([s.images for s in sets]), torch.cat([s.elevation for s in sets]), torch.cat([s.azimuth for s in sets])
         )
 
+    def memorised_cameras(self) -> OrbitCameras:
+        """The cameras of :attr:`renders` (drawn again from their seed: the cache stores angles only)."""
+        c = self.config
+        return memorised_cameras(c.renders_per_object, c.seed)
+
     def encode(self, images: Tensor) -> Tensor:
         if images.shape[1] != self.resolution or images.shape[2] != self.resolution:
             raise ValueError(f"the toy prior takes {self.resolution}x{self.resolution} renders, got {tuple(images.shape[1:3])}")

@@ -302,6 +302,12 @@ class ToyViewPrior(ToyPrior):
         self.reference_weight = torch.tensor([float(v.weight) for v in references])
         self.reference_cameras = OrbitCameras.cat([v.camera for v in references]) if references else OrbitCameras(*(torch.zeros(0) for _ in range(4)))
 
+    def memorised_cameras(self) -> OrbitCameras:
+        """The best candidate's memorised cameras, turned as that candidate is (its renders' place in the scene)."""
+        cameras = super().memorised_cameras()
+        turn = float(self.candidates[0].turn)
+        return OrbitCameras(cameras.elevation, cameras.azimuth + turn, cameras.radius, cameras.fovy)
+
     def log_prior(self, cameras: OrbitCameras) -> Tensor:
         """``(B, N + R)`` log weights of the memorised renders and the input views for each camera."""
         weight = torch.zeros(len(cameras), self.memory.images.shape[0])

@@ -13,6 +13,10 @@ from dreamlift.guidance.settings import TimestepSchedule
 from dreamlift.rendering.settings import NVDIFFRAST_INSTALL, nvdiffrast_installed
 
 
+CAMERA_CHOICES = ("random", "memorised")
+"""Values of ``refine.cameras``."""
+
+
 @dataclass
 class RefineConfig:
     """Stage 2 (Magic3D §4, stable-dreamfusion ``--dmtet``): a tet-grid SDF and a colour field, rendered as a mesh.
@@ -33,9 +37,13 @@ class RefineConfig:
     """Largest deformation of a grid vertex, in grid spacings."""
     batch_size: int = 2
     """Cameras per step."""
-    sdf_learning_rate: float = 0.0003
+    cameras: str = "memorised"
+    """Where the cameras are drawn: ``memorised`` (among a memory prior's memorised cameras, where its
+    score is exact: the toy priors; with a learned prior, which has none, stage 1's ranges) or ``random``
+    (stage 1's ranges for every prior). Measured in docs/measurements.md (bench/refine.py)."""
+    sdf_learning_rate: float = 0.001
     """Adam learning rate of the SDF values (world units)."""
-    deform_learning_rate: float = 0.005
+    deform_learning_rate: float = 0.015
     """Adam learning rate of the deformations (pre-tanh)."""
     colour_learning_rate: float = 0.001
     """Adam learning rate of the colour field (the stage-1 field's encoding and MLP)."""
@@ -66,9 +74,11 @@ class RefineConfig:
         if not 16 <= self.size <= 1024:
             raise DreamliftError(f"refine.size {self.size} is not allowed: use 16 to 1024 pixels")
         if not 8 <= self.tet_resolution <= 256:
-            raise DreamliftError(f"refine.tet_resolution {self.tet_resolution} is out of range: use 8 to 256 (48 is the default)")
+            raise DreamliftError(f"refine.tet_resolution {self.tet_resolution} is out of range: use 8 to 256 (64 is the default)")
         if not 0.0 <= self.max_shift <= 0.5:
             raise DreamliftError(f"refine.max_shift {self.max_shift} must be in [0, 0.5] grid spacings (more lets tetrahedra flip)")
+        if self.cameras not in CAMERA_CHOICES:
+            raise DreamliftError(f"refine.cameras is {self.cameras!r}: use one of {', '.join(CAMERA_CHOICES)}")
         if self.batch_size < 1:
             raise DreamliftError("refine.batch_size must be at least 1")
         for name in ("sdf_learning_rate", "deform_learning_rate", "colour_learning_rate"):

@@ -118,6 +118,7 @@ class Refiner(DistillationLoop):
         )
         self.remember_learning_rates()
         self.generator = torch.Generator().manual_seed(config.seed + 1)
+        self._memorised = guidance.memorised_cameras() if refine.cameras == "memorised" else None
         self.rasterizer = MeshRasterizer(refine.rasterizer)  # a missing nvdiffrast, when asked for, fails here
 
     # ------------------------------------------------------------ state
@@ -140,9 +141,16 @@ class Refiner(DistillationLoop):
             background=self.background, generator=self.generator, flat=self.config.refine.flat_shading, rasterizer=self.rasterizer,
         )
 
+    def draw_cameras(self):
+        """This step's cameras: stage 1's ranges, or among the prior's memorised cameras (``refine.cameras``)."""
+        count = self.config.refine.batch_size
+        if self._memorised is not None:
+            return self._memorised[torch.randint(len(self._memorised), (count,), generator=self.generator)]
+        return sample_cameras(self.config.cameras, count, self.generator)
+
     def train_step(self) -> StepRecord | None:
         refine, config = self.config.refine, self.config
-        cameras = sample_cameras(config.cameras, refine.batch_size, self.generator)
+        cameras = self.draw_cameras()
         shading = draw_shading(config.shading, self.step, self.generator)
         lights = sample_lights(cameras, config.shading.light_jitter, config.shading.ambient, self.generator)
         mesh = self.surface()

@@ -44,6 +44,10 @@ _DEGENERATE = 1e-12
 
 _FACE_BITS = 31
 
+SILHOUETTE_HOPS = 64
+"""Triangles the antialiasing follows a segment through, looking for the outline: a mesh finer than the pixels
+has many across an edge pixel where it is seen edge-on (a 40k-face sphere at 32 px needs ~64)."""
+
 
 def project(vertices: Tensor, cameras: OrbitCameras, size: int) -> Tensor:
     """Vertices ``(V, 3)`` or ``(B, V, 3)`` in the world → ``(B, V, 3)``: pixel x (column), pixel y (row), view depth.
@@ -273,12 +277,15 @@ def antialias(image: Tensor, rast: Rasterized, screen: Tensor, faces: Tensor, ne
 
     For each pair of horizontally or vertically adjacent pixels whose triangles differ (one may
     be background) and are not neighbours in the mesh, the front pixel's triangle (the covered
-    one, or the nearer) is followed from its pixel centre towards the other's: where that
-    segment leaves the triangle, at fraction ``t``, is the silhouette. A crossing beyond the
+    one, or the nearer) is followed from its pixel centre towards the other's, on through
+    neighbouring triangles while it crosses interior edges: where that segment leaves the
+    surface through a silhouette edge, at fraction ``t``, is the outline (no silhouette edge
+    before the other pixel centre: no blending). A crossing beyond the
     midpoint (``t > ½``) blends ``t − ½`` of the front colour into the other pixel, one before
     it blends ``½ − t`` of the other colour into the front pixel. Between two triangles the
     crossed edge must be a silhouette edge (a boundary, or its neighbour faces the other way on
-    the screen), so a fine mesh is not blurred inside. ``t`` depends on the screen positions of
+    the screen), so a fine mesh is not blurred inside, and a mesh finer than the pixels keeps its
+    outline where it is (a first crossing taken as the outline would shrink it). ``t`` depends on the screen positions of
     the edge's vertices, which is how a mask loss moves a silhouette. ``neighbours`` is
     :func:`face_neighbours` of ``faces`` (computed when not given).
     """
@@ -306,25 +313,13 @@ def antialias(image: Tensor, rast: Rasterized, screen: Tensor, faces: Tensor, ne
     other = torch.where(a_front, second, first)
     front_face = torch.where(a_front, fa, fb)
     batch_of = torch.div(front, height * width, rounding_mode="floor")
-    corners = _gather_corners(screen, faces, batch_of, front_face)  # (K, 3, 3), differentiable
-    at_front = screen_weights(corners, *_centre(front, width, screen.dtype))
-    at_other = screen_weights(corners, *_centre(other, width, screen.dtype))
-    with torch.no_grad():  # which edge the segment leaves through: the first crossing
-        inf = torch.tensor(float("inf"), dtype=screen.dtype, device=screen.device)
-        crossing = [torch.where(q < 0, p / (p - q).clamp(min=1e-30), inf) for p, q in zip(at_front, at_other)]
-        edge = torch.where(crossing[1] < crossing[0], 1, 0)
-        best = torch.minimum(crossing[0], crossing[1])
-        edge = torch.where(crossing[2] < best, 2, edge)
-        found = torch.isfinite(torch.minimum(best, crossing[2]))
-        across = neighbours.reshape(-1).index_select(0, front_face * 3 + edge)
-        own = _signed_area(corners.detach())
-        theirs = _signed_area(_gather_corners(screen.detach(), faces, batch_of, across.clamp(min=0)))
-        silhouette = (across < 0) | ((own > 0) != (theirs > 0))
-        found &= ~both | silhouette
+    front_xy, other_xy = _centre(front, width, screen.dtype), _centre(other, width, screen.dtype)
+    owner, edge, found = _silhouette_crossing(screen.detach(), faces, neighbours, batch_of, front_face, front_xy, other_xy)
     rows = torch.nonzero(found).squeeze(1)
-    pick = edge.index_select(0, rows)
-    p = torch.stack(at_front, 1).index_select(0, rows).gather(1, pick[:, None])[:, 0]
-    q = torch.stack(at_other, 1).index_select(0, rows).gather(1, pick[:, None])[:, 0]
+    pick = edge.index_select(0, rows)[:, None]
+    corners = _gather_corners(screen, faces, batch_of.index_select(0, rows), owner.index_select(0, rows))  # (K, 3, 3), differentiable
+    p = torch.stack(screen_weights(corners, *(c.index_select(0, rows) for c in front_xy)), 1).gather(1, pick)[:, 0]
+    q = torch.stack(screen_weights(corners, *(c.index_select(0, rows) for c in other_xy)), 1).gather(1, pick)[:, 0]
     t = (p / (p - q)).clamp(0.0, 1.0)
     front, other = front.index_select(0, rows), other.index_select(0, rows)
     flat = image.reshape(batch * height * width, -1)
@@ -332,6 +327,46 @@ def antialias(image: Tensor, rast: Rasterized, screen: Tensor, faces: Tensor, ne
     target = torch.where(t > 0.5, other, front)
     delta = alpha * (flat.index_select(0, front) - flat.index_select(0, other))  # t > ½: other += (t−½)(front − other); else front += (½−t)(other − front)
     return flat.index_add(0, target, delta).view_as(image)
+
+
+@torch.no_grad()
+def _silhouette_crossing(
+    screen: Tensor, faces: Tensor, neighbours: Tensor, batch_of: Tensor, face: Tensor,
+    front_xy: tuple[Tensor, Tensor], other_xy: tuple[Tensor, Tensor], max_hops: int = SILHOUETTE_HOPS,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Where the segment from each front pixel centre to the other's leaves the surface's outline.
+
+    The segment starts in ``face (K,)``; where it leaves a triangle through an interior edge (a
+    neighbour facing the same way on the screen), it goes on in that neighbour, up to
+    ``max_hops`` triangles: a mesh finer than the pixels rarely has the outline in the front
+    pixel's own triangle, and taking the first edge crossed would blend the background into
+    every such pixel (a shrunken outline, and a fit that grows the mesh to make up for it).
+    Returns the triangle that owns the silhouette edge ``(K,)``, which of its edges ``(K,)``
+    (opposite that corner) and whether one was found before the other pixel centre ``(K,)``.
+    """
+    owner, edge = face.clone(), torch.zeros_like(face)
+    found = torch.zeros(face.shape[0], dtype=torch.bool, device=face.device)
+    active = torch.arange(face.shape[0], device=face.device)
+    inf = torch.tensor(float("inf"), dtype=screen.dtype, device=screen.device)
+    for _ in range(max_hops):
+        if active.numel() == 0:
+            break
+        here = owner.index_select(0, active)
+        corners = _gather_corners(screen, faces, batch_of.index_select(0, active), here)
+        p = screen_weights(corners, *(c.index_select(0, active) for c in front_xy))
+        q = screen_weights(corners, *(c.index_select(0, active) for c in other_xy))
+        crossing = torch.stack([torch.where((b < 0) & (b < a), (a / (a - b).clamp(min=1e-30)).clamp(min=0.0), inf) for a, b in zip(p, q)], 1)
+        best, leaving = crossing.min(dim=1)
+        exits = torch.isfinite(best)  # else the segment ends inside this triangle: no outline between the pixels
+        across = neighbours.reshape(-1).index_select(0, here * 3 + leaving)
+        theirs = _signed_area(_gather_corners(screen, faces, batch_of.index_select(0, active), across.clamp(min=0)))
+        outline = exits & ((across < 0) | ((_signed_area(corners) > 0) != (theirs > 0)))
+        done = active[outline]
+        found[done], edge[done] = True, leaving[outline]
+        onward = exits & ~outline
+        owner[active[onward]] = across[onward]
+        active = active[onward]
+    return owner, edge, found
 
 
 def _boundary(a: Tensor, b: Tensor, height: int, width: int) -> Tensor:
