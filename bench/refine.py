@@ -15,6 +15,7 @@ Usage::
     python bench/refine.py                               # the 24 captions of bench/text.py
     python bench/refine.py --captions "a red cube" --out /tmp/bench-refine
     python bench/refine.py --set refine.steps=400        # settings passed to dreamlift refine
+    python bench/refine.py --out DIR --keep-stage1       # refine again the stage-1 runs an earlier bench left in DIR
 
 Prints one row per caption and the means (all, primitives, composites), and the median
 times of stage 1 and stage 2.
@@ -88,19 +89,28 @@ def main() -> None:
     parser.add_argument("--stage1-steps", type=int, default=None, help="stage-1 steps (default: the preset's)")
     parser.add_argument("--set", dest="settings", action="append", default=[], help="refine.KEY=VALUE for dreamlift refine")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--keep-stage1", action="store_true", help="reuse a finished stage 1 left in --out by an earlier bench (same stage-1 code)")
     args = parser.parse_args()
     captions = args.captions or default_captions()
     root = args.out or Path(tempfile.mkdtemp(prefix="bench-refine-"))
     rows = []
     for caption in captions:
         folder = root / caption.replace(" ", "_")
-        if folder.exists():
-            shutil.rmtree(folder)
-        stage1_command = ["text", caption, "--out", str(folder), "--quiet", "--seed", str(args.seed), "--refine", "off"]
-        if args.stage1_steps:
-            stage1_command += ["--steps", str(args.stage1_steps)]
-        stage1_seconds = run(stage1_command)
-        shutil.copy(folder / "mesh.glb", folder / "mesh-stage1-alone.glb")
+        kept = folder / "mesh-stage1-alone.glb"
+        if args.keep_stage1 and kept.is_file() and (folder / "stage1-seconds").is_file():
+            shutil.rmtree(folder / "refine", ignore_errors=True)  # a finished stage 1 of an earlier bench: refine it again
+            (folder / "mesh-stage1.glb").unlink(missing_ok=True)
+            shutil.copy(kept, folder / "mesh.glb")
+            stage1_seconds = float((folder / "stage1-seconds").read_text())
+        else:
+            if folder.exists():
+                shutil.rmtree(folder)
+            stage1_command = ["text", caption, "--out", str(folder), "--quiet", "--seed", str(args.seed), "--refine", "off"]
+            if args.stage1_steps:
+                stage1_command += ["--steps", str(args.stage1_steps)]
+            stage1_seconds = run(stage1_command)
+            shutil.copy(folder / "mesh.glb", kept)
+            (folder / "stage1-seconds").write_text(f"{stage1_seconds:.2f}")
         before = score(folder / "mesh.glb", caption)
         refine_command = ["refine", str(folder), "--quiet"] + [item for s in args.settings for item in ("--set", s)]
         refine_seconds = run(refine_command)

@@ -162,6 +162,7 @@ def _magic3d_refine(size: int) -> RefineConfig:
         enabled=True,  # Magic3D: coarse NeRF then the DMTet mesh; stable-dreamfusion runs --dmtet after the NeRF stage
         steps=5000,  # threestudio magic3d-refine trainer.max_steps 5000
         size=size,  # threestudio magic3d-refine-sd data.width/height 512; stable-dreamfusion --dmtet renders 64 x --dmtet_reso_scale 8
+        supersample=1,  # the peers rasterise once per pixel (nvdiffrast); 2 would render 1024 px for SD
         tet_resolution=128,  # threestudio isosurface_resolution 128; stable-dreamfusion --tet_grid_size 128
         timesteps=TimestepSchedule(0.02, 0.5, 0.5, 1.0),  # threestudio magic3d-refine min/max_step_percent 0.02 / 0.5
         sdf_learning_rate=0.01,  # threestudio magic3d-refine optimizer Adam lr 0.01, betas (0.9, 0.99)

@@ -63,6 +63,7 @@ def render_mesh(
     generator: torch.Generator | None = None,
     flat: bool = False,
     rasterizer: MeshRasterizer | None = None,
+    supersample: int = 1,
 ) -> MeshRender:
     """Render ``mesh`` from ``cameras`` at ``size``×``size`` (see the module docstring).
 
@@ -70,7 +71,12 @@ def render_mesh(
     directions ``(B, H, W, 3)`` (the stage-1 :class:`~dreamlift.scene.background.Background`).
     ``flat`` shades with face normals instead of smooth ones. ``rasterizer`` picks the
     backend (default: nvdiffrast on CUDA when it is installed, else the PyTorch reference).
+    ``supersample`` renders at ``size·supersample`` and averages each block of pixels, as the toy
+    world's renders are made (:func:`supersampled`).
     """
+    if supersample > 1:
+        fine = render_mesh(mesh, albedo, cameras, size * supersample, shading, lights, background, generator, flat, rasterizer)
+        return supersampled(fine, supersample)
     raster = rasterizer or DEFAULT_RASTERIZER
     shading = ShadingMode(shading)
     vertices, faces = mesh.vertices, mesh.faces
@@ -101,6 +107,20 @@ def render_mesh(
     image = colour * alpha + behind * (1.0 - alpha)
     blended = raster.antialias(torch.cat((image, alpha), dim=-1), rast, screen, faces)
     return MeshRender(image=blended[..., :3], opacity=blended[..., 3:], normals=normals, depth=rast.depth[..., None])
+
+
+def supersampled(fine: MeshRender, factor: int) -> MeshRender:
+    """``fine`` averaged over blocks of ``factor × factor`` pixels: colour and opacity as box-filtered coverage
+    (what the toy renders are; shading taken at one pixel centre and antialiased only at the outline is
+    brighter there than the pixel's mean, which a fit makes up for by growing the mesh), normals as the
+    unit mean of the covered ones, depth as the mean over the covered ones (0 where none is)."""
+    pool = lambda x: torch.nn.functional.avg_pool2d(x.permute(0, 3, 1, 2), factor).permute(0, 2, 3, 1)  # noqa: E731
+    covered = (fine.depth > 0).to(fine.depth.dtype)
+    share = pool(covered)
+    normals = pool(fine.normals)
+    normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12) * (share > 0)
+    depth = pool(fine.depth) / share.clamp_min(1e-12)
+    return MeshRender(image=pool(fine.image), opacity=pool(fine.opacity), normals=normals, depth=depth)
 
 
 def _background(background, cameras: OrbitCameras, size: int, generator, like: Tensor) -> Tensor:

@@ -135,10 +135,11 @@ class Refiner(DistillationLoop):
             )
         return mesh
 
-    def render(self, mesh: SurfaceMesh, cameras, size: int, shading: ShadingMode, lights) -> MeshRender:
+    def render(self, mesh: SurfaceMesh, cameras, size: int, shading: ShadingMode, lights, supersample: int = 1) -> MeshRender:
         return render_mesh(
             mesh, self.field.albedo, cameras, size, shading=shading, lights=lights,
             background=self.background, generator=self.generator, flat=self.config.refine.flat_shading, rasterizer=self.rasterizer,
+            supersample=supersample,
         )
 
     def draw_cameras(self):
@@ -154,7 +155,7 @@ class Refiner(DistillationLoop):
         shading = draw_shading(config.shading, self.step, self.generator)
         lights = sample_lights(cameras, config.shading.light_jitter, config.shading.ambient, self.generator)
         mesh = self.surface()
-        out = self.render(mesh, cameras.to(self.device), refine.size, shading, lights.to(self.device))
+        out = self.render(mesh, cameras.to(self.device), refine.size, shading, lights.to(self.device), refine.supersample)
         guided = self.guidance(out.image, cameras, progress=self.step / refine.steps, generator=self.generator)
         terms = {"sds": guided.loss}
         edges = mesh_edges(mesh.faces) if refine.normal_consistency > 0 or refine.laplacian > 0 else None  # shared by both

@@ -10,7 +10,9 @@ High-Performance Differentiable Rendering"):
   carry gradients to the screen vertices.
 * :func:`interpolate`: vertex attributes at the pixels, perspective-correct.
 * :func:`antialias`: nvdiffrast's analytic silhouette blending, the only source of gradients
-  that move a silhouette.
+  that move a silhouette. Unlike nvdiffrast's kernel, which looks at the front pixel's own
+  triangle only, it follows the segment on across interior edges to the outline, so a mesh
+  finer than the pixels is blended where its outline is (see :func:`_silhouette_crossing`).
 
 Screen coordinates are in pixels as in :mod:`dreamlift.rendering.raster_numpy`: pixel
 ``(row, col)`` has its centre at ``(x, y) = (col + 0.5, row + 0.5)``, row 0 at the top; a pixel
