@@ -48,7 +48,9 @@ def test_sds_gradient_is_the_one_worked_out_from_its_parts(sd_guidance):
     images = torch.rand(len(CAMERAS), 16, 16, 3, generator=generator)
     expected = expected_image_gradient(sd_guidance, images, CAMERAS, progress=0.5, generator=generator)
     assert gradient.shape == (2, 16, 16, 3) and float(expected.abs().max()) > 1e-6
-    torch.testing.assert_close(gradient, expected, rtol=1e-4, atol=1e-7)
+    # float32 through two paths (autograd, and the parts by hand) differs in the last bits, by how the CPU
+    # sums; the tolerance is set against the gradient's scale (a wrong term is off by its whole size)
+    torch.testing.assert_close(gradient, expected, rtol=1e-4, atol=1e-3 * float(expected.abs().max()))
     assert sd_guidance.input_size == 32  # unet sample_size 16 × VAE factor 2
 
 

@@ -63,6 +63,29 @@ def test_lambertian_shading_follows_the_closed_form_on_a_sphere():
     assert vertex_normals(mesh.vertices, mesh.faces).norm(dim=-1).sub(1).abs().max() < 1e-5
 
 
+def test_a_supersampled_render_is_the_fine_render_averaged_and_matches_the_toy_renders_outline_colours():
+    from dreamlift.toyworld import composite_white, parse_caption, render
+
+    mesh = sphere(0.6, 64)
+    cameras = OrbitCameras.make([10.0, 40.0, -5.0], [0.0, 125.0, -60.0], [3.0, 2.8, 3.2])
+    lights = Lights(torch.nn.functional.normalize(cameras.position, dim=-1), torch.tensor([0.3, 0.4, 0.5]))
+    coarse = render_mesh(mesh, constant(RED), cameras, 32, shading=ShadingMode.LAMBERTIAN, lights=lights)
+    twice = render_mesh(mesh, constant(RED), cameras, 32, shading=ShadingMode.LAMBERTIAN, lights=lights, supersample=2)
+    fine = render_mesh(mesh, constant(RED), cameras, 64, shading=ShadingMode.LAMBERTIAN, lights=lights)
+    pooled = torch.nn.functional.avg_pool2d(fine.image.permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)
+    torch.testing.assert_close(twice.image, pooled)
+    assert twice.opacity.shape == (3, 32, 32, 1) and twice.normals.shape == (3, 32, 32, 3)
+    covered = twice.depth[..., 0] > 0  # some subpixel's centre is covered (antialiasing blends a ring beyond)
+    torch.testing.assert_close(twice.normals[covered].norm(dim=-1), torch.ones(int(covered.sum())), atol=1e-5, rtol=0)
+    # against the toy world's own render (2x2 subpixels) of the same sphere under the same lights: shading
+    # taken at one pixel centre and blended only at the outline is off there; averaging subpixels is not
+    rgba = render(parse_caption("a red sphere"), cameras, size=32, lights=lights, supersample=2)
+    truth, outline = composite_white(rgba), (rgba[..., 3] > 0) & (rgba[..., 3] < 1)
+    error = lambda out: float((out.image - truth).abs()[outline].mean())  # noqa: E731
+    four = render_mesh(mesh, constant(RED), cameras, 32, shading=ShadingMode.LAMBERTIAN, lights=lights, supersample=4)
+    assert error(four) < error(twice) < 0.8 * error(coarse)  # measured 0.052 < 0.085 < 0.114
+
+
 def test_dmtet_fits_a_target_silhouette_and_depth_through_the_whole_chain():
     """Start from a sphere of radius 0.4; fit the masks and depth maps of one of radius 0.6 from four views."""
     cameras = OrbitCameras.make([15.0, 15.0, 15.0, 60.0], [0.0, 90.0, 200.0, 45.0])
