@@ -36,6 +36,10 @@ class RefineConfig:
     fitted to the toy renders came out 1.1 % too large in radius with 1, 0.2 % with 2: docs/measurements.md)."""
     tet_resolution: int = 64
     """Cubes per axis of the tetrahedral grid over the scene's bound (each split into 6 tetrahedra)."""
+    initial_level: float = 1.0
+    """The stage-1 density level the surface starts at, as a multiple of the level the exporter fits to the renders
+    (below 1: a fuller start; the outline then trims what the silhouettes disagree with, while dents that no
+    silhouette shows, which stage 1 leaves in flat faces, are not carved in)."""
     max_shift: float = 0.5
     """Largest deformation of a grid vertex, in grid spacings."""
     batch_size: int = 2
@@ -78,6 +82,8 @@ class RefineConfig:
             raise DreamliftError(f"refine.size {self.size} is not allowed: use 16 to 1024 pixels")
         if not 8 <= self.tet_resolution <= 256:
             raise DreamliftError(f"refine.tet_resolution {self.tet_resolution} is out of range: use 8 to 256 (64 is the default)")
+        if not 0.0 < self.initial_level <= 4.0:
+            raise DreamliftError(f"refine.initial_level {self.initial_level} is out of range: use a multiple of the fitted level in (0, 4] (1 is the exporter's)")
         if not 0.0 <= self.max_shift <= 0.5:
             raise DreamliftError(f"refine.max_shift {self.max_shift} must be in [0, 0.5] grid spacings (more lets tetrahedra flip)")
         if self.cameras not in CAMERA_CHOICES:

@@ -22,7 +22,7 @@ from scipy import ndimage
 from torch import Tensor, nn
 
 from dreamlift.errors import DreamliftError
-from dreamlift.refine.tets import SurfaceMesh, TetGrid, marching_tetrahedra, narrow_band
+from dreamlift.refine.tets import SurfaceMesh, TetGrid, compacted, marching_tetrahedra, narrow_band
 
 
 def sdf_from_density(density: Tensor, level: float, spacing: float, clamp: float = 4.0, min_part_fraction: float = 0.05) -> Tensor:
@@ -81,14 +81,16 @@ class DMTetGeometry(nn.Module):
         self.sdf = nn.Parameter(sdf.reshape(-1).float().clone())
         self.deform = nn.Parameter(torch.zeros(grid.vertices.shape[0], 3))
         self.register_buffer("base", grid.vertices.clone(), persistent=False)
-        self._band_grid: TetGrid | None = None
+        self._band_grid: TetGrid | None = None  # the narrow band over its own vertices (tets.compacted)
+        self._band_vertices: Tensor | None = None  # their indices in the full grid
         self._band_sdf: Tensor | None = None
 
     def deformed_vertices(self) -> Tensor:
         return self.base + self.max_shift * self.grid.spacing * torch.tanh(self.deform)
 
-    def _active_grid(self) -> TetGrid:
-        """The narrow band of tetrahedra around the surface, rebuilt once some SDF value has moved half the band.
+    def _active_grid(self) -> tuple[TetGrid, Tensor]:
+        """The narrow band of tetrahedra around the surface over its own vertices, and their indices in the full
+        grid; rebuilt once some SDF value has moved half the band.
 
         A vertex outside the band (``|s| ≥ band·h``) cannot change sign before some value has
         moved by ``band·h / 2`` from when the band was built, so marching the band alone gives
@@ -99,9 +101,9 @@ class DMTetGeometry(nn.Module):
         if self._band_grid is None or self._band_sdf is None or float((sdf - self._band_sdf).abs().max()) >= 0.5 * self.band * h:
             self.fill_pockets()
             sdf = self.sdf.detach()
-            self._band_grid = narrow_band(self.grid, sdf, self.band * h)
+            self._band_grid, self._band_vertices = compacted(narrow_band(self.grid, sdf, self.band * h))
             self._band_sdf = sdf.clone()
-        return self._band_grid
+        return self._band_grid, self._band_vertices
 
     @torch.no_grad()
     def fill_pockets(self) -> int:
@@ -118,8 +120,10 @@ class DMTetGeometry(nn.Module):
         return count
 
     def surface(self) -> SurfaceMesh:
-        """The current surface mesh (differentiable in ``sdf`` and ``deform``)."""
-        return marching_tetrahedra(self.deformed_vertices(), self.sdf, self._active_grid())
+        """The current surface mesh (differentiable in ``sdf`` and ``deform``); only the band's vertices are deformed."""
+        band, used = self._active_grid()
+        shift = self.max_shift * self.grid.spacing * torch.tanh(self.deform.index_select(0, used))
+        return marching_tetrahedra(band.vertices + shift, self.sdf.index_select(0, used), band)
 
     def to(self, *args, **kwargs):  # the grid's index tensors follow the parameters
         module = super().to(*args, **kwargs)

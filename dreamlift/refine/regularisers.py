@@ -28,7 +28,8 @@ def mesh_edges(faces: Tensor) -> tuple[Tensor, Tensor]:
 
 def face_normals(vertices: Tensor, faces: Tensor) -> Tensor:
     """Unit normals ``(K, 3)`` of ``faces``, ``(b − a) × (c − a)`` normalised."""
-    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    at = vertices.index_select(0, faces.reshape(-1)).view(-1, 3, 3)  # index_select: much faster on CPU than indexing
+    a, b, c = at[:, 0], at[:, 1], at[:, 2]
     normal = torch.linalg.cross(b - a, c - a, dim=-1)
     return normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
@@ -50,7 +51,7 @@ def normal_consistency(vertices: Tensor, faces: Tensor, edges: tuple[Tensor, Ten
         return vertices.sum() * 0.0
     normals = face_normals(vertices, faces)
     a, b = sorted_faces[:-1][pair], sorted_faces[1:][pair]
-    return (1.0 - (normals[a] * normals[b]).sum(-1)).mean()
+    return (1.0 - (normals.index_select(0, a) * normals.index_select(0, b)).sum(-1)).mean()
 
 
 def laplacian_smoothness(vertices: Tensor, faces: Tensor, edges: tuple[Tensor, Tensor] | None = None) -> Tensor:
@@ -59,8 +60,8 @@ def laplacian_smoothness(vertices: Tensor, faces: Tensor, edges: tuple[Tensor, T
         return vertices.sum() * 0.0
     edges, _ = edges if edges is not None else mesh_edges(faces)
     both = torch.cat((edges, edges.flip(1)))
-    total = torch.zeros_like(vertices).index_add_(0, both[:, 0], vertices[both[:, 1]])
+    total = torch.zeros_like(vertices).index_add_(0, both[:, 0], vertices.index_select(0, both[:, 1]))
     degree = torch.zeros(vertices.shape[0], device=vertices.device).index_add_(0, both[:, 0], torch.ones(both.shape[0], device=vertices.device))
-    used = degree > 0
-    offset = vertices[used] - total[used] / degree[used, None]
+    used = torch.nonzero(degree > 0).squeeze(1)
+    offset = vertices.index_select(0, used) - total.index_select(0, used) / degree.index_select(0, used)[:, None]
     return offset.norm(dim=-1).mean()

@@ -44,7 +44,8 @@ class MeshRender:
 
 def vertex_normals(vertices: Tensor, faces: Tensor) -> Tensor:
     """Unit vertex normals ``(V, 3)``: the area-weighted sum of the adjacent faces' normals."""
-    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    at = vertices.index_select(0, faces.reshape(-1)).view(-1, 3, 3)
+    a, b, c = at[:, 0], at[:, 1], at[:, 2]
     weighted = torch.linalg.cross(b - a, c - a, dim=-1)  # length = twice the area
     total = torch.zeros_like(vertices)
     for corner in range(3):
@@ -91,17 +92,19 @@ def render_mesh(
         normals = raster.interpolate(vertex_normals(vertices, faces), faces, rast)
         normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     points = raster.interpolate(vertices, faces, rast)
-    colour = torch.zeros(*covered.shape, 3, device=vertices.device, dtype=vertices.dtype)
+    batch = covered.shape[0]
+    pixel = rast.covered if rast.covered is not None else torch.nonzero(covered.reshape(-1)).squeeze(1)  # flat, ascending
+    at_pixels = lambda values: values.reshape(-1, values.shape[-1]).index_select(0, pixel)  # noqa: E731
     if shading is ShadingMode.TEXTURELESS:
-        base = torch.ones_like(points[covered])
+        base = torch.ones(pixel.shape[0], 3, device=vertices.device, dtype=vertices.dtype)
     else:
-        base = albedo(points[covered])
+        base = albedo(at_pixels(points))
     if shading is ShadingMode.ALBEDO or lights is None:
         shaded = base
     else:
-        pixel_image = torch.nonzero(covered)[:, 0]
-        shaded = lambertian(base, normals[covered], lights.direction[pixel_image], lights.ambient[pixel_image])
-    colour = colour.index_put((covered,), shaded) if covered.any() else colour
+        pixel_image = torch.div(pixel, size * size, rounding_mode="floor")
+        shaded = lambertian(base, at_pixels(normals), lights.direction.index_select(0, pixel_image), lights.ambient.index_select(0, pixel_image))
+    colour = torch.zeros(batch * size * size, 3, device=vertices.device, dtype=vertices.dtype).index_put((pixel,), shaded).view(batch, size, size, 3)
     alpha = covered[..., None].to(vertices.dtype)
     behind = _background(background, cameras, size, generator, vertices)
     image = colour * alpha + behind * (1.0 - alpha)

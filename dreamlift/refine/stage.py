@@ -37,7 +37,7 @@ from dreamlift.scene.background import Background
 from dreamlift.scene.field import NeRFField
 from dreamlift.training.checkpoint import list_checkpoints, load_latest_checkpoint, prefixed
 from dreamlift.training.config import TrainConfig
-from dreamlift.training.loop import DistillationLoop, StepRecord
+from dreamlift.training.loop import DistillationLoop, StepRecord, adam
 from dreamlift.training.trainer import draw_shading, resolve_device
 
 STAGE_FOLDER = "refine"
@@ -72,8 +72,9 @@ def load_stage1(folder: Path, config: TrainConfig, device) -> tuple[NeRFField, B
 
 
 @torch.no_grad()
-def initial_sdf(field: NeRFField, occupancy, resolution: int, bound: float) -> Tensor:
-    """SDF values at the ``(resolution + 1)³`` grid vertices from the stage-1 field (see :mod:`dreamlift.refine.geometry`)."""
+def initial_sdf(field: NeRFField, occupancy, resolution: int, bound: float, level_scale: float = 1.0) -> Tensor:
+    """SDF values at the ``(resolution + 1)³`` grid vertices from the stage-1 field (see :mod:`dreamlift.refine.geometry`),
+    with the surface at ``level_scale`` times the density level the exporter fits."""
     from dreamlift.export.grid import sample_grid
     from dreamlift.export.mesh import fit_grid_level
 
@@ -82,7 +83,7 @@ def initial_sdf(field: NeRFField, occupancy, resolution: int, bound: float) -> T
     fit, _, _ = fit_grid_level(cpu_field, grid, 64, occupancy)
     if fit.opaque_pixels == 0:
         raise DreamliftError("the first stage is empty (no pixel of its renders is more than half opaque): there is nothing to refine")
-    return sdf_from_density(grid.density, fit.level, 2.0 * bound / resolution)
+    return sdf_from_density(grid.density, level_scale * fit.level, 2.0 * bound / resolution)
 
 
 class Refiner(DistillationLoop):
@@ -105,16 +106,14 @@ class Refiner(DistillationLoop):
         if list_checkpoints(self.stage_folder / "checkpoints"):
             sdf = torch.zeros(grid.vertices.shape[0])  # replaced by the checkpoint's on resume
         else:
-            sdf = initial_sdf(self.field, occupancy, refine.tet_resolution, config.nerf.bound).reshape(-1)
+            sdf = initial_sdf(self.field, occupancy, refine.tet_resolution, config.nerf.bound, refine.initial_level).reshape(-1)
         self.geometry = DMTetGeometry(grid, sdf, refine.max_shift).to(self.device)
-        self.optimizer = torch.optim.Adam(
+        self.optimizer = adam(
             [
                 {"params": [self.geometry.sdf], "lr": refine.sdf_learning_rate},
                 {"params": [self.geometry.deform], "lr": refine.deform_learning_rate},
                 {"params": list(self.field.parameters()) + list(self.background.parameters()), "lr": refine.colour_learning_rate},
-            ],
-            betas=(0.9, 0.99),
-            eps=1e-15,
+            ]
         )
         self.remember_learning_rates()
         self.generator = torch.Generator().manual_seed(config.seed + 1)

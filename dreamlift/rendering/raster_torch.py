@@ -186,6 +186,20 @@ def screen_weights(corners: Tensor, px: Tensor, py: Tensor) -> tuple[Tensor, Ten
     return 1.0 - w1 - w2, w1, w2
 
 
+def _weight_planes(corners: Tensor) -> tuple[Tensor, Tensor]:
+    """Screen-space barycentric weights of triangles ``corners (K, 3, ≥2)`` as planes about the first corner
+    ``(ax, ay)``: ``(K, 8)`` rows ``ax, ay, g0x, g0y, g1x, g1y, g2x, g2y`` with
+    ``w_k(x, y) = [k = 0] + g_kx·(x − ax) + g_ky·(y − ay)`` (as :func:`screen_weights`), and the triangles'
+    doubled signed areas ``(K,)``."""
+    ax, ay = corners[:, 0, 0], corners[:, 0, 1]
+    e1x, e1y = corners[:, 1, 0] - ax, corners[:, 1, 1] - ay
+    e2x, e2y = corners[:, 2, 0] - ax, corners[:, 2, 1] - ay
+    area = e1x * e2y - e1y * e2x
+    inverse = 1.0 / torch.where(area.abs() < _DEGENERATE, torch.ones_like(area), area)
+    g1x, g1y, g2x, g2y = e2y * inverse, -e2x * inverse, -e1y * inverse, e1x * inverse
+    return torch.stack((ax, ay, -(g1x + g2x), -(g1y + g2y), g1x, g1y, g2x, g2y), 1), area
+
+
 def _centre(flat: Tensor, size: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """Pixel centres ``x, y (K,)`` of flat indices into ``B·size·size``."""
     within = torch.remainder(flat, size * size)
@@ -268,12 +282,6 @@ def face_neighbours(faces: Tensor) -> Tensor:
     return neighbours.view(count, 3)
 
 
-def _signed_area(corners: Tensor) -> Tensor:
-    e1x, e1y = corners[..., 1, 0] - corners[..., 0, 0], corners[..., 1, 1] - corners[..., 0, 1]
-    e2x, e2y = corners[..., 2, 0] - corners[..., 0, 0], corners[..., 2, 1] - corners[..., 0, 1]
-    return e1x * e2y - e1y * e2x
-
-
 def antialias(image: Tensor, rast: Rasterized, screen: Tensor, faces: Tensor, neighbours: Tensor | None = None) -> Tensor:
     """``(B, H, W, C)`` → ``(B, H, W, C)``: nvdiffrast's analytic antialiasing of silhouette edges.
 
@@ -346,27 +354,41 @@ def _silhouette_crossing(
     Returns the triangle that owns the silhouette edge ``(K,)``, which of its edges ``(K,)``
     (opposite that corner) and whether one was found before the other pixel centre ``(K,)``.
     """
+    batch, count = screen.shape[0], faces.shape[0]
+    offsets = torch.arange(batch, device=screen.device)[:, None, None] * screen.shape[1]
+    corners = screen.reshape(-1, 3).index_select(0, (faces[None] + offsets).reshape(-1)).view(batch * count, 3, 3)
+    planes, area = _weight_planes(corners)  # per (image, face): once, not per hop
+    first_corner = torch.tensor([1.0, 0.0, 0.0], dtype=screen.dtype, device=screen.device)  # w_k's constant term
+    ends_all = torch.stack((*front_xy, *other_xy), 1)  # (K, 4): front x, y, other x, y
+    across_all = neighbours.reshape(-1)
+    facing = area > 0
+    theirs = facing.view(batch, count).gather(1, across_all.clamp(min=0).expand(batch, -1)).view(batch * count, 3)
+    silhouette = (neighbours < 0).repeat(batch, 1) | (facing[:, None] != theirs)  # (B·F, 3): edge opposite corner k is an outline
     owner, edge = face.clone(), torch.zeros_like(face)
     found = torch.zeros(face.shape[0], dtype=torch.bool, device=face.device)
     active = torch.arange(face.shape[0], device=face.device)
+    key_of = batch_of * count
     inf = torch.tensor(float("inf"), dtype=screen.dtype, device=screen.device)
     for _ in range(max_hops):
         if active.numel() == 0:
             break
         here = owner.index_select(0, active)
-        corners = _gather_corners(screen, faces, batch_of.index_select(0, active), here)
-        p = screen_weights(corners, *(c.index_select(0, active) for c in front_xy))
-        q = screen_weights(corners, *(c.index_select(0, active) for c in other_xy))
-        crossing = torch.stack([torch.where((b < 0) & (b < a), (a / (a - b).clamp(min=1e-30)).clamp(min=0.0), inf) for a, b in zip(p, q)], 1)
+        key = key_of.index_select(0, active) + here
+        plane = planes.index_select(0, key)  # (K, 8), see _weight_planes
+        ends = ends_all.index_select(0, active)
+        dx, dy = ends[:, 0::2] - plane[:, 0:1], ends[:, 1::2] - plane[:, 1:2]  # (K, 2): front, other
+        gx, gy = plane[:, 2::2], plane[:, 3::2]  # (K, 3)
+        p = gx * dx[:, 0:1] + gy * dy[:, 0:1] + first_corner
+        q = gx * dx[:, 1:2] + gy * dy[:, 1:2] + first_corner
+        crossing = torch.where((q < 0) & (q < p), (p / (p - q).clamp(min=1e-30)).clamp(min=0.0), inf)
         best, leaving = crossing.min(dim=1)
         exits = torch.isfinite(best)  # else the segment ends inside this triangle: no outline between the pixels
-        across = neighbours.reshape(-1).index_select(0, here * 3 + leaving)
-        theirs = _signed_area(_gather_corners(screen, faces, batch_of.index_select(0, active), across.clamp(min=0)))
-        outline = exits & ((across < 0) | ((_signed_area(corners) > 0) != (theirs > 0)))
+        slot = key * 3 + leaving
+        outline = exits & silhouette.reshape(-1).index_select(0, slot)
         done = active[outline]
         found[done], edge[done] = True, leaving[outline]
         onward = exits & ~outline
-        owner[active[onward]] = across[onward]
+        owner[active[onward]] = across_all.index_select(0, here * 3 + leaving)[onward]
         active = active[onward]
     return owner, edge, found
 

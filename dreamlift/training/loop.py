@@ -32,6 +32,14 @@ from dreamlift.errors import DreamliftError
 from dreamlift.training.checkpoint import load_latest_checkpoint, optimizer_from_tensors, optimizer_to_tensors, prefixed, save_checkpoint
 
 
+def adam(groups: list[dict]) -> torch.optim.Adam:
+    """Both stages' optimizer: Adam with betas (0.9, 0.99) and eps 1e-15 (as instant-ngp and torch-ngp, which
+    stable-dreamfusion trains with), fused (one kernel for all parameters: 3x faster a step on CPU) where the
+    parameters are on the CPU or CUDA."""
+    devices = {p.device.type for group in groups for p in group["params"]}
+    return torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15, fused=devices <= {"cpu", "cuda"})
+
+
 class RunInterrupted(DreamliftError):
     """The run was stopped by a signal after saving a checkpoint (exit status 130)."""
 
@@ -208,8 +216,8 @@ class DistillationLoop:
         if not torch.isfinite(loss):
             return None
         loss.backward()
-        params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if not all(torch.isfinite(p.grad).all() for p in params):
+        grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):  # one norm over all: inf or nan if any is
             self.optimizer.zero_grad(set_to_none=True)
             return None
         self.optimizer.step()

@@ -28,7 +28,7 @@ from dreamlift.rendering.views import PREVIEW_VIEWS
 from dreamlift.rendering.shading import ShadingMode, head_lights, sample_lights
 from dreamlift.scene.background import Background
 from dreamlift.scene.field import NeRFField
-from dreamlift.training.loop import DistillationLoop, RunInterrupted, StepRecord
+from dreamlift.training.loop import DistillationLoop, RunInterrupted, StepRecord, adam
 from dreamlift.config_tree import to_dict
 from dreamlift.training.config import ShadingSchedule, TrainConfig
 from dreamlift.training.run_folder import RUN_FORMAT
@@ -78,13 +78,11 @@ class Trainer(DistillationLoop):
         self.renderer = VolumeRenderer(config.render, self.occupancy)
         encoding_params = list(self.field.encoding.parameters())
         other_params = list(self.field.mlp.parameters()) + list(self.background.parameters())
-        self.optimizer = torch.optim.Adam(
+        self.optimizer = adam(
             [
                 {"params": encoding_params, "lr": config.learning_rate},
                 {"params": other_params, "lr": config.mlp_learning_rate},
-            ],
-            betas=(0.9, 0.99),
-            eps=1e-15,
+            ]
         )
         self.remember_learning_rates()
         self.generator = torch.Generator().manual_seed(config.seed)

@@ -84,3 +84,19 @@ def test_the_narrow_band_gives_the_full_grids_surface():
     assert part.faces.shape == full.faces.shape
     assert float(part.area()) == pytest.approx(float(full.area()), rel=1e-6)
     assert float(part.volume()) == pytest.approx(float(full.volume()), rel=1e-6)
+
+
+def test_the_compacted_band_gives_the_same_mesh_point_for_point():
+    from dreamlift.refine.tets import compacted, narrow_band
+
+    grid = tet_grid(20, 1.0)
+    sdf = grid.vertices.norm(dim=1) - 0.55 + 0.04 * torch.cos(5 * grid.vertices[:, 1])
+    shift = 0.01 * torch.sin(3 * grid.vertices)
+    band = narrow_band(grid, sdf, 2 * grid.spacing)
+    small, used = compacted(band)
+    assert used.shape[0] < grid.vertices.shape[0] / 3
+    assert torch.equal(small.vertices, grid.vertices[used])
+    whole = marching_tetrahedra(grid.vertices + shift, sdf, band)
+    part = marching_tetrahedra(small.vertices + shift[used], sdf[used], small)
+    assert torch.equal(part.faces, whole.faces)
+    assert torch.equal(part.vertices, whole.vertices)

@@ -378,3 +378,18 @@ def test_nvdiffrast_agrees_with_the_reference():
     assert (fi - ri).abs().mean() < 2e-3
     cosine = torch.nn.functional.cosine_similarity(fg.reshape(1, -1), rg.reshape(1, -1))
     assert cosine > 0.9
+
+
+def test_weight_planes_give_the_screen_weights():
+    from dreamlift.rendering.raster_torch import _weight_planes, screen_weights
+
+    generator = torch.Generator().manual_seed(3)
+    corners = torch.rand(200, 3, 3, generator=generator) * 64
+    px, py = torch.rand(200, generator=generator) * 64, torch.rand(200, generator=generator) * 64
+    planes, area = _weight_planes(corners)
+    direct = torch.stack(screen_weights(corners, px, py), 1)
+    dx, dy = (px - planes[:, 0])[:, None], (py - planes[:, 1])[:, None]
+    from_planes = planes[:, 2::2] * dx + planes[:, 3::2] * dy + torch.tensor([1.0, 0.0, 0.0])
+    assert torch.allclose(from_planes, direct, atol=1e-4 * float(direct.abs().max()))
+    e1, e2 = corners[:, 1, :2] - corners[:, 0, :2], corners[:, 2, :2] - corners[:, 0, :2]
+    assert torch.allclose(area, e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
