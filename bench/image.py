@@ -7,7 +7,7 @@ the run is told only ``--elevation``. Every run goes through the command line
 :func:`dreamlift.evaluation.image_scores.score_image_run` relative to the input
 camera. Usage::
 
-    python bench/image.py [--meshes] [--only chair,house] [--steps N] [--keep DIR] [--views 1|2|4] [--prompt]
+    python bench/image.py [--meshes] [--only chair,house] [--steps N] [--keep DIR] [--views 1|2|4] [--prompt] [--refine | --mesh-silhouettes]
 
 ``--views 2`` gives the run the input view and the one opposite it (azimuth + 180),
 ``--views 4`` four views 90 degrees apart, all at the case's elevation, through a view
@@ -84,6 +84,11 @@ def main() -> None:
     parser.add_argument("--prompt", action="store_true", help="add the case's caption as --prompt")
     parser.add_argument("--margin", type=float, default=20.0, help="novel views at least this many degrees from every input view")
     parser.add_argument("--set", dest="settings", action="append", default=[], help="a --set KEY=VALUE for every run")
+    parser.add_argument(
+        "--refine", action="store_true",
+        help="run with --refine on (stage 2) and export; the novel-view silhouettes are then the refined mesh.glb's",
+    )
+    parser.add_argument("--mesh-silhouettes", action="store_true", help="export, and score the novel-view silhouettes of mesh.glb (implied by --refine)")
     args = parser.parse_args()
     cases = toy_cases() + (mesh_cases() if args.meshes else [])
     if args.only:
@@ -100,7 +105,10 @@ def main() -> None:
         truth = parse_truth(case["truth"], case.get("colour"))
         folder = root / case["name"]
         argv = ["image", *input_arguments(root, case, truth, args.views, args.seed + index)]
-        argv += ["--out", str(folder), "--seed", str(args.seed), "--no-export", "--quiet"]
+        on_mesh = args.refine or args.mesh_silhouettes
+        argv += ["--out", str(folder), "--seed", str(args.seed), "--quiet"] + ([] if on_mesh else ["--no-export"])
+        if args.refine:
+            argv += ["--refine", "on"]
         if args.prompt:
             argv += ["--prompt", case["truth"]]
         for item in args.settings:
@@ -113,7 +121,7 @@ def main() -> None:
         if status != 0:
             print(f"{case['name']:<15} failed with status {status}")
             continue
-        scores = image_command_scores(folder, truth, case["azimuth"], args.margin)
+        scores = image_command_scores(folder, truth, case["azimuth"], args.margin, on_mesh)
         seen = recognised(folder)
         rows.append({"case": case["name"], "seconds": seconds, "seen": seen, **scores})
         print(
@@ -154,8 +162,8 @@ def input_arguments(root: Path, case: dict, truth, views: int, seed: int) -> lis
     return ["--views", str(table)]
 
 
-def image_command_scores(folder: Path, truth, azimuth: float, margin: float = 0.0) -> dict:
-    return score_image_run(load_run(folder), truth, input_azimuth=azimuth, margin=margin).as_dict()
+def image_command_scores(folder: Path, truth, azimuth: float, margin: float = 0.0, mesh_silhouettes: bool = False) -> dict:
+    return score_image_run(load_run(folder), truth, input_azimuth=azimuth, margin=margin, mesh_silhouettes=mesh_silhouettes).as_dict()
 
 
 def recognised(folder: Path) -> str:

@@ -255,6 +255,18 @@ def native_views(views: list[ViewInput], best_renders: Tensor, border_ratio: flo
 # ----------------------------------------------------------------------------- the prior
 
 
+def at_resolution(image: Tensor, size: int) -> Tensor:
+    """``image (H, H, 3)`` in the toy framing resampled to ``(size, size, 3)`` (area-weighted: antialiased bilinear).
+
+    The framing does not depend on the size, so a 32-pixel input view is the same picture as a
+    64-pixel one, only coarser: the refinement stage's prior (64 px) takes the 32-px inputs of stage 1.
+    """
+    if image.shape[0] == size:
+        return image
+    moved = torch.nn.functional.interpolate(image.permute(2, 0, 1)[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return moved[0].permute(1, 2, 0).clamp(0.0, 1.0)
+
+
 def weighted_posterior_mean(x_t: Tensor, alpha_bar: Tensor, renders: Tensor, log_prior: Tensor) -> Tensor:
     """Exact ``x̂0`` of the mixture ``Σ_i π_i δ(x − x_i)`` for ``x_t (B, D)``; ``log_prior (B, N)`` is ``log π``.
 
@@ -293,10 +305,8 @@ class ToyViewPrior(ToyPrior):
         self.candidate_object = torch.tensor([objects.index(cand.object) for cand in candidates])
         self.candidate_turn = torch.tensor([cand.turn for cand in candidates], dtype=torch.float32)
         self.candidate_weight = torch.tensor([cand.weight for cand in candidates], dtype=torch.float32)
-        for view in references:
-            if view.image.size != self.resolution:
-                raise DreamliftError(f"the toy view prior takes {self.resolution}x{self.resolution} input views, got {view.image.size}")
-        self.reference_images = torch.stack([v.image.rgb_on_white.reshape(-1) * 2.0 - 1.0 for v in references]) if references else torch.zeros(0, self.memory.images.shape[1])
+        images = [at_resolution(v.image.rgb_on_white, self.resolution) for v in references]  # stage 2 renders at 64 px from 32-px inputs
+        self.reference_images = torch.stack([i.reshape(-1) * 2.0 - 1.0 for i in images]) if references else torch.zeros(0, self.memory.images.shape[1])
         self.reference_elevation = torch.tensor([float(v.camera.elevation[0]) for v in references])
         self.reference_azimuth = torch.tensor([float(v.camera.azimuth[0]) for v in references])
         self.reference_weight = torch.tensor([float(v.weight) for v in references])

@@ -145,9 +145,11 @@ def test_two_refinement_steps_of_each_image_preset(preset, tmp_path):
     png = toy_png(tmp_path / "chair.png", 10.0, 30.0)
     model = ["--model", load_tiny_zero123().make_tiny_zero123(tmp_path / "zero123")] if preset == "zero123" else []
     out = tmp_path / "run"
-    small = ["--set", "refine.tet_resolution=16", "--set", "refine.preview_size=32", "--set", "refine.size=32"]
-    if preset == "toy-image":
+    small = ["--set", "refine.tet_resolution=16", "--set", "refine.preview_size=32"]
+    if preset == "toy-image":  # the preset's own refine.size, 64 px, from stage 1's 32-px views (it once failed there)
         small += ["--set", "prior.renders_per_object=64"]
+    else:
+        small += ["--set", "refine.size=32"]
     assert dreamlift(png, "--preset", preset, *model, "--out", out, "--steps", 2, "--refine", "on", "--set", "refine.steps=2", *small, "--turntable-size", 32, "--quiet") == 0
     rows = [json.loads(line) for line in (out / "refine" / "log.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 2 and math.isfinite(rows[-1]["loss"]) and rows[-1]["faces"] > 0

@@ -167,3 +167,20 @@ def test_log_prior_sums_candidate_weights(chair_prior):
 def test_candidates_json_round_trip():
     candidates = [ViewCandidate(ToyObject("chair", "red"), -66.0, 0.75), ViewCandidate(ToyObject("cube", "red"), 12.5, 0.25)]
     assert candidates_from_json(candidates_to_json(candidates)) == candidates
+
+
+def test_a_32_pixel_input_view_resampled_to_64_is_the_64_pixel_view_coarsened():
+    """The refinement's toy view prior (64 px) takes stage 1's 32-px input views: the same framing, resampled."""
+    from dreamlift.guidance.toy_view import at_resolution
+    from dreamlift.rendering.cameras import OrbitCameras
+    from dreamlift.toyworld import parse_caption, render
+
+    camera = OrbitCameras.make(10.0, 30.0)
+    obj = parse_caption("a red chair")
+    on_white = lambda rgba: rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])  # noqa: E731
+    small, large = on_white(render(obj, camera, 32)[0]), on_white(render(obj, camera, 64)[0])
+    resampled = at_resolution(small, 64)
+    assert resampled.shape == (64, 64, 3) and torch.equal(at_resolution(large, 64), large)
+    error = float((resampled - large).abs().mean())
+    turned = on_white(render(obj, OrbitCameras.make(10.0, 40.0), 64)[0])  # the same chair 10 degrees round
+    assert error < 0.7 * float((turned - large).abs().mean())  # nearer the 64-px view than a view 10 degrees off is (0.028, 0.048)

@@ -100,3 +100,20 @@ def test_the_compacted_band_gives_the_same_mesh_point_for_point():
     part = marching_tetrahedra(small.vertices + shift[used], sdf[used], small)
     assert torch.equal(part.faces, whole.faces)
     assert torch.equal(part.vertices, whole.vertices)
+
+
+@pytest.mark.parametrize("level", [5.0, 2.5])
+def test_the_sdf_of_a_density_puts_the_surface_on_the_densitys_level_set(level):
+    """A Gaussian blob ``σ = 10·exp(−r²/(2s²))``: the level set ``σ = τ`` is the sphere ``r = s·sqrt(2 ln(10/τ))``, so
+    halving the level (``refine.initial_level=0.5``) starts from a larger sphere, by the closed form."""
+    import math
+
+    from dreamlift.refine.geometry import sdf_from_density
+
+    grid = tet_grid(48, 1.0)
+    s = 0.3
+    density = 10.0 * torch.exp(-grid.vertices.norm(dim=1) ** 2 / (2 * s * s)).reshape(49, 49, 49)
+    sdf = sdf_from_density(density, level, grid.spacing).reshape(-1)
+    mesh = marching_tetrahedra(grid.vertices, sdf, grid)
+    radius = s * math.sqrt(2 * math.log(10.0 / level))
+    assert float(mesh.volume()) == pytest.approx(4 / 3 * math.pi * radius**3, rel=0.02)

@@ -87,6 +87,7 @@ def test_refine_command_writes_the_refined_assets(stage1, tmp_path, capsys):
     [
         (["--set", "nerf.hidden=8"], ["refine.*"]),
         (["--set", "refine.tet_resolution=3"], ["tet_resolution"]),
+        (["--set", "refine.initial_level=0"], ["initial_level", "(0, 4]"]),
         (["--resolution", "48"], ["toy prior", "32, 64, 128"]),
         (["--resume"], ["no refinement to resume"]),
         (["--set", "refine.nosuch=1"], ["nosuch"]),
