@@ -85,8 +85,9 @@ class DMTetGeometry(nn.Module):
         self._band_vertices: Tensor | None = None  # their indices in the full grid
         self._band_sdf: Tensor | None = None
 
-    def deformed_vertices(self) -> Tensor:
-        return self.base + self.max_shift * self.grid.spacing * torch.tanh(self.deform)
+    def deformed_vertices(self, index: Tensor) -> Tensor:
+        """Positions ``(K, 3)`` of the grid vertices ``index (K,)``: ``x_i + max_shift · h · tanh(d_i)``."""
+        return self.base.index_select(0, index) + self.max_shift * self.grid.spacing * torch.tanh(self.deform.index_select(0, index))
 
     def _active_grid(self) -> tuple[TetGrid, Tensor]:
         """The narrow band of tetrahedra around the surface over its own vertices, and their indices in the full
@@ -122,8 +123,7 @@ class DMTetGeometry(nn.Module):
     def surface(self) -> SurfaceMesh:
         """The current surface mesh (differentiable in ``sdf`` and ``deform``); only the band's vertices are deformed."""
         band, used = self._active_grid()
-        shift = self.max_shift * self.grid.spacing * torch.tanh(self.deform.index_select(0, used))
-        return marching_tetrahedra(band.vertices + shift, self.sdf.index_select(0, used), band)
+        return marching_tetrahedra(self.deformed_vertices(used), self.sdf.index_select(0, used), band)
 
     def to(self, *args, **kwargs):  # the grid's index tensors follow the parameters
         module = super().to(*args, **kwargs)

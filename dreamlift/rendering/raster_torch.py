@@ -129,8 +129,7 @@ def _zbuffer(screen: Tensor, faces: Tensor, size: int, near: float, max_pairs: i
     zbuf = torch.full((batch * pixels,), key_none, dtype=torch.int64, device=screen.device)
     if count_faces == 0:
         return torch.full_like(zbuf, -1)
-    offsets = torch.arange(batch, device=screen.device)[:, None, None] * screen.shape[1]
-    corners = screen.detach().reshape(-1, 3).index_select(0, (faces + offsets).reshape(-1)).view(-1, 3, 3)  # (B·F, 3, 3)
+    corners = _all_corners(screen.detach(), faces)
     x, y, z = (tuple(corners[:, k, axis] for k in range(3)) for axis in range(3))
     col0 = torch.ceil(_min3(*x) - 0.5).clamp(0, size).long()
     col1 = torch.floor(_max3(*x) - 0.5).clamp(-1, size - 1).long()
@@ -205,6 +204,12 @@ def _centre(flat: Tensor, size: int, dtype: torch.dtype) -> tuple[Tensor, Tensor
     within = torch.remainder(flat, size * size)
     row = torch.div(within, size, rounding_mode="floor")
     return (within - row * size).to(dtype) + 0.5, row.to(dtype) + 0.5
+
+
+def _all_corners(screen: Tensor, faces: Tensor) -> Tensor:
+    """``(B·F, 3, 3)`` screen corners of every face in every image of ``screen (B, V, 3)``, image-major."""
+    offsets = torch.arange(screen.shape[0], device=screen.device)[:, None, None] * screen.shape[1]
+    return screen.reshape(-1, 3).index_select(0, (faces[None] + offsets).reshape(-1)).view(-1, 3, 3)
 
 
 def _gather_corners(screen: Tensor, faces: Tensor, batch_of: Tensor, face_index: Tensor) -> Tensor:
@@ -355,9 +360,7 @@ def _silhouette_crossing(
     (opposite that corner) and whether one was found before the other pixel centre ``(K,)``.
     """
     batch, count = screen.shape[0], faces.shape[0]
-    offsets = torch.arange(batch, device=screen.device)[:, None, None] * screen.shape[1]
-    corners = screen.reshape(-1, 3).index_select(0, (faces[None] + offsets).reshape(-1)).view(batch * count, 3, 3)
-    planes, area = _weight_planes(corners)  # per (image, face): once, not per hop
+    planes, area = _weight_planes(_all_corners(screen, faces))  # per (image, face): once, not per hop
     first_corner = torch.tensor([1.0, 0.0, 0.0], dtype=screen.dtype, device=screen.device)  # w_k's constant term
     ends_all = torch.stack((*front_xy, *other_xy), 1)  # (K, 4): front x, y, other x, y
     across_all = neighbours.reshape(-1)
