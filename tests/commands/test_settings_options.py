@@ -147,11 +147,13 @@ def test_format_1_run_configs_are_read_as_the_same_settings():
 
     data = Path(__file__).parents[1] / "training" / "data"
     from dreamlift.config_tree import from_dict
+    from dreamlift.refine.config import RefineConfig
     from dreamlift.training.config import TrainConfig
 
     text = upgrade_config(json.loads((data / "format1-text-config.json").read_text()), data)
     expected = to_dict(toy_text())
     expected.update(prompt="a red cube", steps=2, export_mesh=False, export_video=False)
+    expected["refine"] = to_dict(RefineConfig())  # added after format 1: RefineConfig's defaults, not the toy preset's
     assert to_dict(from_dict(TrainConfig, text)) == expected  # settings added since format 1 read as their defaults
     image = upgrade_config(json.loads((data / "format1-image-config.json").read_text()), data)
     expected_image = to_dict(preset_config("toy-image"))
