@@ -34,9 +34,10 @@ def timed_step(refiner, supersample: int) -> dict[str, float]:
 
     refine, config = refiner.config.refine, refiner.config
     marks = [time.perf_counter()]
-    cameras = refiner.draw_cameras()
+    cameras, lights = refiner.draw_views()
     shading = draw_shading(config.shading, refiner.step, refiner.generator)
-    lights = sample_lights(cameras, config.shading.light_jitter, config.shading.ambient, refiner.generator)
+    if lights is None:
+        lights = sample_lights(cameras, config.shading.light_jitter, config.shading.ambient, refiner.generator)
     mesh = refiner.surface()
     marks.append(time.perf_counter())
     out = refiner.render(mesh, cameras, refine.size, shading, lights, supersample)

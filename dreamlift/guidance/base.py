@@ -28,6 +28,21 @@ from torch import Tensor
 
 from dreamlift.guidance.settings import GuidanceInputs, PriorSettings, TimestepSchedule, Weighting  # noqa: F401 (re-exported)
 from dreamlift.rendering.cameras import OrbitCameras
+from dreamlift.rendering.shading import Lights
+
+
+@dataclass
+class MemorisedViews:
+    """The views a memory prior's renders were made from: ``cameras`` ``(N,)`` and their ``lights`` ``(N,)``, row for row."""
+
+    cameras: OrbitCameras
+    lights: Lights
+
+    def __len__(self) -> int:
+        return len(self.cameras)
+
+    def __getitem__(self, index) -> "MemorisedViews":
+        return MemorisedViews(self.cameras[index], self.lights[index])
 
 
 @dataclass
@@ -104,13 +119,15 @@ class Guidance(abc.ABC):
     def num_train_timesteps(self) -> int:
         return int(self.alphas_cumprod.shape[0])
 
-    def memorised_cameras(self) -> OrbitCameras | None:
-        """The cameras of the renders a memory prior holds (the toy priors), in the scene's frame; None for a learned prior.
+    def memorised_views(self) -> MemorisedViews | None:
+        """The cameras and lights of the renders a memory prior holds (the toy priors), in the scene's frame; None for a learned prior.
 
         A memory prior's distribution is its finite set of renders, so between memorised
         cameras its low-noise score points at the nearest memorised view, some degrees
         away; drawing the cameras among these (``refine.cameras=memorised``) asks it where it
-        is exact. A learned prior is continuous in the camera: any camera is as good.
+        is exact, and rendering with the light each was made with (``refine.lights=memorised``)
+        lets the view's own render be the nearest one. A learned prior is continuous in the
+        camera: any camera is as good.
         """
         return None
 

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.priors import TextGuidanceSettings, TextPriorConfig, default_text_prior  # noqa: F401 (the settings, re-exported)
-from dreamlift.guidance.base import Guidance, GuidanceInputs, GuidanceOutput, TimestepSchedule
+from dreamlift.guidance.base import Guidance, GuidanceInputs, GuidanceOutput, MemorisedViews, TimestepSchedule
 from dreamlift.rendering.cameras import OrbitCameras
 
 
@@ -59,9 +59,9 @@ class CombinedGuidance(Guidance):
         """The image prior's prediction (the text prior diffuses its own variable in :meth:`__call__`)."""
         return self.image.predict_noise(x_t, timesteps, cameras)
 
-    def memorised_cameras(self) -> OrbitCameras | None:
-        """The image prior's (the text prior only adds its judgement at those cameras)."""
-        return self.image.memorised_cameras()
+    def memorised_views(self) -> MemorisedViews | None:
+        """The image prior's (the text prior only adds its judgement at those views)."""
+        return self.image.memorised_views()
 
     def text_cameras(self, cameras: OrbitCameras) -> OrbitCameras:
         """``cameras`` as the text prior sees them: turned by ``−front_azimuth``."""

@@ -31,9 +31,10 @@ import torch
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.base import Guidance, classifier_free_guidance, linear_alphas_cumprod
+from dreamlift.guidance.base import Guidance, MemorisedViews, classifier_free_guidance, linear_alphas_cumprod
 from dreamlift.guidance.priors import ToyPriorConfig
 from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras, wrap_degrees
+from dreamlift.rendering.shading import Lights, sample_lights
 
 
 def cache_dir() -> Path:
@@ -75,12 +76,16 @@ def memorised_cameras(count: int, seed: int) -> OrbitCameras:
     return OrbitCameras(elevation, azimuth, radius, torch.full((count,), TOY_CAMERA.fovy))
 
 
+def memorised_lights(cameras: OrbitCameras, seed: int) -> Lights:
+    """The lights of the renders made from ``cameras`` (TOYWORLD's jittered head lights, drawn from ``seed + 1``)."""
+    return sample_lights(cameras, generator=torch.Generator().manual_seed(seed + 1))
+
+
 def load_render_set(obj, count: int, resolution: int, seed: int, supersample: int) -> RenderSet:
     """Renders of ``obj`` (a ``ToyObject``), from the on-disk cache or made now and cached."""
     from safetensors.torch import load_file, save
 
     from dreamlift._atomic import write_bytes
-    from dreamlift.rendering.shading import sample_lights
     from dreamlift.toyworld import composite_white, render
 
     key = f"{obj.shape}-{obj.color}-{count}-{resolution}-{seed}-{supersample}-{_toyworld_fingerprint()}"
@@ -93,8 +98,7 @@ def load_render_set(obj, count: int, resolution: int, seed: int, supersample: in
         except Exception:  # a damaged cache entry is rebuilt, never trusted
             pass
     cameras = memorised_cameras(count, seed)
-    generator = torch.Generator().manual_seed(seed + 1)
-    lights = sample_lights(cameras, generator=generator)
+    lights = memorised_lights(cameras, seed)
     chunks = []
     for start in range(0, count, 256):
         part = slice(start, start + 256)
@@ -171,10 +175,11 @@ class ToyPrior(Guidance):
             torch.cat([s.images for s in sets]), torch.cat([s.elevation for s in sets]), torch.cat([s.azimuth for s in sets])
         )
 
-    def memorised_cameras(self) -> OrbitCameras:
-        """The cameras of :attr:`renders` (drawn again from their seed: the cache stores angles only)."""
+    def memorised_views(self) -> MemorisedViews:
+        """The cameras and lights of :attr:`renders` (drawn again from their seed: the cache stores angles only)."""
         c = self.config
-        return memorised_cameras(c.renders_per_object, c.seed)
+        cameras = memorised_cameras(c.renders_per_object, c.seed)
+        return MemorisedViews(cameras, memorised_lights(cameras, c.seed))
 
     def encode(self, images: Tensor) -> Tensor:
         if images.shape[1] != self.resolution or images.shape[2] != self.resolution:

@@ -57,6 +57,7 @@ import torch
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
+from dreamlift.guidance.base import MemorisedViews
 from dreamlift.guidance.priors import ToyViewPriorConfig
 from dreamlift.guidance.toy import RenderSet, ToyPrior, load_render_set, view_window
 from dreamlift.guidance.view_weights import conditioning_weights
@@ -312,11 +313,12 @@ class ToyViewPrior(ToyPrior):
         self.reference_weight = torch.tensor([float(v.weight) for v in references])
         self.reference_cameras = OrbitCameras.cat([v.camera for v in references]) if references else OrbitCameras(*(torch.zeros(0) for _ in range(4)))
 
-    def memorised_cameras(self) -> OrbitCameras:
-        """The best candidate's memorised cameras, turned as that candidate is (its renders' place in the scene)."""
-        cameras = super().memorised_cameras()
+    def memorised_views(self) -> MemorisedViews:
+        """The best candidate's memorised cameras and lights, turned as that candidate is (its renders' place in the scene)."""
+        views = super().memorised_views()
         turn = float(self.candidates[0].turn)
-        return OrbitCameras(cameras.elevation, cameras.azimuth + turn, cameras.radius, cameras.fovy)
+        cameras = views.cameras
+        return MemorisedViews(OrbitCameras(cameras.elevation, cameras.azimuth + turn, cameras.radius, cameras.fovy), views.lights.turned(turn))
 
     def log_prior(self, cameras: OrbitCameras) -> Tensor:
         """``(B, N + R)`` log weights of the memorised renders and the input views for each camera."""

@@ -10,11 +10,9 @@ from dataclasses import dataclass, field
 
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.settings import TimestepSchedule
-from dreamlift.rendering.settings import NVDIFFRAST_INSTALL, nvdiffrast_installed
+from dreamlift.rendering.settings import NVDIFFRAST_INSTALL, VIEW_SOURCES, nvdiffrast_installed
 
 
-CAMERA_CHOICES = ("random", "memorised")
-"""Values of ``refine.cameras``."""
 
 
 @dataclass
@@ -48,6 +46,10 @@ class RefineConfig:
     """Where the cameras are drawn: ``memorised`` (among a memory prior's memorised cameras, where its
     score is exact: the toy priors; with a learned prior, which has none, stage 1's ranges) or ``random``
     (stage 1's ranges for every prior). Measured in docs/measurements.md (bench/refine.py)."""
+    lights: str = "random"
+    """The light of each training render: ``random`` (stage 1's jittered head lights) or ``memorised`` (with
+    ``cameras=memorised``, the light the memorised render of that camera was made with, so that the view's own
+    render is the one the prior's low-noise score points at; a prior without memorised views gets random ones)."""
     sdf_learning_rate: float = 0.001
     """Adam learning rate of the SDF values (world units)."""
     deform_learning_rate: float = 0.015
@@ -86,8 +88,9 @@ class RefineConfig:
             raise DreamliftError(f"refine.initial_level {self.initial_level} is out of range: use a multiple of the fitted level in (0, 4] (1 is the exporter's)")
         if not 0.0 <= self.max_shift <= 0.5:
             raise DreamliftError(f"refine.max_shift {self.max_shift} must be in [0, 0.5] grid spacings (more lets tetrahedra flip)")
-        if self.cameras not in CAMERA_CHOICES:
-            raise DreamliftError(f"refine.cameras is {self.cameras!r}: use one of {', '.join(CAMERA_CHOICES)}")
+        for name in ("cameras", "lights"):
+            if getattr(self, name) not in VIEW_SOURCES:
+                raise DreamliftError(f"refine.{name} is {getattr(self, name)!r}: use one of {', '.join(VIEW_SOURCES)}")
         if not 1 <= self.supersample <= 4:
             raise DreamliftError(f"refine.supersample {self.supersample} is out of range: use 1 to 4")
         if self.batch_size < 1:

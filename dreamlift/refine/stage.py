@@ -29,16 +29,16 @@ from dreamlift.refine.geometry import DMTetGeometry, sdf_from_density
 from dreamlift.refine.regularisers import laplacian_smoothness, mesh_edges, normal_consistency
 from dreamlift.refine.render import MeshRender, render_mesh
 from dreamlift.refine.tets import SurfaceMesh, tet_grid
-from dreamlift.rendering.cameras import sample_cameras
+from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.mesh_rasterizer import MeshRasterizer
-from dreamlift.rendering.shading import ShadingMode, head_lights, sample_lights
+from dreamlift.rendering.shading import Lights, ShadingMode, head_lights, sample_lights
 from dreamlift.rendering.views import PREVIEW_VIEWS
 from dreamlift.scene.background import Background
 from dreamlift.scene.field import NeRFField
 from dreamlift.training.checkpoint import list_checkpoints, load_latest_checkpoint, prefixed
 from dreamlift.training.config import TrainConfig
 from dreamlift.training.loop import DistillationLoop, StepRecord, adam
-from dreamlift.training.trainer import draw_shading, resolve_device
+from dreamlift.training.trainer import draw_shading, draw_views, resolve_device
 
 STAGE_FOLDER = "refine"
 """The refinement stage's sub-folder of a run folder."""
@@ -117,7 +117,7 @@ class Refiner(DistillationLoop):
         )
         self.remember_learning_rates()
         self.generator = torch.Generator().manual_seed(config.seed + 1)
-        self._memorised = guidance.memorised_cameras() if refine.cameras == "memorised" else None
+        self._memorised = guidance.memorised_views() if refine.cameras == "memorised" else None
         self.rasterizer = MeshRasterizer(refine.rasterizer)  # a missing nvdiffrast, when asked for, fails here
 
     # ------------------------------------------------------------ state
@@ -141,18 +141,19 @@ class Refiner(DistillationLoop):
             supersample=supersample,
         )
 
-    def draw_cameras(self):
-        """This step's cameras: stage 1's ranges, or among the prior's memorised cameras (``refine.cameras``)."""
-        count = self.config.refine.batch_size
-        if self._memorised is not None:
-            return self._memorised[torch.randint(len(self._memorised), (count,), generator=self.generator)]
-        return sample_cameras(self.config.cameras, count, self.generator)
+    def draw_views(self) -> tuple[OrbitCameras, Lights | None]:
+        """This step's cameras: stage 1's ranges, or among the prior's memorised views (``refine.cameras``); and,
+        with ``refine.lights=memorised``, the lights those views were memorised with (else None: draw them)."""
+        refine = self.config.refine
+        cameras, lights = draw_views(self._memorised, self.config.cameras, refine.batch_size, self.generator)
+        return cameras, (lights if refine.lights == "memorised" else None)
 
     def train_step(self) -> StepRecord | None:
         refine, config = self.config.refine, self.config
-        cameras = self.draw_cameras()
+        cameras, lights = self.draw_views()
         shading = draw_shading(config.shading, self.step, self.generator)
-        lights = sample_lights(cameras, config.shading.light_jitter, config.shading.ambient, self.generator)
+        if lights is None:
+            lights = sample_lights(cameras, config.shading.light_jitter, config.shading.ambient, self.generator)
         mesh = self.surface()
         out = self.render(mesh, cameras.to(self.device), refine.size, shading, lights.to(self.device), refine.supersample)
         guided = self.guidance(out.image, cameras, progress=self.step / refine.steps, generator=self.generator)

@@ -27,6 +27,19 @@ class Lights:
     def to(self, device) -> "Lights":
         return Lights(self.direction.to(device), self.ambient.to(device))
 
+    def __len__(self) -> int:
+        return int(self.ambient.shape[0])
+
+    def __getitem__(self, index) -> "Lights":
+        """The lights of the images ``index`` (an int, index tensor, slice or mask), as :class:`OrbitCameras` indexes."""
+        return Lights(self.direction[index].reshape(-1, 3), self.ambient[index].reshape(-1))
+
+    def turned(self, degrees: float) -> "Lights":
+        """The lights turned by ``degrees`` about +Y, as a camera's azimuth turns (right-handed: +Z goes toward +X)."""
+        c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+        x, y, z = self.direction.unbind(-1)
+        return Lights(torch.stack((c * x + s * z, y, -s * x + c * z), dim=-1), self.ambient)
+
 
 def sample_lights(
     cameras: OrbitCameras,

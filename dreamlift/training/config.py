@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.priors import PriorConfig, ToyPriorConfig
 from dreamlift.refine.config import RefineConfig
-from dreamlift.rendering.settings import CameraRanges, OccupancyConfig, RenderConfig
+from dreamlift.rendering.settings import VIEW_SOURCES, CameraRanges, OccupancyConfig, RenderConfig
 from dreamlift.scene.settings import BackgroundKind, FieldConfig
 from dreamlift.training.image_settings import ImageSettings
 from dreamlift.training.seed import check_seed
@@ -98,7 +98,11 @@ class TrainConfig:
     mlp_learning_rate: float = 0.003
     """Adam learning rate of the field's MLP and background."""
     cameras: CameraRanges = field(default_factory=CameraRanges)
-    """Random training cameras."""
+    """Random training cameras (with ``views=random``)."""
+    views: str = "random"
+    """Training views: ``random`` (cameras in ``cameras``' ranges, head lights jittered as ``shading`` says) or
+    ``memorised`` (among a memory prior's memorised views, each with its render's light, where the prior's score
+    points at that view's own render; a learned prior has none and gets random ones)."""
     nerf: FieldConfig = field(default_factory=FieldConfig)
     """The NeRF field."""
     render: RenderConfig = field(default_factory=RenderConfig)
@@ -171,6 +175,8 @@ class TrainConfig:
         if self.refine.enabled:
             self.prior.for_refinement(self.refine.size, self.refine.timesteps).validate()
         self.cameras.validate()
+        if self.views not in VIEW_SOURCES:
+            raise DreamliftError(f"views is {self.views!r}: use one of {', '.join(VIEW_SOURCES)}")
         self.nerf.validate()
         self.prior.validate()
         if self.image is not None:

@@ -20,12 +20,13 @@ from torch import Tensor
 from dreamlift import __version__, runtime
 from dreamlift._atomic import write_json, write_png, write_text
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.base import Guidance
+from dreamlift.guidance.base import Guidance, MemorisedViews
 from dreamlift.rendering.cameras import OrbitCameras, sample_cameras
+from dreamlift.rendering.settings import CameraRanges
 from dreamlift.rendering.occupancy import OccupancyGrid
 from dreamlift.rendering.renderer import RenderOutput, VolumeRenderer
 from dreamlift.rendering.views import PREVIEW_VIEWS
-from dreamlift.rendering.shading import ShadingMode, head_lights, sample_lights
+from dreamlift.rendering.shading import Lights, ShadingMode, head_lights, sample_lights
 from dreamlift.scene.background import Background
 from dreamlift.scene.field import NeRFField
 from dreamlift.training.loop import DistillationLoop, RunInterrupted, StepRecord, adam
@@ -37,6 +38,14 @@ from dreamlift.training.run_folder import RUN_FORMAT
 def resolve_device(config: TrainConfig) -> torch.device:
     """``config.device`` made concrete; a CUDA request without a GPU is a one-line error."""
     return runtime.resolve_device(config.device, prefer_gpu=config.prior.prefers_gpu)
+
+
+def draw_views(memorised: MemorisedViews | None, ranges: CameraRanges, count: int, generator: torch.Generator) -> tuple[OrbitCameras, Lights | None]:
+    """``count`` training cameras: among ``memorised`` views with their lights, or (None) in ``ranges`` with lights None (to draw)."""
+    if memorised is None:
+        return sample_cameras(ranges, count, generator), None
+    views = memorised[torch.randint(len(memorised), (count,), generator=generator)]
+    return views.cameras, views.lights
 
 
 def draw_shading(schedule: ShadingSchedule, step: int, generator: torch.Generator) -> ShadingMode:
@@ -76,6 +85,7 @@ class Trainer(DistillationLoop):
         self.background = Background(config.background).to(self.device)
         self.occupancy = OccupancyGrid(config.occupancy, config.nerf.bound, self.device)
         self.renderer = VolumeRenderer(config.render, self.occupancy)
+        self._memorised = guidance.memorised_views() if config.views == "memorised" else None
         encoding_params = list(self.field.encoding.parameters())
         other_params = list(self.field.mlp.parameters()) + list(self.background.parameters())
         self.optimizer = adam(
@@ -109,9 +119,11 @@ class Trainer(DistillationLoop):
     def shading_for_step(self) -> ShadingMode:
         return draw_shading(self.config.shading, self.step, self.generator)
 
-    def render_training_view(self, cameras: OrbitCameras, shading: ShadingMode) -> RenderOutput:
-        s = self.config.shading
-        lights = sample_lights(cameras, s.light_jitter, s.ambient, self.generator)
+    def render_training_view(self, cameras: OrbitCameras, shading: ShadingMode, lights: Lights | None = None) -> RenderOutput:
+        """The field from ``cameras`` at this step's size; ``lights`` (None: drawn as ``config.shading`` says)."""
+        if lights is None:
+            s = self.config.shading
+            lights = sample_lights(cameras, s.light_jitter, s.ambient, self.generator)
         return self.renderer.render(
             self.field, cameras, self.config.training_view_at(self.step)[0], shading=shading, lights=lights, background=self.background, generator=self.generator
         )
@@ -125,9 +137,9 @@ class Trainer(DistillationLoop):
         config = self.config
         if self.step % config.occupancy.update_every == 0:
             self.occupancy.update(self.field.density, self.generator)
-        cameras = sample_cameras(config.cameras, config.training_view_at(self.step)[1], self.generator)  # drawn on the CPU
+        cameras, lights = draw_views(self._memorised, config.cameras, config.training_view_at(self.step)[1], self.generator)  # on the CPU
         shading = self.shading_for_step()
-        out = self.render_training_view(cameras.to(self.device), shading)
+        out = self.render_training_view(cameras.to(self.device), shading, None if lights is None else lights.to(self.device))
         guided = self.guidance(out.image, cameras, progress=self.step / config.steps, generator=self.generator)
         opacity = out.opacity.clamp(1e-5, 1.0 - 1e-5)
         terms = {"sds": guided.loss}
