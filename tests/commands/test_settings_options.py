@@ -154,6 +154,7 @@ def test_format_1_run_configs_are_read_as_the_same_settings():
     expected = to_dict(toy_text())
     expected.update(prompt="a red cube", steps=2, export_mesh=False, export_video=False)
     expected["refine"] = to_dict(RefineConfig())  # added after format 1: RefineConfig's defaults, not the toy preset's
+    expected["views"] = "random"  # likewise: an old run resumes with the views it was trained with
     assert to_dict(from_dict(TrainConfig, text)) == expected  # settings added since format 1 read as their defaults
     image = upgrade_config(json.loads((data / "format1-image-config.json").read_text()), data)
     expected_image = to_dict(preset_config("toy-image"))
