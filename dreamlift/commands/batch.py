@@ -30,6 +30,7 @@ FORWARDED = (
     ("--checkpoint-every", "value", "steps between checkpoints: a killed run loses at most this many"),
     ("--device", "value", "device of every run (auto, cpu, cuda)"),
     ("--no-export", "flag", "skip mesh.glb and turntable.mp4"),
+    ("--refine", "value", "stage 2, mesh refinement, in every run: on or off (default: the preset's)"),
 )
 """Run options of ``dreamlift text|image`` that the batch passes on: (option, how it is given, help)."""
 MAX_EXIT_STATUS = 100

@@ -23,7 +23,7 @@ def resolved(capsys, *argv) -> dict:
 def test_a_run_with_set_then_its_config_json_gives_the_same_settings(tmp_path, capsys):
     """The issue's check: --set reaches config.json, and a run's config.json repeats the run exactly."""
     first, second = tmp_path / "A", tmp_path / "C"
-    argv = ["text", "a red cube", "--steps", "2", "--set", "render.samples_per_ray=48", "--set", "prior.renders_per_object=64"]
+    argv = ["text", "a red cube", "--steps", "2", "--refine", "off", "--set", "render.samples_per_ray=48", "--set", "prior.renders_per_object=64"]
     assert main([*argv, "--no-export", "--quiet", "--out", str(first)]) == 0
     saved = json.loads((first / "config.json").read_text())["config"]
     assert saved["render"]["samples_per_ray"] == 48 and saved["prior"]["renders_per_object"] == 64 and saved["steps"] == 2
@@ -135,7 +135,7 @@ def test_bad_config_files_are_one_line_errors(tmp_path, cli):
 
 def test_a_resumed_run_refuses_new_settings(tmp_path, cli):
     out = tmp_path / "run"
-    assert main(["text", "a red cube", "--steps", "2", "--set", "prior.renders_per_object=64", "--no-export", "--quiet", "--out", str(out)]) == 0
+    assert main(["text", "a red cube", "--steps", "2", "--refine", "off", "--set", "prior.renders_per_object=64", "--no-export", "--quiet", "--out", str(out)]) == 0
     for extra in (("--set", "steps=5"), ("--preset", "toy"), ("--config", out / "config.json")):
         cli("text", "a red cube", "--resume", "--out", out, *extra, unchanged=out).one_line_error(
             f"a resumed run keeps its saved settings: drop {extra[0]}"

@@ -10,7 +10,7 @@ from dreamlift.cli import main
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "red_cube"
-    code = main(["text", "a red cube", "--out", str(out), "--steps", "40", "--quiet", "--no-export"])
+    code = main(["text", "a red cube", "--out", str(out), "--steps", "40", "--quiet", "--no-export", "--refine", "off"])
     assert code == 0
     return out
 
@@ -91,7 +91,7 @@ def test_existing_run_is_not_overwritten_without_resume(cli_process, small_run):
 
 def test_resume_continues_to_more_steps(cli_process, tmp_path):
     out = tmp_path / "run"
-    assert main(["text", "a red cube", "--out", str(out), "--steps", "10", "--quiet", "--no-export"]) == 0
+    assert main(["text", "a red cube", "--out", str(out), "--steps", "10", "--quiet", "--no-export", "--refine", "off"]) == 0
     assert main(["text", "a red cube", "--out", str(out), "--steps", "20", "--quiet", "--no-export", "--resume"]) == 0
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [10, 20]

@@ -15,7 +15,7 @@ ray = pytest.importorskip("ray")
 from dreamlift.cli import main  # noqa: E402
 from dreamlift.jobs.task import KILL_ONCE_VARIABLE  # noqa: E402
 
-FEW_STEPS = ["--steps", "6", "--checkpoint-every", "2", "--no-export", "--quiet"]
+FEW_STEPS = ["--steps", "6", "--checkpoint-every", "2", "--no-export", "--refine", "off", "--quiet"]
 GOOD = ("a red cube", "a blue sphere", "a green cone", "a yellow cylinder")
 
 
@@ -75,7 +75,7 @@ def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(cluster, tmp
     table = tmp_path / "crash.jsonl"
     table.write_text(json.dumps({"prompt": "a red cube", "out": "crashing", "steps": 40}) + "\n")
     out = tmp_path / "batch"
-    assert main(["batch", str(table), "--out", str(out), "--checkpoint-every", "10", "--no-export", "--quiet"]) == 0
+    assert main(["batch", str(table), "--out", str(out), "--checkpoint-every", "10", "--no-export", "--refine", "off", "--quiet"]) == 0
     assert cluster["marker"].exists()  # the first attempt's worker really died (os._exit once its step-10 checkpoint existed)
     row = summary(out)["crashing"]
     assert row["status"] == "done" and row["steps"] == "40"
@@ -90,7 +90,7 @@ def test_a_driver_killed_by_sigkill_redoes_nothing_that_finished(cluster, tmp_pa
     table = tmp_path / "prompts.txt"
     table.write_text("a red cube\na blue sphere\na green cone\n")
     out = tmp_path / "batch"
-    argv = ["batch", str(table), "--out", str(out), "--workers", "1", "--steps", "60", "--checkpoint-every", "10", "--no-export", "--no-scores", "--quiet"]
+    argv = ["batch", str(table), "--out", str(out), "--workers", "1", "--steps", "60", "--checkpoint-every", "10", "--no-export", "--refine", "off", "--no-scores", "--quiet"]
     env = dict(os.environ)
     env.pop(KILL_ONCE_VARIABLE, None)
     driver = subprocess.Popen(

@@ -114,7 +114,7 @@ def test_run_progress_reads_where_a_folder_stands(tmp_path):
     assert run_progress(tmp_path / "none") == run_progress(tmp_path)  # neither holds a run
     assert not run_progress(tmp_path).started
     folder = tmp_path / "cube"
-    assert main(["text", "a red cube", "--out", str(folder), "--steps", "4", "--checkpoint-every", "2", "--no-export", "--quiet"]) == 0
+    assert main(["text", "a red cube", "--out", str(folder), "--steps", "4", "--checkpoint-every", "2", "--no-export", "--quiet", "--refine", "off"]) == 0
     progress = run_progress(folder)
     assert (progress.started, progress.step, progress.steps, progress.finished) == (True, 4, 4, True)
     (folder / "checkpoints" / "step-000004.json").unlink()

@@ -105,7 +105,7 @@ def test_refining_twice_or_an_unfinished_or_missing_run_is_refused(stage1, tmp_p
     cli("refine", run, "--quiet", unchanged=run).one_line_error("refined already", "--resume")
     cli("refine", tmp_path / "nothing", unchanged=tmp_path).one_line_error("not a folder")
     unfinished = tmp_path / "unfinished"
-    assert main(["text", "a red cube", "--out", str(unfinished), "--steps", "4", "--quiet", "--no-export", "--set", "checkpoint_every=2", *SMALL]) == 0
+    assert main(["text", "a red cube", "--out", str(unfinished), "--steps", "4", "--quiet", "--no-export", "--refine", "off", "--set", "checkpoint_every=2", *SMALL]) == 0
     record = json.loads((unfinished / "config.json").read_text())
     record["config"]["steps"] = 8  # as if stopped at step 4 of 8
     (unfinished / "config.json").write_text(json.dumps(record))

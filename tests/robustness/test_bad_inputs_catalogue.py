@@ -39,7 +39,7 @@ def good_run(tmp_path_factory):
     from dreamlift.cli import main
 
     out = tmp_path_factory.mktemp("catalogue") / "red_cube"
-    assert main(["text", "a red cube", "--out", str(out), "--steps", "4", "--no-export", "--quiet"]) == 0
+    assert main(["text", "a red cube", "--out", str(out), "--steps", "4", "--no-export", "--quiet", "--refine", "off"]) == 0
     return out
 
 

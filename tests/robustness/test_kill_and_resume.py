@@ -34,7 +34,7 @@ PROMPT = "a red cube"
 
 def start(out: Path, resume: bool, env: dict[str, str]) -> subprocess.Popen:
     args = ["text", PROMPT, "--out", str(out), "--steps", str(STEPS), "--no-export", "--quiet"]
-    extra = ["--resume"] if resume else ["--checkpoint-every", str(CHECKPOINT_EVERY)]
+    extra = ["--resume"] if resume else ["--checkpoint-every", str(CHECKPOINT_EVERY), "--refine", "off"]
     command = [sys.executable, "-m", "dreamlift.cli", *args, *extra]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -130,7 +130,7 @@ def test_resume_tidies_what_a_killed_process_leaves_and_a_run_killed_before_its_
     its record) and before the first checkpoint (config.json only): --resume cleans up, or starts
     over, and ends exactly like the run left alone."""
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert cli("text", PROMPT, "--out", whole, "--steps", "4", "--no-export", "--quiet").code == 0
+    assert cli("text", PROMPT, "--out", whole, "--steps", "4", "--no-export", "--quiet", "--refine", "off").code == 0
     killed.mkdir()
     shutil.copy(whole / "config.json", killed / "config.json")  # what a kill right after the start leaves
     (killed / "log.jsonl").write_text('{"step": 2, "loss": 0.5}\n{"step": 3, "lo')  # with a torn last line

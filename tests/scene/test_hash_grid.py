@@ -237,7 +237,7 @@ def test_two_training_steps_with_the_hash_grid_through_the_command_line(tmp_path
 
     out = tmp_path / "run"
     outcome = cli(
-        "text", "a red cube", "--steps", "2", "--no-export", "--quiet", "--out", str(out),
+        "text", "a red cube", "--steps", "2", "--no-export", "--quiet", "--refine", "off", "--out", str(out),
         "--set", "nerf.encoding=hash-grid", "--set", "nerf.hash_grid.log2_table_size=14", "--set", "nerf.hash_grid.finest_resolution=512",
     )
     assert outcome.code == 0, outcome.err
@@ -257,7 +257,7 @@ def test_a_run_folder_from_before_the_hash_grid_still_loads(tmp_path, cli):
     from dreamlift.training.run_folder import load_run
 
     out = tmp_path / "run"
-    assert cli("text", "a red cube", "--steps", "2", "--no-export", "--quiet", "--out", str(out)).code == 0
+    assert cli("text", "a red cube", "--steps", "2", "--no-export", "--quiet", "--refine", "off", "--out", str(out)).code == 0
     record = json.loads((out / "config.json").read_text())
     assert record["config"]["nerf"]["encoding"] == "grid"  # the default is unchanged
     del record["config"]["nerf"]["hash_grid"]

@@ -168,7 +168,7 @@ def test_off_loopback_every_request_needs_the_token(tmp_path):
 
 def test_a_job_runs_to_done_with_progress_preview_and_end_events(running_app):
     server, client = running_app
-    status, answer = client.json("POST", "/api/jobs", {"prompt": "a red cube", "steps": 4, "export": False, "seed": 1})
+    status, answer = client.json("POST", "/api/jobs", {"prompt": "a red cube", "steps": 4, "export": False, "seed": 1, "set": {"refine.enabled": False}})
     assert status == 201
     job_id = answer["id"]
     events = client.events(job_id)
@@ -199,7 +199,7 @@ def checkpoint_steps(folder: Path) -> list[int]:
 
 def test_cancel_keeps_the_checkpoint_and_resume_finishes(running_app):
     server, client = running_app
-    status, answer = client.json("POST", "/api/jobs", {"prompt": "a blue cone", "steps": 40, "checkpoint_every": 4, "export": False})
+    status, answer = client.json("POST", "/api/jobs", {"prompt": "a blue cone", "steps": 40, "checkpoint_every": 4, "export": False, "set": {"refine.enabled": False}})
     job_id = answer["id"]
     folder = server.app.folder / job_id
     client.wait(job_id, lambda job: checkpoint_steps(folder) or job["status"] != "running" and job["status"] != "queued", poll=0.05)

@@ -91,7 +91,7 @@ def test_sigkill_of_the_app_and_its_children_then_restart_resumes_the_job(tmp_pa
     folder, log = tmp_path / "app", tmp_path / "app-stderr.txt"
     app, client, _ = start_app(folder, log)
     try:
-        status, answer = client.json("POST", "/api/jobs", {"prompt": "a green cube", "steps": STEPS, "checkpoint_every": CHECKPOINT_EVERY})
+        status, answer = client.json("POST", "/api/jobs", {"prompt": "a green cube", "steps": STEPS, "checkpoint_every": CHECKPOINT_EVERY, "set": {"refine.enabled": False}})
         assert status == 201, answer
         job_id = answer["id"]
         waiting = client.json("POST", "/api/jobs", {"prompt": "a pink ball", "steps": 4})[1]["id"]
