@@ -13,8 +13,6 @@ from dreamlift.guidance.settings import TimestepSchedule
 from dreamlift.rendering.settings import NVDIFFRAST_INSTALL, VIEW_SOURCES, nvdiffrast_installed
 
 
-
-
 @dataclass
 class RefineConfig:
     """Stage 2 (Magic3D §4, stable-dreamfusion ``--dmtet``): a tet-grid SDF and a colour field, rendered as a mesh.
