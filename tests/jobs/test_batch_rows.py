@@ -60,11 +60,24 @@ def test_row_columns_and_batch_settings_reach_the_runs_config(tmp_path):
 def test_batch_run_options_are_forwarded_verbatim():
     args = build_parser().parse_args(
         ["batch", "p.txt", "--out", "o", "--steps", "6", "--seed", "3", "--prior", "toy", "--checkpoint-every", "2",
-         "--set", "a.b=1", "--set", "c=2", "--no-export"]
+         "--set", "a.b=1", "--set", "c=2", "--no-export", "--refine", "off"]
     )
     assert forwarded_options(args) == [
         "--steps", "6", "--seed", "3", "--prior", "toy", "--set", "a.b=1", "--set", "c=2", "--checkpoint-every", "2", "--no-export",
+        "--refine", "off",
     ]
+
+
+def test_a_batch_with_refine_off_gives_every_run_refine_off_and_a_bad_value_is_refused_before_any_run(tmp_path, cli):
+    from dreamlift.commands.text import build_config
+
+    table = tmp_path / "p.txt"
+    table.write_text("a red cube\n")
+    row = read_rows(table)[0]
+    args = build_parser().parse_args(["batch", str(table), "--out", "o", "--refine", "off"])
+    assert build_config(build_parser().parse_args(row.argv(tmp_path / "cube", forwarded_options(args), resume=False))).refine.enabled is False
+    assert build_config(build_parser().parse_args(row.argv(tmp_path / "cube", [], resume=False))).refine.enabled is True  # the toy preset's
+    cli("batch", table, "--out", tmp_path / "batch", "--refine", "maybe", unchanged=tmp_path).one_line_error("--refine", "invalid choice: 'maybe'")
 
 
 @pytest.mark.parametrize(
