@@ -29,15 +29,14 @@ PHASES = ("surface", "render", "prior", "regularisers", "backward+step")
 def timed_step(refiner, supersample: int) -> dict[str, float]:
     """One refinement step as ``Refiner.train_step`` makes it, with each phase's wall time (ms)."""
     from dreamlift.refine.regularisers import laplacian_smoothness, mesh_edges, normal_consistency
-    from dreamlift.rendering.shading import sample_lights
-    from dreamlift.training.trainer import draw_shading
+    from dreamlift.training.trainer import draw_lights, draw_shading
 
     refine, config = refiner.config.refine, refiner.config
     marks = [time.perf_counter()]
     cameras, lights = refiner.draw_views()
     shading = draw_shading(config.shading, refiner.step, refiner.generator)
     if lights is None:
-        lights = sample_lights(cameras, config.shading.light_jitter, config.shading.ambient, refiner.generator)
+        lights = draw_lights(cameras, config.shading, refiner.generator)
     mesh = refiner.surface()
     marks.append(time.perf_counter())
     out = refiner.render(mesh, cameras, refine.size, shading, lights, supersample)

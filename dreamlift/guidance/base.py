@@ -44,6 +44,11 @@ class MemorisedViews:
     def __getitem__(self, index) -> "MemorisedViews":
         return MemorisedViews(self.cameras[index], self.lights[index])
 
+    def turned(self, degrees: float) -> "MemorisedViews":
+        """The views of the renders' object turned by ``degrees`` about +Y: each camera's azimuth and light turn with it."""
+        c = self.cameras
+        return MemorisedViews(OrbitCameras(c.elevation, c.azimuth + degrees, c.radius, c.fovy), self.lights.turned(degrees))
+
 
 @dataclass
 class GuidanceOutput:

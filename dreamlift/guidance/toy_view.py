@@ -315,10 +315,7 @@ class ToyViewPrior(ToyPrior):
 
     def memorised_views(self) -> MemorisedViews:
         """The best candidate's memorised cameras and lights, turned as that candidate is (its renders' place in the scene)."""
-        views = super().memorised_views()
-        turn = float(self.candidates[0].turn)
-        cameras = views.cameras
-        return MemorisedViews(OrbitCameras(cameras.elevation, cameras.azimuth + turn, cameras.radius, cameras.fovy), views.lights.turned(turn))
+        return super().memorised_views().turned(float(self.candidates[0].turn))
 
     def log_prior(self, cameras: OrbitCameras) -> Tensor:
         """``(B, N + R)`` log weights of the memorised renders and the input views for each camera."""

@@ -31,14 +31,14 @@ from dreamlift.refine.render import MeshRender, render_mesh
 from dreamlift.refine.tets import SurfaceMesh, tet_grid
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.mesh_rasterizer import MeshRasterizer
-from dreamlift.rendering.shading import Lights, ShadingMode, head_lights, sample_lights
+from dreamlift.rendering.shading import Lights, ShadingMode, head_lights
 from dreamlift.rendering.views import PREVIEW_VIEWS
 from dreamlift.scene.background import Background
 from dreamlift.scene.field import NeRFField
 from dreamlift.training.checkpoint import list_checkpoints, load_latest_checkpoint, prefixed
 from dreamlift.training.config import TrainConfig
 from dreamlift.training.loop import DistillationLoop, StepRecord, adam
-from dreamlift.training.trainer import draw_shading, draw_views, resolve_device
+from dreamlift.training.trainer import draw_lights, draw_shading, draw_views, resolve_device
 
 STAGE_FOLDER = "refine"
 """The refinement stage's sub-folder of a run folder."""
@@ -153,7 +153,7 @@ class Refiner(DistillationLoop):
         cameras, lights = self.draw_views()
         shading = draw_shading(config.shading, self.step, self.generator)
         if lights is None:
-            lights = sample_lights(cameras, config.shading.light_jitter, config.shading.ambient, self.generator)
+            lights = draw_lights(cameras, config.shading, self.generator)
         mesh = self.surface()
         out = self.render(mesh, cameras.to(self.device), refine.size, shading, lights.to(self.device), refine.supersample)
         guided = self.guidance(out.image, cameras, progress=self.step / refine.steps, generator=self.generator)

@@ -27,13 +27,13 @@ class OrbitLens:
 
 
 TOY_CAMERA = OrbitLens(radius=3.0, fovy=40.0)
+"""The toy world's camera: the middle of TOYWORLD's training range (radius 2.8 to 3.2, fovy 40).
+Every fixed view (:mod:`dreamlift.rendering.views`) and every camera default uses it."""
 
 VIEW_SOURCES = ("random", "memorised")
 """Where training views come from: ``random`` (cameras drawn in their ranges, jittered head lights) or ``memorised``
 (among a memory prior's memorised views, each with the light its render was made with); ``views``, ``refine.cameras``
 and ``refine.lights`` take these values."""
-"""The toy world's camera: the middle of TOYWORLD's training range (radius 2.8 to 3.2, fovy 40).
-Every fixed view (:mod:`dreamlift.rendering.views`) and every camera default uses it."""
 
 
 @dataclass

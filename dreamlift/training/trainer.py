@@ -48,6 +48,11 @@ def draw_views(memorised: MemorisedViews | None, ranges: CameraRanges, count: in
     return views.cameras, views.lights
 
 
+def draw_lights(cameras: OrbitCameras, schedule: ShadingSchedule, generator: torch.Generator) -> Lights:
+    """Jittered head lights for ``cameras``, as ``schedule`` says (stage 1's and the refinement's random lights)."""
+    return sample_lights(cameras, schedule.light_jitter, schedule.ambient, generator)
+
+
 def draw_shading(schedule: ShadingSchedule, step: int, generator: torch.Generator) -> ShadingMode:
     """The shading of step ``step``'s render: albedo during warm-up, then Lambertian / textureless / albedo by one draw."""
     if step < schedule.albedo_warmup_steps:
@@ -122,8 +127,7 @@ class Trainer(DistillationLoop):
     def render_training_view(self, cameras: OrbitCameras, shading: ShadingMode, lights: Lights | None = None) -> RenderOutput:
         """The field from ``cameras`` at this step's size; ``lights`` (None: drawn as ``config.shading`` says)."""
         if lights is None:
-            s = self.config.shading
-            lights = sample_lights(cameras, s.light_jitter, s.ambient, self.generator)
+            lights = draw_lights(cameras, self.config.shading, self.generator)
         return self.renderer.render(
             self.field, cameras, self.config.training_view_at(self.step)[0], shading=shading, lights=lights, background=self.background, generator=self.generator
         )
