@@ -1,4 +1,4 @@
-"""Median milliseconds of one refinement (stage 2) step on a finished stage-1 run, by phase.
+"""Median milliseconds of one refinement (stage 2) step on a finished run, by phase.
 
 The refiner is set up on ``RUN`` as ``dreamlift refine RUN`` would (nothing is written to the
 folder), trains ``--warm`` steps, then times ``--repeats`` steps phase by phase: the surface
@@ -60,7 +60,7 @@ def timed_step(refiner, supersample: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a finished stage-1 run folder (dreamlift text ... --refine off)")
+    parser.add_argument("run", type=Path, help="a finished run folder (a refined one is timed from its newest refinement checkpoint)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--warm", type=int, default=5, help="steps trained first (the band and the optimizer settle)")
     args = parser.parse_args()
@@ -73,6 +73,7 @@ def main() -> None:
     config = read_run_config(args.run, record)
     config.refine.enabled = True
     refiner = make_refiner(args.run, config, saved_inputs(args.run, record, config, torch.device("cpu")), quiet=True)
+    refiner.restore()  # a refined run (the toy preset's default): its surface, as --resume would start from it; else stage 1's
     for _ in range(args.warm):
         refiner.train_step()
         refiner.step += 1
