@@ -123,3 +123,13 @@ def error_message(call: Callable[[], object], *words: str) -> str:
     for word in words:
         assert word in message, (word, message)
     return message
+
+
+def upturned_cup_sdf(points):
+    """The SDF at ``points (N, 3)`` of a box [−0.5, 0.5]³ hollowed by [−0.3, 0.3]×[−0.6, 0.2]×[−0.3, 0.3]: a cup upside
+    down, its hollow open at the bottom face (y = −0.5), which cameras from slightly below see into only near the rim."""
+    import torch
+
+    from dreamlift.export.analytic import box_sdf
+
+    return torch.maximum(box_sdf((-0.5,) * 3, (0.5,) * 3)(points), -box_sdf((-0.3, -0.6, -0.3), (0.3, 0.2, 0.3))(points))

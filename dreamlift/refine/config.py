@@ -36,6 +36,9 @@ class RefineConfig:
     """The stage-1 density level the surface starts at, as a multiple of the level the exporter fits to the renders
     (below 1: a fuller start; the outline then trims what the silhouettes disagree with, while dents that no
     silhouette shows, which stage 1 leaves in flat faces, are not carved in)."""
+    fill_unseen: bool = False
+    """Start with the hollows no training camera sees into filled (outside SDF vertices that no camera of stage 1's
+    ranges sees, :mod:`dreamlift.refine.visibility`): the prior gives them no gradient, so they would stay in the asset."""
     max_shift: float = 0.5
     """Largest deformation of a grid vertex, in grid spacings."""
     batch_size: int = 2

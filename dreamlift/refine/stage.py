@@ -29,6 +29,7 @@ from dreamlift.refine.geometry import DMTetGeometry, sdf_from_density
 from dreamlift.refine.regularisers import laplacian_smoothness, mesh_edges, normal_consistency
 from dreamlift.refine.render import MeshRender, render_mesh
 from dreamlift.refine.tets import SurfaceMesh, tet_grid
+from dreamlift.refine.visibility import range_cameras, unseen_outside
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.mesh_rasterizer import MeshRasterizer
 from dreamlift.rendering.shading import Lights, ShadingMode, head_lights
@@ -107,6 +108,8 @@ class Refiner(DistillationLoop):
             sdf = torch.zeros(grid.vertices.shape[0])  # replaced by the checkpoint's on resume
         else:
             sdf = initial_sdf(self.field, occupancy, refine.tet_resolution, config.nerf.bound, refine.initial_level).reshape(-1)
+            if refine.fill_unseen:
+                sdf[unseen_outside(sdf, grid.resolution + 1, grid.bound, range_cameras(config.cameras))] = -0.5 * grid.spacing
         self.geometry = DMTetGeometry(grid, sdf, refine.max_shift).to(self.device)
         self.optimizer = adam(
             [

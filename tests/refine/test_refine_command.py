@@ -82,6 +82,36 @@ def test_refine_command_writes_the_refined_assets(stage1, tmp_path, capsys):
     assert iio.imread(run / "turntable.mp4").shape[1:3] == (40, 40)
 
 
+@pytest.mark.parametrize("fill", [False, True])
+def test_refine_fill_unseen_starts_with_the_hollow_no_camera_sees_filled(stage1, tmp_path, monkeypatch, fill):
+    """With ``refine.fill_unseen`` the refinement starts from stage 1's SDF with every unseen outside vertex
+    inside (at −½ spacing); without it, from stage 1's SDF as it is. Stage 1 here is an upturned cup."""
+    import torch
+
+    from _helpers import upturned_cup_sdf
+
+    from dreamlift.commands.refine import saved_inputs
+    from dreamlift.refine import stage as stage_module
+    from dreamlift.refine.run import make_refiner
+    from dreamlift.refine.tets import tet_grid
+    from dreamlift.refine.visibility import range_cameras, unseen_outside
+    from dreamlift.training.run_folder import read_run_config, read_run_record
+
+    run = copy_run(stage1, tmp_path)
+    record = read_run_record(run)
+    config = read_run_config(run, record)
+    config.refine.enabled, config.refine.fill_unseen = True, fill
+    grid = tet_grid(config.refine.tet_resolution, config.nerf.bound)
+    side = grid.resolution + 1
+    cup = upturned_cup_sdf(grid.vertices)
+    monkeypatch.setattr(stage_module, "initial_sdf", lambda *args, **kwargs: cup.reshape(side, side, side).clone())
+    refiner = make_refiner(run, config, saved_inputs(run, record, config, torch.device("cpu")), quiet=True)
+    unseen = unseen_outside(cup, side, grid.bound, range_cameras(config.cameras))
+    assert int(unseen.sum()) > 10
+    expected = torch.where(unseen, torch.full_like(cup, -0.5 * grid.spacing), cup) if fill else cup
+    assert torch.equal(refiner.geometry.sdf.detach(), expected)
+
+
 @pytest.mark.parametrize(
     "args, words",
     [
