@@ -9,11 +9,11 @@ nothing is split further (their renders count as previews). ``other`` rows are a
 time outside any wrapped phase (losses, bookkeeping, logging, tqdm).
 
 A shortened job runs (``--steps`` stage-1 steps, ``--refine-steps`` refinement steps, the
-default schedule otherwise); per-step phases are scaled to the default step counts (1200 and
-300), previews and checkpoints to the number the default schedule writes, occupancy updates
+default schedule otherwise); per-step phases are scaled to the toy preset's step counts (600 and
+200), previews and checkpoints to the number the default schedule writes, occupancy updates
 to the number of update steps; set-up, export, GLB and turntable are not scaled. A step's cost
 changes over a run (the occupancy grid empties, the mesh grows), so the scaled figures are
-estimates: run with the default counts (``--steps 1200 --refine-steps 300``) to measure them.
+estimates: run with the default counts (``--steps 600 --refine-steps 200``) to measure them.
 
 CPU seconds are the main figure: on a loaded machine the wall time measures the other jobs
 too. Run with ``OMP_NUM_THREADS=1`` for a one-core figure (the default job on two cores
@@ -21,7 +21,7 @@ differs).
 
     OMP_NUM_THREADS=1 python bench/profile_job.py                           # refine on, 300 + 100 steps
     OMP_NUM_THREADS=1 python bench/profile_job.py --refine off
-    OMP_NUM_THREADS=1 python bench/profile_job.py --steps 1200 --refine-steps 300   # unscaled
+    OMP_NUM_THREADS=1 python bench/profile_job.py --steps 600 --refine-steps 200    # unscaled
 """
 
 from __future__ import annotations
@@ -234,10 +234,10 @@ def main() -> None:
     profiler.add("start-up", "imports (torch, dreamlift, export deps)", cpu_seconds() - cpu0, time.perf_counter() - wall0)
 
     from dreamlift import cli
-    from dreamlift.training.config import TrainConfig
+    from dreamlift.presets import toy_text
 
     instrument(profiler)
-    defaults = TrainConfig()
+    defaults = toy_text()  # the default job's preset: its step counts and schedule are what the figures are scaled to
     refine_steps = args.refine_steps if args.refine == "on" else 0
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch) / "run"
