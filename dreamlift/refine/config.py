@@ -84,7 +84,7 @@ class RefineConfig:
         if not 16 <= self.size <= 1024:
             raise DreamliftError(f"refine.size {self.size} is not allowed: use 16 to 1024 pixels")
         if not 8 <= self.tet_resolution <= 256:
-            raise DreamliftError(f"refine.tet_resolution {self.tet_resolution} is out of range: use 8 to 256 (64 is the default)")
+            raise DreamliftError(f"refine.tet_resolution {self.tet_resolution} is out of range: use 8 to 256 (64 by default, 48 in the toy preset)")
         if not 0.0 < self.initial_level <= 4.0:
             raise DreamliftError(f"refine.initial_level {self.initial_level} is out of range: use a multiple of the fitted level in (0, 4] (1 is the exporter's)")
         if not 0.0 <= self.max_shift <= 0.5:

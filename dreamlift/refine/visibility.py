@@ -92,9 +92,9 @@ def _seen_from(volume: Tensor, bound: float, points: Tensor, camera: Tensor, box
         origin, heading = points.index_select(0, active), direction.index_select(0, active)
         along = origin[:, None, :] + heading[:, None, :] * t[None, :, None]
         values = F.grid_sample(volume, (along / bound).reshape(1, -1, 1, 1, 3), mode="bilinear", padding_mode="border", align_corners=True)
-        within = t[None, :] <= far.index_select(0, active)[:, None]
-        blocked = ((values.reshape(active.shape[0], block) < threshold) & within).any(dim=1)
-        out = ~blocked & (far.index_select(0, active) <= t[-1])
+        exit_at = far.index_select(0, active)
+        blocked = ((values.reshape(active.shape[0], block) < threshold) & (t[None, :] <= exit_at[:, None])).any(dim=1)
+        out = ~blocked & (exit_at <= t[-1])
         seen[active[out]] = True
         active = active[~blocked & ~out]
         start += block * step
