@@ -25,6 +25,7 @@ from torch import Tensor
 
 from dreamlift.export.grid import FieldGrid, GridField
 from dreamlift.rendering.cameras import OrbitCameras, generate_rays
+from dreamlift.rendering.renderer import intersect_box
 
 
 @dataclass
@@ -39,16 +40,6 @@ class LevelFit:
     """Pixels with opacity > 0.5 over all views (0 means an empty field)."""
 
 
-def _intersect_cube(origins: Tensor, directions: Tensor, bound: float) -> tuple[Tensor, Tensor]:
-    """Entry and exit distances of rays ``(N, 3)`` with ``[-bound, bound]³`` (far ≤ near: a miss)."""
-    safe = torch.where(directions.abs() < 1e-9, torch.full_like(directions, 1e-9), directions)
-    t0 = (-bound - origins) / safe
-    t1 = (bound - origins) / safe
-    near = torch.minimum(t0, t1).amax(dim=-1).clamp_min(0.0)
-    far = torch.maximum(t0, t1).amin(dim=-1)
-    return near, far
-
-
 @torch.no_grad()
 def ray_maximum(grid: FieldGrid, cameras: OrbitCameras, size: int, step: float = 0.5, chunk: int = 1 << 21) -> Tensor:
     """``M (B, size, size)``: the largest interpolated grid density along each pixel's ray.
@@ -57,7 +48,7 @@ def ray_maximum(grid: FieldGrid, cameras: OrbitCameras, size: int, step: float =
     """
     origins, directions = generate_rays(cameras, size)
     o, d = origins.reshape(-1, 3), directions.reshape(-1, 3)
-    near, far = _intersect_cube(o, d, grid.bound)
+    near, far = intersect_box(o, d, -grid.bound, grid.bound)
     delta = step * grid.spacing
     samples = int(np.ceil(2.0 * np.sqrt(3.0) * grid.bound / delta)) + 1
     lookup = GridField(grid)

@@ -109,7 +109,7 @@ class Refiner(DistillationLoop):
         else:
             sdf = initial_sdf(self.field, occupancy, refine.tet_resolution, config.nerf.bound, refine.initial_level).reshape(-1)
             if refine.fill_unseen:
-                sdf[unseen_outside(sdf, grid.resolution + 1, grid.bound, range_cameras(config.cameras))] = -0.5 * grid.spacing
+                sdf[unseen_outside(sdf, grid, range_cameras(config.cameras))] = -0.5 * grid.spacing
         self.geometry = DMTetGeometry(grid, sdf, refine.max_shift).to(self.device)
         self.optimizer = adam(
             [

@@ -8,8 +8,8 @@ camera leaves the surface without passing deeper than ``block`` grid spacings in
 (the SDF, trilinear, at steps of half a spacing); every other outside vertex is *unseen*.
 Enclosed pockets are the extreme case (:func:`~dreamlift.refine.geometry.enclosed_outside`).
 
-Grid convention as :mod:`dreamlift.refine.tets`: ``side³`` vertices over ``[-bound, bound]³``,
-x-major (``(ix·side + iy)·side + iz``), SDF negative inside, world units.
+The SDF is given at the vertices of a :class:`~dreamlift.refine.tets.TetGrid` (its convention: ``side³``
+vertices over ``[-bound, bound]³``, x-major), negative inside, in world units.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dreamlift.refine.tets import TetGrid
 from dreamlift.rendering.cameras import orbit_position
+from dreamlift.rendering.renderer import intersect_box
 from dreamlift.rendering.settings import CameraRanges
 
 
@@ -38,15 +40,16 @@ def range_cameras(ranges: CameraRanges, step: float = 15.0) -> Tensor:
 
 
 @torch.no_grad()
-def unseen_outside(sdf: Tensor, side: int, bound: float, cameras: Tensor, block: float = 0.5) -> Tensor:
-    """``(side³,)`` bool: outside vertices (``sdf ≥ 0``) that no camera of ``cameras (C, 3)`` sees (module docstring).
+def unseen_outside(sdf: Tensor, grid: TetGrid, cameras: Tensor, block: float = 0.5) -> Tensor:
+    """``(V,)`` bool: outside vertices of ``grid`` (``sdf (V,) ≥ 0``) that no camera of ``cameras (C, 3)`` sees
+    (module docstring).
 
     Only vertices inside the bounding box of the inside vertices are tested (a segment from
     outside that box meets no surface on its way out of it); the others count as seen.
     """
-    spacing = 2.0 * bound / (side - 1)
-    grid = sdf.reshape(side, side, side).float()
-    inside = grid < 0
+    side, bound, spacing = grid.resolution + 1, grid.bound, grid.spacing
+    values = sdf.reshape(side, side, side).float()  # [ix, iy, iz]
+    inside = values < 0
     unseen = torch.zeros_like(inside)
     if not bool(inside.any()):
         return unseen.reshape(-1)
@@ -58,9 +61,8 @@ def unseen_outside(sdf: Tensor, side: int, bound: float, cameras: Tensor, block:
     index = torch.nonzero(candidate.reshape(-1)).squeeze(1)
     if index.numel() == 0:
         return unseen.reshape(-1)
-    ijk = torch.stack((index // (side * side), index // side % side, index % side), dim=1)
-    points = -bound + ijk.float() * spacing
-    volume = grid.permute(2, 1, 0)[None, None]  # (1, 1, z, y, x): grid_sample's (x, y, z) coordinates index it
+    points = grid.vertices.index_select(0, index).float()
+    volume = values.permute(2, 1, 0)[None, None]  # (1, 1, z, y, x): grid_sample's (x, y, z) coordinates index it
     box_low, box_high = -bound + low.float() * spacing, -bound + high.float() * spacing
     step = 0.5 * spacing
     hidden = torch.ones(index.shape[0], dtype=torch.bool)
@@ -81,8 +83,7 @@ def _seen_from(volume: Tensor, bound: float, points: Tensor, camera: Tensor, box
     on the way, sampled every ``step`` from one step out; rays are marched ``block`` steps at a time and
     dropped once decided."""
     direction = F.normalize(camera - points, dim=-1)
-    safe = torch.where(direction.abs() < 1e-9, torch.full_like(direction, 1e-9), direction)
-    far = torch.maximum((box_low - points) / safe, (box_high - points) / safe).amin(dim=1).clamp_min(0.0)  # leaving the box
+    far = intersect_box(points, direction, box_low, box_high)[1].clamp_min(0.0)  # where the ray leaves the box
     seen = torch.zeros(points.shape[0], dtype=torch.bool)
     active = torch.arange(points.shape[0])
     offsets = torch.arange(1, block + 1, dtype=torch.float32) * step

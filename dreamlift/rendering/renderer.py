@@ -59,6 +59,15 @@ def intersect_sphere(origins: Tensor, directions: Tensor, radius: float) -> tupl
     return near, far, hit & (far > near)
 
 
+def intersect_box(origins: Tensor, directions: Tensor, low: Tensor | float, high: Tensor | float) -> tuple[Tensor, Tensor]:
+    """Entry and exit distances of rays ``(N, 3)`` with the box ``[low, high]`` (per axis, or one value for all;
+    the slab method): the entry is clamped at 0, and far ≤ near means a miss."""
+    safe = torch.where(directions.abs() < 1e-9, torch.full_like(directions, 1e-9), directions)
+    t0 = (low - origins) / safe
+    t1 = (high - origins) / safe
+    return torch.minimum(t0, t1).amax(dim=-1).clamp_min(0.0), torch.maximum(t0, t1).amin(dim=-1)
+
+
 def composite_weights(density: Tensor, deltas: Tensor) -> Tensor:
     """Front-to-back compositing weights ``w = T·α`` for ``density`` and ``deltas`` ``(R, S)``."""
     alpha = 1.0 - torch.exp(-density * deltas)

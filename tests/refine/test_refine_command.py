@@ -106,7 +106,7 @@ def test_refine_fill_unseen_starts_with_the_hollow_no_camera_sees_filled(stage1,
     cup = upturned_cup_sdf(grid.vertices)
     monkeypatch.setattr(stage_module, "initial_sdf", lambda *args, **kwargs: cup.reshape(side, side, side).clone())
     refiner = make_refiner(run, config, saved_inputs(run, record, config, torch.device("cpu")), quiet=True)
-    unseen = unseen_outside(cup, side, grid.bound, range_cameras(config.cameras))
+    unseen = unseen_outside(cup, grid, range_cameras(config.cameras))
     assert int(unseen.sum()) > 10
     expected = torch.where(unseen, torch.full_like(cup, -0.5 * grid.spacing), cup) if fill else cup
     assert torch.equal(refiner.geometry.sdf.detach(), expected)

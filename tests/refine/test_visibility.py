@@ -13,12 +13,12 @@ from dreamlift.refine.visibility import range_cameras, unseen_outside
 from dreamlift.rendering.settings import CameraRanges
 
 SIDE = 49  # a 48-cube grid over [-1, 1]³: vertices every 1/24
+GRID = tet_grid(SIDE - 1, 1.0)
 
 
 def upturned_cup():
     """The grid's vertices and the SDF there of an upturned cup (:func:`_helpers.upturned_cup_sdf`)."""
-    points = tet_grid(SIDE - 1, 1.0).vertices
-    return points, upturned_cup_sdf(points)
+    return GRID.vertices, upturned_cup_sdf(GRID.vertices)
 
 
 def test_the_range_cameras_span_the_ranges_at_most_a_step_apart():
@@ -36,7 +36,7 @@ def test_the_range_cameras_span_the_ranges_at_most_a_step_apart():
 
 def test_the_hollow_of_an_upturned_cup_is_unseen_above_its_opening_and_seen_below():
     points, sdf = upturned_cup()
-    unseen = unseen_outside(sdf, SIDE, 1.0, range_cameras(CameraRanges(elevation=(-10.0, 60.0))))
+    unseen = unseen_outside(sdf, GRID, range_cameras(CameraRanges(elevation=(-10.0, 60.0))))
     assert not bool((unseen & (sdf < 0)).any())  # only outside vertices are reported
     x, y, z = points.unbind(1)
     hollow = (sdf > 0) & (box_sdf((-0.5,) * 3, (0.5,) * 3)(points) < 0)  # outside the cup but within its outer box
@@ -54,15 +54,15 @@ def test_the_hollow_of_an_upturned_cup_is_unseen_above_its_opening_and_seen_belo
 def test_a_camera_straight_below_sees_into_the_whole_hollow_and_a_sealed_pocket_stays_unseen():
     points, sdf = upturned_cup()
     below = range_cameras(CameraRanges(elevation=(-90.0, 60.0)))
-    assert not bool(unseen_outside(sdf, SIDE, 1.0, below).any())
+    assert not bool(unseen_outside(sdf, GRID, below).any())
     sealed = torch.maximum(box_sdf((-0.5,) * 3, (0.5,) * 3)(points), -box_sdf((-0.2,) * 3, (0.2,) * 3)(points))  # a closed box with a void
-    unseen = unseen_outside(sealed, SIDE, 1.0, below)
+    unseen = unseen_outside(sealed, GRID, below)
     void = box_sdf((-0.2,) * 3, (0.2,) * 3)(points) < 0
     assert torch.equal(unseen, (sealed >= 0) & void)
 
 
 def test_a_convex_shape_or_an_empty_grid_has_nothing_unseen():
-    points = tet_grid(SIDE - 1, 1.0).vertices
+    points = GRID.vertices
     cameras = range_cameras(CameraRanges())
-    assert not bool(unseen_outside(points.norm(dim=1) - 0.6, SIDE, 1.0, cameras).any())
-    assert not bool(unseen_outside(torch.ones(SIDE**3), SIDE, 1.0, cameras).any())
+    assert not bool(unseen_outside(points.norm(dim=1) - 0.6, GRID, cameras).any())
+    assert not bool(unseen_outside(torch.ones(SIDE**3), GRID, cameras).any())

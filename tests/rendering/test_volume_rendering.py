@@ -7,7 +7,7 @@ import torch
 
 from dreamlift.rendering.cameras import OrbitCameras, generate_rays, wrap_degrees
 from dreamlift.rendering.occupancy import OccupancyConfig, OccupancyGrid
-from dreamlift.rendering.renderer import RenderConfig, VolumeRenderer, composite_weights, intersect_sphere
+from dreamlift.rendering.renderer import RenderConfig, VolumeRenderer, composite_weights, intersect_box, intersect_sphere
 from dreamlift.scene.field import NeRFField
 
 
@@ -70,6 +70,19 @@ def test_sphere_intersection_distances():
     near, far, hit = intersect_sphere(o, d, 1.0)
     assert hit.tolist() == [True, False]
     assert near[0].item() == pytest.approx(2.0) and far[0].item() == pytest.approx(4.0)
+
+
+def test_box_intersection_distances():
+    """Slab distances: along an axis, diagonally through a corner-to-corner box, from inside, a miss and an axis-parallel ray."""
+    o = torch.tensor([[-3.0, 0.0, 0.0], [-1.0, -1.0, -1.0], [0.0, 0.0, 0.0], [0.0, 2.0, 3.0], [0.25, 0.75, 3.0]])
+    d = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [0.0, 0.0, -1.0]]), dim=1)
+    near, far = intersect_box(o, d, torch.tensor([-0.5, -0.5, -0.5]), torch.tensor([0.5, 1.0, 0.5]))
+    root3 = math.sqrt(3.0)
+    torch.testing.assert_close(near[[0, 1, 2, 4]], torch.tensor([2.5, 0.5 * root3, 0.0, 2.5]))
+    torch.testing.assert_close(far[[0, 1, 2, 4]], torch.tensor([3.5, 1.5 * root3, 1.0, 3.5]))
+    assert far[3] <= near[3]  # y = 2 passes above the box
+    near, far = intersect_box(o[:1], d[:1], -1.0, 1.0)  # one value for every axis: the cube [-1, 1]³
+    torch.testing.assert_close(torch.stack((near, far)), torch.tensor([[2.0], [4.0]]))
 
 
 def _centre_ray(el, az):
