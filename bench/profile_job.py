@@ -116,15 +116,17 @@ def instrument(profiler: Profiler) -> None:
 
     from dreamlift.export import formats, grid, mesh, texture, video
     from dreamlift.guidance import base, priors, toy
-    from dreamlift.refine import export as refine_export, geometry, regularisers, render, run, stage
+    from dreamlift.pipeline import stages as pipeline_stages
+    from dreamlift.refine import export as refine_export, geometry, regularisers, render, stage
     from dreamlift.rendering import cameras, occupancy, raster_torch, renderer, shading
-    from dreamlift.training import loop, trainer
+    from dreamlift.distillation import loop
+    from dreamlift.training import trainer
 
     # stages
     patch_method(profiler, trainer.Trainer, "run", "other (losses, bookkeeping)", stage="stage 1")
-    patch_function(profiler, run, "run_refinement", "other (set-up: tet grid, SDF init)", stage="refine")
+    patch_function(profiler, pipeline_stages, "_refine", "other (set-up: tet grid, SDF init)", stage="refine")
     patch_method(profiler, stage.Refiner, "run", "other (losses, bookkeeping)")
-    patch_function(profiler, run, "write_assets", "other (clean-up, copies)", stage="export")
+    patch_function(profiler, pipeline_stages, "write_assets", "other (clean-up, copies)", stage="export")
     # prior set-up (the toy prior's render cache)
     patch_method(profiler, priors.ToyPriorConfig, "setup", "prior set-up (render cache load)")
     # steps of both stages
@@ -151,7 +153,6 @@ def instrument(profiler: Profiler) -> None:
     patch_function(profiler, raster_torch, "antialias", "mesh render: antialias")
     patch_function(profiler, regularisers, "normal_consistency", "regularisers")
     patch_function(profiler, regularisers, "laplacian_smoothness", "regularisers")
-    patch_function(profiler, stage, "load_stage1", "load stage 1")
     # export
     patch_function(profiler, mesh, "extract_mesh", "mesh: floaters, orientation")
     patch_function(profiler, grid, "sample_grid", "mesh: grid sampling", opaque=True)
@@ -170,7 +171,7 @@ IMPORTS = (
     "dreamlift.commands._settings",
     "dreamlift.guidance.toy",
     "dreamlift.training.trainer",
-    "dreamlift.refine.run",
+    "dreamlift.pipeline.stages",
     "dreamlift.refine.stage",
     "dreamlift.refine.export",
     "dreamlift.export",

@@ -29,7 +29,7 @@ PHASES = ("surface", "render", "prior", "regularisers", "backward+step")
 def timed_step(refiner, supersample: int) -> dict[str, float]:
     """One refinement step as ``Refiner.train_step`` makes it, with each phase's wall time (ms)."""
     from dreamlift.refine.regularisers import laplacian_smoothness, mesh_edges, normal_consistency
-    from dreamlift.training.trainer import draw_lights, draw_shading
+    from dreamlift.distillation.sampling import draw_lights, draw_shading
 
     refine, config = refiner.config.refine, refiner.config
     marks = [time.perf_counter()]
@@ -66,13 +66,15 @@ def main() -> None:
     args = parser.parse_args()
 
     from dreamlift.commands.refine import saved_inputs
-    from dreamlift.refine.run import make_refiner
-    from dreamlift.training.run_folder import read_run_config, read_run_record
+    from dreamlift.pipeline.run import Run
+    from dreamlift.pipeline.stages import stage2_guidance
+    from dreamlift.refine.stage import Refiner
 
-    record = read_run_record(args.run)
-    config = read_run_config(args.run, record)
+    run = Run.open(args.run)
+    config = run.config
     config.refine.enabled = True
-    refiner = make_refiner(args.run, config, saved_inputs(args.run, record, config, torch.device("cpu")), quiet=True)
+    inputs = saved_inputs(run, config, torch.device("cpu"))
+    refiner = Refiner(config, args.run, stage2_guidance(config, inputs), run.stage1(finished=True), show_progress=False)
     refiner.restore()  # a refined run (the toy preset's default): its surface, as --resume would start from it; else stage 1's
     for _ in range(args.warm):
         refiner.train_step()

@@ -3,13 +3,14 @@
 The public API (imported on first use, so ``import dreamlift`` and the command line's
 argument checks stay fast)::
 
-    from dreamlift import TrainConfig, Trainer, Guidance, GuidanceInputs, load_run
+    from dreamlift import Run, make_run, resolve_config            # the pipeline (dreamlift.pipeline)
+    from dreamlift import TrainConfig, Trainer, Guidance, GuidanceInputs
     from dreamlift import ToyPriorConfig, StableDiffusionConfig, DeepFloydIFConfig, ToyViewPriorConfig, Zero123Config
     from dreamlift import PRESETS, preset_config
 
-A run: ``config = preset_config("toy"); config.prompt = "a red cube"``, then
-``guidance = config.prior.setup(GuidanceInputs(prompt=config.prompt))`` and
-``Trainer(config, folder, guidance).run()``; ``load_run(folder)`` reads a finished one.
+A run: ``config = resolve_config("text", settings=["prompt=a red cube"])``, then
+``make_run(config, folder)`` makes it, both stages and the assets, and ``Run.open(folder)``
+reads it back (its final asset: ``Run.open(folder).asset()``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from dreamlift.errors import DreamliftError  # noqa: E402
 _EXPORTS = {
     "TrainConfig": "dreamlift.training.config",
     "Trainer": "dreamlift.training.trainer",
-    "load_run": "dreamlift.training.run_folder",
+    "Run": "dreamlift.pipeline.run",
+    "make_run": "dreamlift.pipeline.stages",
+    "resolve_config": "dreamlift.pipeline.settings",
     "Guidance": "dreamlift.guidance.base",
     "GuidanceInputs": "dreamlift.guidance.base",
     "PriorConfig": "dreamlift.guidance.priors",
@@ -44,7 +47,9 @@ if TYPE_CHECKING:  # for type checkers and go-to-definition
     from dreamlift.guidance.priors import DeepFloydIFConfig, PriorConfig, StableDiffusionConfig, ToyPriorConfig, ToyViewPriorConfig, Zero123Config
     from dreamlift.presets import PRESETS, preset_config
     from dreamlift.training.config import TrainConfig
-    from dreamlift.training.run_folder import load_run
+    from dreamlift.pipeline.run import Run
+    from dreamlift.pipeline.settings import resolve_config
+    from dreamlift.pipeline.stages import make_run
     from dreamlift.training.trainer import Trainer
 
 

@@ -171,7 +171,7 @@ def test_public_api_exports_the_main_types():
 
     assert dreamlift.Trainer is dreamlift.training.trainer.Trainer
     assert dreamlift.ToyPriorConfig is dreamlift.guidance.toy.ToyPriorConfig
-    assert set(dreamlift.__all__) >= {"TrainConfig", "Trainer", "Guidance", "load_run", "ToyPriorConfig", "StableDiffusionConfig", "Zero123Config"}
+    assert set(dreamlift.__all__) >= {"TrainConfig", "Trainer", "Guidance", "Run", "make_run", "resolve_config", "ToyPriorConfig", "StableDiffusionConfig", "Zero123Config"}
     assert all(getattr(dreamlift, name) is not None for name in dreamlift.__all__)
     with pytest.raises(AttributeError):
         dreamlift.NoSuchThing  # noqa: B018

@@ -12,7 +12,7 @@ from dreamlift import runtime
 from dreamlift.guidance.deepfloyd_if import DeepFloydIFConfig
 from dreamlift.guidance.stable_diffusion import StableDiffusionConfig
 from dreamlift.guidance.zero123 import Zero123Config
-from dreamlift.training.trainer import resolve_device as trainer_resolve_device
+from dreamlift.distillation.sampling import resolve_device as trainer_resolve_device
 from _helpers import error_message
 
 CUDA = torch.device("cuda")

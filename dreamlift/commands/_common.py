@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import unicodedata
 from pathlib import Path
 
 from dreamlift.errors import DreamliftError
 from dreamlift.training.seed import SEED_RANGE, check_seed
 
-MAX_PROMPT_CHARACTERS = 1000
 
 
 def add_run_options(parser: argparse.ArgumentParser, device_help: str, kind: str) -> None:
     """The options every training command shares (text and image runs), the settings options included."""
     from dreamlift.commands._settings import add_settings_options
 
-    parser.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
+    parser.add_argument("--steps", type=positive_int, default=None, help="stage-1 (NeRF) training steps (default: the preset's)")
+    parser.add_argument(
+        "--refine-steps", type=positive_int, default=None, metavar="N",
+        help="stage-2 (mesh refinement) steps when the run refines (refine.steps; default: the preset's)",
+    )
     parser.add_argument(
         "--seed", type=seed, default=None,
         help=f"random seed, a whole number from {SEED_RANGE}; a CPU run repeats exactly (default 0)",
@@ -28,6 +29,7 @@ def add_run_options(parser: argparse.ArgumentParser, device_help: str, kind: str
         help="steps between checkpoints (default: the preset's, 200); a crash loses at most N steps",
     )
     parser.add_argument("--device", default=None, help=device_help)
+    add_threads_option(parser)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
     parser.add_argument(
@@ -37,6 +39,14 @@ def add_run_options(parser: argparse.ArgumentParser, device_help: str, kind: str
     parser.add_argument("--turntable-size", type=positive_int, default=None, metavar="PX", help="turntable.mp4 width and height (default 512)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_settings_options(parser, kind)
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch's CPU threads for this run (default: DREAMLIFT_THREADS, else the CPUs the process is given)."""
+    parser.add_argument(
+        "--threads", type=positive_int, default=None, metavar="N",
+        help="CPU threads of this run (default: $DREAMLIFT_THREADS, else the CPUs this process may use: affinity and cgroup quota)",
+    )
 
 
 def run_flags(args: argparse.Namespace) -> list[tuple[str, str, object]]:
@@ -50,17 +60,22 @@ def run_flags(args: argparse.Namespace) -> list[tuple[str, str, object]]:
         ("--no-export", "export_mesh", export),
         ("--no-export", "export_video", export),
         ("--refine", "refine.enabled", None if args.refine is None else args.refine == "on"),
+        ("--refine-steps", "refine.steps", args.refine_steps),
         ("--turntable-size", "turntable_size", args.turntable_size),
     ]
 
 
 def resume_options(config, args: argparse.Namespace) -> None:
-    """What a resumed run may change: ``--steps`` and ``--checkpoint-every``; it keeps every other saved setting."""
+    """What a resumed run may change: ``--steps``, ``--refine-steps`` and ``--checkpoint-every``; it keeps every other saved setting."""
     given = [flag for flag, value in (("--set", args.settings), ("--config", args.config), ("--preset", args.preset)) if value]
     if given:
-        raise DreamliftError(f"a resumed run keeps its saved settings: drop {given[0]} (only --steps and --checkpoint-every change a resumed run)")
+        raise DreamliftError(
+            f"a resumed run keeps its saved settings: drop {given[0]} (only --steps, --refine-steps and --checkpoint-every change a resumed run)"
+        )
     if args.steps is not None:
         config.steps = args.steps
+    if args.refine_steps is not None:
+        config.refine.steps = args.refine_steps
     if args.checkpoint_every is not None:
         config.checkpoint_every = args.checkpoint_every
 
@@ -99,24 +114,6 @@ def finite_float(text: str) -> float:
     return value
 
 
-def check_prompt(prompt: str) -> str:
-    """Reject prompts no prior can use: empty, control characters, undecodable bytes, absurdly long.
-
-    Tabs and line breaks count as spaces; runs of white space become one space.
-    """
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise DreamliftError('the prompt is empty: give a description such as "a red cube"')
-    if len(prompt) > MAX_PROMPT_CHARACTERS:
-        raise DreamliftError(f"the prompt has {len(prompt)} characters; keep it under {MAX_PROMPT_CHARACTERS}")
-    for char in prompt:
-        category = unicodedata.category(char)
-        if category == "Cs":  # bytes that were not UTF-8, as Python passes them from the command line
-            raise DreamliftError("the prompt is not valid UTF-8 text: give plain text")
-        if category == "Cc" and char not in "\t\n":
-            raise DreamliftError("the prompt contains control characters: give plain text")
-    return " ".join(prompt.split())
-
-
 def check_output_file(path: Path, option: str = "--out") -> None:
     """Refuse, before any work is done, an output file that cannot be written.
 
@@ -138,7 +135,16 @@ def check_output_file(path: Path, option: str = "--out") -> None:
         raise DreamliftError(f"cannot write {option} {path}: {existing} cannot hold new files ({reason})") from None
 
 
-def slug(text: str, limit: int = 40) -> str:
-    """A folder name from a prompt: lower case, words joined by underscores."""
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    return ("_".join(words) or "run")[:limit]
+def finished_line(result, *extra: str) -> str:
+    """The line a finished run prints: each stage's steps, the time, what was written."""
+    stages = f"{result.steps[1]} steps" + (f" + {result.steps[2]} refinement steps" if 2 in result.steps else "")
+    written = ", ".join([*extra, *result.written])
+    return f"{result.folder}: {stages} in {result.seconds:.1f} s; wrote {written}"
+
+
+def add_stage_option(parser: argparse.ArgumentParser, verb: str) -> None:
+    """``--stage 1|2|final``: which stage of a run to ``verb`` (default final: the refined surface when there is one)."""
+    parser.add_argument(
+        "--stage", choices=("1", "2", "final"), default="final",
+        help=f"which stage to {verb}: 1 (the NeRF), 2 (the refined mesh) or final (default: 2 when the run was refined, else 1)",
+    )

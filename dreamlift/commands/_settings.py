@@ -44,57 +44,16 @@ def add_settings_options(parser: argparse.ArgumentParser, kind: str) -> None:
 
 
 def resolve_settings(args: argparse.Namespace, kind: str, prior: str | None, named: list[tuple[str, str, Any]]):
-    """The run's :class:`~dreamlift.training.config.TrainConfig` (see the module docstring).
+    """The run's :class:`~dreamlift.training.config.TrainConfig` from a command's options (see the module docstring):
+    ``--config`` is read here, the rest is :func:`dreamlift.pipeline.settings.resolve_config`'s, as for every front end.
 
     ``prior`` is the command's ``--prior`` word (a prior name or None); ``named`` the
     named flags as ``(flag, dotted key, value)``; a None value was not given.
     """
-    from dreamlift.config_tree import from_dict, merge, set_value, to_dict
-    from dreamlift.presets import default_preset_name, preset_config
-    from dreamlift.training.config import TrainConfig
+    from dreamlift.pipeline.settings import resolve_config
 
     overrides = read_config_file(args.config, kind) if args.config is not None else {}
-    file_prior = overrides.get("prior", {}).get("name") if isinstance(overrides.get("prior"), dict) else None
-    if args.preset is not None:
-        name = args.preset
-    elif prior is not None or file_prior is not None:
-        from dreamlift.guidance.priors import prior_config_class
-
-        name = default_preset_name(prior_config_class(prior or file_prior, kind).name)
-    else:
-        name = "toy" if kind == "text" else "toy-image"
-    config = preset_config(name, kind)
-    if overrides:
-        config = from_dict(TrainConfig, merge(to_dict(config), overrides))
-    for item in args.settings:
-        key, value = split_setting(item)
-        set_value(config, key, value)
-    if prior is not None:
-        set_value(config, "prior.name", prior)
-    for flag, key, value in named:
-        if value is None:
-            continue
-        if key.startswith("prior.") and not hasattr(config.prior, key.split(".")[1]):
-            raise DreamliftError(f"{flag} is not a setting of the {config.prior.name} prior: {prior_flag_owners(key, kind)}")
-        set_value(config, key, value if isinstance(value, str) else json.dumps(value))
-    return config
-
-
-def prior_flag_owners(key: str, kind: str) -> str:
-    """Which priors have the setting ``prior.X`` (for a flag given to a prior without it)."""
-    from dreamlift.guidance.priors import PRIOR_CONFIGS
-
-    name = key.split(".")[1]
-    owners = [cls.name for cls in PRIOR_CONFIGS if cls.kind == kind and name in {f for f in cls.__dataclass_fields__}]
-    return f"it is for {' and '.join(owners)} (--prior)" if owners else "no prior of this command has it"
-
-
-def split_setting(item: str) -> tuple[str, str]:
-    """``"KEY=VALUE"`` → ``(KEY, VALUE)`` (a one-line error without ``=``)."""
-    key, sep, value = item.partition("=")
-    if not sep or not key.strip():
-        raise DreamliftError(f"--set takes KEY=VALUE (a dotted key of config.json, e.g. render.samples_per_ray=48), got {item!r}")
-    return key.strip(), value
+    return resolve_config(kind, prior=prior, preset=args.preset, overrides=overrides, settings=args.settings, named=named)
 
 
 def read_config_file(path: Path, kind: str) -> dict:

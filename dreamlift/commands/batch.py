@@ -20,7 +20,8 @@ from dreamlift.commands._common import positive_int
 from dreamlift.errors import DreamliftError
 
 FORWARDED = (
-    ("--steps", "value", "training steps of every run (default: the preset's)"),
+    ("--steps", "value", "stage-1 training steps of every run (default: the preset's)"),
+    ("--refine-steps", "value", "stage-2 refinement steps of every run that refines (default: the preset's)"),
     ("--seed", "value", "random seed of every run (default 0)"),
     ("--prior", "value", "prior of every run (default toy)"),
     ("--model", "value", "model folder, file or hub id for real priors"),
@@ -71,7 +72,7 @@ def forwarded_options(args: argparse.Namespace) -> list[str]:
 
 def check_forwarded(kinds: set[str], forwarded: list[str]) -> None:
     """Parse the batch's run options as each row command would, so a bad one fails before any run starts."""
-    from dreamlift.cli import build_parser
+    from dreamlift.commands import build_parser
 
     parser = build_parser()
     for kind in sorted(kinds):
@@ -97,8 +98,10 @@ def run(args: argparse.Namespace) -> int:
     if not nearest_existing(args.out).is_dir():
         raise DreamliftError(f"cannot create --out {args.out}: {nearest_existing(args.out)} is a file")
     import_ray()
+    from dreamlift.commands import run_argv
+
     options = BatchOptions(
-        forwarded=forwarded, workers=args.workers, address=args.address, cpus_per_run=args.cpus_per_run,
+        forwarded=forwarded, runner=run_argv, gallery=batch_gallery, workers=args.workers, address=args.address, cpus_per_run=args.cpus_per_run,
         gpus_per_run=args.gpus_per_run, retries=args.retries, prior=args.prior, scores=not args.no_scores,
         progress=not args.quiet,
     )
@@ -109,6 +112,15 @@ def run(args: argparse.Namespace) -> int:
         f"see {args.out / 'summary.csv'} and {args.out / 'index.html'}"
     )
     return min(result.failed, MAX_EXIT_STATUS)
+
+
+def batch_gallery(finished: list) -> str:
+    """The batch's ``index.html``: the viewer's gallery page of the finished runs ``[(name, folder)]``, static."""
+    from dreamlift.web.pages import gallery_page
+    from dreamlift.web.runs import Run, read_run
+
+    runs = [Run(id=name, path=folder) for name, folder in finished]
+    return gallery_page([(run, read_run(run, curves=False)) for run in runs], static=True)
 
 
 def _gpus(text: str) -> float:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dreamlift.commands._common import finite_float, positive_int
+from dreamlift.commands._common import add_stage_option, finite_float, positive_int
 from dreamlift.errors import DreamliftError
 
 MAX_SIZE = 256
@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=positive_int, default=32, help="render size of the comparison (default 32)")
     parser.add_argument("--no-turn", action="store_true", help="score as is, without searching the best turn about +Y")
     parser.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    add_stage_option(parser, "score")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,10 +38,11 @@ def run(args: argparse.Namespace) -> int:
         raise DreamliftError(f"--size {args.size} is too large: use at most {MAX_SIZE} (the toy world is native at 32)")
     if args.truth_image_of is not None:
         return run_image_eval(args)
-    scores = text_run_scores(args.run, args.truth, size=args.size, search_turn=not args.no_turn)
+    scores = text_run_scores(args.run, args.truth, size=args.size, search_turn=not args.no_turn, stage=args.stage)
     if args.json:
         print(json.dumps(scores))
         return 0
+    print(f"stage           {scores['stage']} ({'refined mesh' if scores['stage'] == 2 else 'NeRF'}, step {scores['step']})")
     print(f"silhouette IoU  {scores['silhouette_iou']:.3f}")
     print(f"PSNR            {scores['psnr']:.2f} dB")
     print(f"colour error    {scores['color_error']:.3f}")
@@ -53,41 +55,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def text_run_scores(folder: Path, caption: str, size: int = 32, search_turn: bool = True) -> dict:
-    """The scores of a text run against the toy object of ``caption`` (what ``dreamlift eval --truth`` prints)."""
-    from dreamlift.evaluation.scores import score_field
+def text_run_scores(folder: Path, caption: str, size: int = 32, search_turn: bool = True, stage: str = "final") -> dict:
+    """The scores of a text run's ``stage`` against the toy object of ``caption`` (what ``dreamlift eval --truth`` prints)."""
+    from dreamlift.evaluation.scores import score_text_run
+    from dreamlift.pipeline.run import Run
     from dreamlift.toyworld import parse_caption
-    from dreamlift.training.run_folder import load_run
 
     obj = parse_caption(caption)
-    loaded = load_run(folder)
-    scores = score_field(loaded.field, obj, size=size, occupancy=loaded.occupancy, search_turn=search_turn).as_dict()
-    mesh_path = Path(folder) / "mesh.glb"
-    if mesh_path.is_file():
-        scores.update(mesh_scores(mesh_path, obj))
-    return scores
+    return score_text_run(Run.open(folder), obj, size=size, search_turn=search_turn, stage=stage)
 
 
 def run_image_eval(args: argparse.Namespace) -> int:
     """Image runs: novel views >= 90 degrees from the input camera, and the input view (evaluation/image_scores.py)."""
     from dreamlift.evaluation.image_scores import format_image_scores, parse_truth, score_image_run
-    from dreamlift.training.run_folder import load_run
+    from dreamlift.pipeline.run import Run
 
     truth = parse_truth(args.truth_image_of, args.truth_color)
-    scores = score_image_run(load_run(args.run), truth, args.input_azimuth, args.input_elevation, size=args.size)
-    print(json.dumps(scores.as_dict()) if args.json else format_image_scores(scores))
+    run = Run.open(args.run)
+    asset = run.asset(args.stage)
+    scores = score_image_run(run, asset, truth, args.input_azimuth, args.input_elevation, size=args.size)
+    if args.json:
+        print(json.dumps({**scores.as_dict(), "stage": asset.stage, "step": asset.step}))
+    else:
+        print(f"stage {asset.stage} ({'refined mesh' if asset.stage == 2 else 'NeRF'}, step {asset.step})")
+        print(format_image_scores(scores))
     return 0
-
-
-def mesh_scores(path: Path, obj) -> dict:
-    """Volumetric IoU and Chamfer distance of the run's exported mesh against the truth."""
-    import trimesh
-
-    from dreamlift.evaluation.mesh_scores import score_toy_mesh
-
-    try:
-        mesh = trimesh.load(str(path), force="mesh", process=False)
-    except Exception as error:  # a damaged file must not hide the other scores behind a traceback
-        raise DreamliftError(f"cannot read {path} ({error.__class__.__name__}): re-export it with 'dreamlift export'") from None
-    result = score_toy_mesh(mesh, obj)
-    return {"mesh_iou": result.iou, "mesh_turn": result.turn, "mesh_chamfer": result.chamfer}

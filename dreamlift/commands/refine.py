@@ -9,10 +9,9 @@ stops cleanly on Ctrl-C and continues with ``--resume``.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-from dreamlift.commands._common import positive_int
+from dreamlift.commands._common import add_threads_option, positive_int
 from dreamlift.errors import DreamliftError
 
 
@@ -25,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="any refinement setting (see dreamlift text --help, section refine); repeatable",
     )
     parser.add_argument("--device", default=None, help="auto (default), cpu or cuda")
+    add_threads_option(parser)
     parser.add_argument("--resume", action="store_true", help="continue the refinement in RUN/refine from its latest checkpoint")
     parser.add_argument("--no-export", action="store_true", help="skip mesh.glb and turntable.mp4 at the end")
     parser.add_argument("--turntable-size", type=positive_int, default=None, metavar="PX", help="turntable.mp4 width and height")
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def refine_settings(config, args: argparse.Namespace) -> None:
     """Apply the command's settings to ``config`` (``--set`` keys must lie under ``refine.``)."""
-    from dreamlift.commands._settings import split_setting
+    from dreamlift.pipeline.settings import split_setting
     from dreamlift.config_tree import set_value
 
     for item in args.settings:
@@ -54,34 +54,30 @@ def refine_settings(config, args: argparse.Namespace) -> None:
         config.export_mesh = config.export_video = False
 
 
-def saved_inputs(folder: Path, record: dict, config, device):
+def saved_inputs(run, config, device):
     """The :class:`~dreamlift.guidance.base.GuidanceInputs` the run's prior was set up with, read back from the folder."""
     from dreamlift.guidance.base import GuidanceInputs
 
-    if record["kind"] == "text":
+    if run.kind == "text":
         return GuidanceInputs(prompt=config.prompt, device=device)
-    from dreamlift.commands.image import read_saved_candidates, read_saved_views
+    from dreamlift.pipeline.image_inputs import saved_views
 
-    return GuidanceInputs(device=device, views=read_saved_views(folder, config), candidates=read_saved_candidates(folder, config))
+    views, candidates = saved_views(run.path, config)
+    return GuidanceInputs(device=device, views=views, candidates=candidates, prompt=config.prompt)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dreamlift._atomic import write_json
-    from dreamlift.config_tree import to_dict
-    from dreamlift.refine.run import make_refiner, write_assets
-    from dreamlift.refine.stage import STAGE_FOLDER, load_stage1
-    from dreamlift.training.checkpoint import list_checkpoints
-    from dreamlift.training.run_folder import read_run_config, read_run_record
-    from dreamlift.training.trainer import resolve_device
+    from dreamlift.distillation.sampling import resolve_device
+    from dreamlift.pipeline.run import Run
+    from dreamlift.pipeline.stages import plan, refine_run
+    from dreamlift.refine.asset import STAGE_FOLDER
 
-    started = time.perf_counter()
     folder = args.run
     if not folder.is_dir():
         raise DreamliftError(f"{folder} is not a folder: give the run folder of a finished dreamlift text or image run")
-    record = read_run_record(folder)
-    config = read_run_config(folder, record)
-    checkpoints = folder / STAGE_FOLDER / "checkpoints"
-    refined_before = checkpoints.is_dir() and bool(list_checkpoints(checkpoints))
+    run_ = Run.open(folder)
+    config = run_.config
+    refined_before = run_.stage2_step() > 0
     if args.resume:
         if not refined_before:
             raise DreamliftError(f"{folder} has no refinement to resume: run dreamlift refine {folder} without --resume")
@@ -94,14 +90,8 @@ def run(args: argparse.Namespace) -> int:
     refine_settings(config, args)
     config.validate()
     device = resolve_device(config)
-    stage1_field, _, occupancy = load_stage1(folder, config, "cpu")  # an unfinished stage 1 fails here
-    inputs = saved_inputs(folder, record, config, device)
-    refiner = make_refiner(folder, config, inputs, quiet=args.quiet)  # bad models and backends fail here, before config.json changes
-    record["config"] = to_dict(config)
-    write_json(folder / "config.json", record)
-    refiner.run(resume=args.resume)
-    refined = time.perf_counter() - started
-    written = write_assets(folder, config, stage1_field, occupancy, refiner)
-    total = time.perf_counter() - started
-    print(f"{folder}: refined for {refiner.step} steps in {refined:.1f} s (total {total:.1f} s); wrote refine/, {', '.join(written)}")
+    print(f"{folder}: {plan(config, device).split('; ', 1)[1]}")
+    inputs = saved_inputs(run_, config, device)
+    result = refine_run(run_, config, inputs, resume=args.resume, quiet=args.quiet, threads=args.threads)
+    print(f"{folder}: refined for {result.steps[2]} steps in {result.seconds:.1f} s; wrote {', '.join(result.written)}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dreamlift.commands._common import check_output_file, finite_float, positive_int
+from dreamlift.commands._common import add_stage_option, check_output_file, finite_float, positive_int
 from dreamlift.errors import DreamliftError
 from dreamlift.rendering.settings import TOY_CAMERA
 
@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=positive_int, default=256, help="image size in pixels (default 256)")
     parser.add_argument("--shading", choices=("lambertian", "albedo", "textureless"), default="lambertian")
     parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    add_stage_option(parser, "render")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,9 +27,8 @@ def run(args: argparse.Namespace) -> int:
 
     from dreamlift._atomic import write_png
     from dreamlift.rendering.cameras import OrbitCameras
-    from dreamlift.rendering.renderer import render_field
+    from dreamlift.pipeline.run import Run
     from dreamlift.rendering.shading import head_lights
-    from dreamlift.training.run_folder import load_run
 
     if args.size > 2048:
         raise DreamliftError(f"--size {args.size} is too large: use at most 2048")
@@ -41,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".png":
         raise DreamliftError(f"--out {args.out} must end in .png")
     check_output_file(args.out)
-    loaded = load_run(args.run)
+    asset = Run.open(args.run).asset(args.stage)
     cameras = OrbitCameras.make(args.elevation, args.azimuth, args.radius, args.fovy)
-    out = render_field(loaded.field, cameras, args.size, shading=args.shading, lights=head_lights(cameras), occupancy=loaded.occupancy)
+    out = asset.render(cameras, args.size, shading=args.shading, lights=head_lights(cameras))
     alpha = out["opacity"][0]
     straight = (out["image"][0] - (1.0 - alpha)) / alpha.clamp_min(1e-4)  # un-composite from white
     rgba = torch.cat((torch.where(alpha > 1e-4, straight, torch.ones_like(straight)), alpha), dim=-1)
@@ -51,5 +51,5 @@ def run(args: argparse.Namespace) -> int:
         write_png(args.out, rgba)
     except OSError as error:
         raise DreamliftError(f"cannot write {args.out}: {error.strerror}") from None
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} (stage {asset.stage}: {'the refined mesh' if asset.stage == 2 else 'the NeRF'}, step {asset.step})")
     return 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-from dreamlift.commands._common import add_run_options, check_prompt, finite_float, resume_options, run_flags, slug
+from dreamlift.commands._common import add_run_options, finished_line, finite_float, resume_options, run_flags
+from dreamlift.pipeline.settings import check_prompt, slug
 from dreamlift.errors import DreamliftError
 
 
@@ -29,17 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_config(args: argparse.Namespace):
     """The run's settings: preset < --config < --set < the named flags (see :mod:`dreamlift.commands._settings`)."""
     from dreamlift.commands._settings import resolve_settings
-    from dreamlift.guidance.priors import prior_for_model_path, prior_names
+    from dreamlift.pipeline.settings import finish_prior, prior_and_model
 
-    prior, model = args.prior, args.model
-    if prior is not None and prior not in prior_names("text"):  # --prior PATH: a model folder or file
-        if model is not None:
-            raise DreamliftError("give the model either as --prior PATH or as --model, not both")
-        prior, model = prior_for_model_path(prior), prior
+    prior, model = prior_and_model("text", args.prior, args.model)
     named = [("prompt", "prompt", args.prompt), ("--model", "prior.model", model), *run_flags(args), *real_prior_flags(args)]
     config = resolve_settings(args, "text", prior, named)
-    if model is not None and hasattr(config.prior, "variant"):
-        config.prior.variant = None  # a preset's hub-file variant is for its own default model; a user's model is read as saved
+    finish_prior(config, "text", model)
     return config
 
 
@@ -68,13 +63,12 @@ def resumed_config(folder: Path, prompt: str):
 
 def run(args: argparse.Namespace) -> int:
     from dreamlift.commands._settings import print_config
-    from dreamlift.guidance.settings import GuidanceInputs
-    from dreamlift.training.run_folder import check_run_folder, prepare_run_folder
+    from dreamlift.pipeline.stages import make_run
+    from dreamlift.training.run_folder import check_run_folder
 
     prompt = check_prompt(args.prompt)
     args.prompt = prompt
     folder = args.out or Path("runs") / slug(prompt)
-    started = time.perf_counter()
     if args.print_config:
         config = resumed_config(folder, prompt) if args.resume else build_config(args)
         config.validate()
@@ -86,33 +80,6 @@ def run(args: argparse.Namespace) -> int:
         resume_options(config, args)
     else:
         config = build_config(args)
-    config.validate()
-    from dreamlift.training.trainer import Trainer, resolve_device  # torch: only once the settings are known to be good
-
-    device = resolve_device(config)
-    inputs = GuidanceInputs(prompt=config.prompt, device=device)
-    guidance = config.prior.setup(inputs)  # bad prompts and models fail here, before any file is written
-    folder = prepare_run_folder(folder, "text", resume=args.resume)
-    trainer = Trainer(config, folder, guidance, kind="text", show_progress=not args.quiet)
-    summary = trainer.run(resume=args.resume)
-    trained = time.perf_counter() - started
-    written = finish_run(trainer, config, inputs, quiet=args.quiet, resume=args.resume)
-    total = time.perf_counter() - started
-    print(f"{folder}: {summary['step']} steps in {trained:.1f} s (total {total:.1f} s); wrote {', '.join(written) or 'checkpoints'}")
+    result = make_run(config, folder, "text", resume=args.resume, quiet=args.quiet, say=print, threads=args.threads)
+    print(finished_line(result))
     return 0
-
-
-def finish_run(trainer, config, inputs, quiet: bool = False, resume: bool = False) -> list[str]:
-    """Stage 2 when the config asks for it, then the run's assets (mesh.glb, turntable.mp4); returns what was written.
-
-    ``inputs`` are the stage-1 prior's :class:`~dreamlift.guidance.base.GuidanceInputs`, which
-    the refinement's prior is set up with too.
-    """
-    from dreamlift.refine.run import run_refinement, write_assets
-
-    written = ["config.json", "log.jsonl", "checkpoints/", "previews/"]
-    refiner = None
-    if config.refine.enabled:
-        refiner = run_refinement(trainer.folder, config, inputs, resume=resume, quiet=quiet)
-        written.append("refine/")
-    return written + write_assets(trainer.folder, config, trainer.field, trainer.occupancy.to("cpu"), refiner)

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.evaluation.scores import psnr, render_result, render_truth, silhouette_iou, turned
+from dreamlift.evaluation.scores import psnr, render_result, render_scene, render_truth, silhouette_iou, turned
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.shading import Lights, head_lights
 from dreamlift.rendering.views import NOVEL_AZIMUTHS, NOVEL_ELEVATIONS, novel_views
@@ -200,10 +200,11 @@ class ImageScores:
 
 
 def score_image_run(
-    loaded, truth, input_azimuth: float = 0.0, input_elevation: float | None = None, size: int = 32, margin: float = 0.0,
+    run, scene, truth, input_azimuth: float = 0.0, input_elevation: float | None = None, size: int = 32, margin: float = 0.0,
     mesh_silhouettes: bool = False,
 ) -> ImageScores:
-    """Score a loaded image run (:func:`~dreamlift.training.run_folder.load_run`) against ``truth``.
+    """Score an image run against ``truth``: ``run`` has the run's ``path``, ``kind`` and ``config`` (a
+    :class:`~dreamlift.pipeline.run.Run`), ``scene`` is what is rendered (a stage asset of the run, or a ``Field``).
 
     ``margin`` > 0 holds out only the novel views at least that many degrees (angle between
     camera directions) from every input view: the fair set for several input views.
@@ -212,12 +213,10 @@ def score_image_run(
     the PSNRs stay the NeRF's.
     """
     from dreamlift.inputs.image import decode_image
-    from dreamlift.config_tree import from_dict
-    from dreamlift.training.config import TrainConfig
 
-    if loaded.kind != "image":
-        raise DreamliftError(f"{loaded.path} is a {loaded.kind} run: --truth-image-of scores image runs; use --truth for text runs")
-    settings = from_dict(TrainConfig, loaded.config).image
+    if run.kind != "image":
+        raise DreamliftError(f"{run.path} is a {run.kind} run: --truth-image-of scores image runs; use --truth for text runs")
+    settings = run.config.image
     reference = settings.views[0]
     if input_elevation is not None and abs(input_elevation - reference.elevation) > 1e-3:
         raise DreamliftError(
@@ -233,19 +232,17 @@ def score_image_run(
         cameras = cameras[far]
     truth_cameras = turned(cameras, float(input_azimuth))
     truth_rgb, truth_alpha = render_truth_on_white(truth, truth_cameras, size)
-    image, alpha = render_result(loaded.field, cameras, size, loaded.occupancy)
+    image, alpha = render_result(scene, cameras, size, getattr(scene, "occupancy", None))
     if mesh_silhouettes:
-        alpha = exported_mesh_alpha(loaded.path / "mesh.glb", cameras, size)
+        alpha = exported_mesh_alpha(run.path / "mesh.glb", cameras, size)
 
-    decoded = decode_image(loaded.path / reference.file)
+    decoded = decode_image(run.path / reference.file)
     if decoded.alpha is None:
-        raise DreamliftError(f"{loaded.path / reference.file} has no alpha: the run folder is damaged")
+        raise DreamliftError(f"{run.path / reference.file} has no alpha: the run folder is damaged")
     input_alpha = torch.from_numpy(decoded.alpha)[None]
     input_rgb = torch.from_numpy(decoded.rgb)[None] * input_alpha[..., None] + (1.0 - input_alpha[..., None])
     camera = OrbitCameras.make(reference.elevation, reference.azimuth, reference.radius, reference.fovy)
-    from dreamlift.rendering.renderer import render_field
-
-    out = render_field(loaded.field, camera, input_rgb.shape[1], shading="lambertian", lights=head_lights(camera, settings.loss.ambient), occupancy=loaded.occupancy)
+    out = render_scene(scene, camera, input_rgb.shape[1], "lambertian", head_lights(camera, settings.loss.ambient), getattr(scene, "occupancy", None))
     return ImageScores(
         novel_silhouette_iou=silhouette_iou(alpha, truth_alpha),
         novel_psnr=psnr(image, truth_rgb),

@@ -31,6 +31,7 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
+from dreamlift.errors import DreamliftError
 from dreamlift.rendering.raster_numpy import rasterize
 
 InsideFn = Callable[[np.ndarray], np.ndarray]
@@ -198,3 +199,13 @@ def score_toy_mesh(
 
     truth = truth_mesh(obj, resolution=truth_resolution)
     return score_mesh(mesh, inside_np, truth, resolution=resolution, turn=turn, truth_radius=TOY_WORLD_RADIUS)
+
+
+def score_mesh_file(path, obj) -> dict:
+    """Volumetric IoU and Chamfer distance of the run's exported mesh against the truth."""
+    try:
+        mesh = trimesh.load(str(path), force="mesh", process=False)
+    except Exception as error:  # a damaged file must not hide the other scores behind a traceback
+        raise DreamliftError(f"cannot read {path} ({error.__class__.__name__}): re-export it with 'dreamlift export'") from None
+    result = score_toy_mesh(mesh, obj)
+    return {"mesh_iou": result.iou, "mesh_turn": result.turn, "mesh_chamfer": result.chamfer}

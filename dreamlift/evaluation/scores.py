@@ -56,11 +56,17 @@ def render_truth(obj, cameras: OrbitCameras, size: int, ambient: float = 0.4) ->
     return composite_white(rgba), rgba[..., 3]
 
 
+def render_scene(scene, cameras: OrbitCameras, size: int, shading: str, lights, occupancy=None) -> dict[str, Tensor]:
+    """``{"image", "opacity"}`` of ``scene`` on white: a ``Field`` (volume rendered, with its ``occupancy``), or a
+    run's stage asset with its own ``render`` (:class:`dreamlift.pipeline.run.StageAsset`: a NeRF or a refined mesh)."""
+    if hasattr(scene, "render"):
+        return scene.render(cameras, size, shading=shading, lights=lights)
+    return render_field(scene, cameras, size, shading=shading, lights=lights, occupancy=occupancy, normals=shading != "albedo")
+
+
 def render_result(field: Field, cameras: OrbitCameras, size: int, occupancy=None, shading: str = "lambertian") -> tuple[Tensor, Tensor]:
-    """Renders of the field lit like :func:`render_truth`, and its opacity ``(B, H, W)``."""
-    out = render_field(
-        field, cameras, size, shading=shading, lights=head_lights(cameras), occupancy=occupancy, normals=shading != "albedo"
-    )
+    """Renders of the field (or stage asset: :func:`render_scene`) lit like :func:`render_truth`, and its opacity ``(B, H, W)``."""
+    out = render_scene(field, cameras, size, shading, head_lights(cameras), occupancy)
     return out["image"].clamp(0, 1), out["opacity"][..., 0]
 
 
@@ -119,3 +125,18 @@ def score_field(field: Field, obj, size: int = 32, occupancy=None, search_turn: 
         turn=turn,
         janus=janus,
     )
+
+
+def score_text_run(run, obj, size: int = 32, search_turn: bool = True, stage: str | int = "final") -> dict:
+    """``dreamlift eval --truth``'s scores of ``run``'s ``stage`` (a :class:`~dreamlift.pipeline.run.Run`) against the toy
+    object ``obj``: the renders' scores (:func:`score_field`), the stage and its step, and the mesh scores of the
+    stage's exported mesh when the run wrote one (:func:`~dreamlift.evaluation.mesh_scores.score_mesh_file`)."""
+    from dreamlift.evaluation.mesh_scores import score_mesh_file
+
+    asset = run.asset(stage)
+    scores = score_field(asset, obj, size=size, occupancy=asset.occupancy, search_turn=search_turn).as_dict()
+    scores.update(stage=asset.stage, step=asset.step)
+    mesh_path = run.mesh_file(asset.stage)
+    if mesh_path.is_file():
+        scores.update(score_mesh_file(mesh_path, obj))
+    return scores

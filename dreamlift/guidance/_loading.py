@@ -10,19 +10,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
 from dreamlift.errors import DreamliftError
+from dreamlift.hub import INSTALL_HINT, gated_message, hub_offline, loading_errors  # noqa: F401 (the guidance modules load through these)
 
-INSTALL_HINT = "pip install 'dreamlift[diffusers]'"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
 _DIFFUSERS_LAYOUT = "model_index.json, unet/, scheduler/, ..."
 
@@ -34,40 +31,6 @@ def require_diffusers() -> None:
         import transformers  # noqa: F401
     except ImportError as error:
         raise DreamliftError(f"this prior needs diffusers and transformers ({error.name} is missing): {INSTALL_HINT}") from None
-
-
-# --------------------------------------------------------------------------- offline mode
-
-
-@contextlib.contextmanager
-def hub_offline(offline: bool) -> Iterator[None]:
-    """With ``offline``, Hugging Face offline mode for the duration of the block; the previous state after.
-
-    Sets ``HF_HUB_OFFLINE=1`` and, as huggingface_hub reads that variable only when it is
-    imported, its ``constants.HF_HUB_OFFLINE`` too; both are restored on leaving, also after
-    an exception. Without ``offline`` nothing changes (a user's own ``HF_HUB_OFFLINE=1`` holds).
-    """
-    if not offline:
-        yield
-        return
-    previous_variable = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        constants = None
-    previous_constant = getattr(constants, "HF_HUB_OFFLINE", None)
-    if constants is not None:
-        constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        if previous_variable is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = previous_variable
-        if constants is not None:
-            constants.HF_HUB_OFFLINE = previous_constant
 
 
 # --------------------------------------------------------------------------- where the weights are
@@ -172,47 +135,6 @@ def _resolve_hub_id(model: str, *, allow_network: bool, cache_dir: str | None, g
     if model.startswith(gated_prefixes) and huggingface_hub.get_token() is None:
         raise DreamliftError(gated_message(model))
     return ModelSource("hub", model, None, False)
-
-
-def gated_message(model: str) -> str:
-    return (
-        f"{model} is a gated model: accept its licence at https://huggingface.co/{model} "
-        f"and log in (hf auth login) or set HF_TOKEN, then run again"
-    )
-
-
-def _unreadable_file_errors() -> tuple[type[BaseException], ...]:
-    """What reading a damaged or refused weight file raises: safetensors' own error, and the UnpicklingError of
-    ``torch.load(weights_only=True)`` refusing a pickle (taken from torch: this package imports no pickle module)."""
-    refused = torch.serialization.pickle.UnpicklingError
-    try:
-        from safetensors import SafetensorError
-    except ImportError:
-        return (refused,)
-    return (refused, SafetensorError)
-
-
-@contextlib.contextmanager
-def loading_errors(model: str, prior: str, part: str | None = None) -> Iterator[None]:
-    """Turn hub and loading failures into one-line DreamliftErrors (naming ``part``/ of the model when given)."""
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    what = f"{part}/ of {prior} model {model}" if part else f"{prior} from {model}"
-    try:
-        yield
-    except DreamliftError:
-        raise
-    except GatedRepoError:
-        raise DreamliftError(gated_message(model)) from None
-    except RepositoryNotFoundError:
-        raise DreamliftError(f"no model '{model}' on the Hugging Face hub (or it is private: log in with hf auth login)") from None
-    except ImportError as error:
-        raise DreamliftError(f"loading {prior} needs another package ({error}): {INSTALL_HINT}") from None
-    except (OSError, ValueError, KeyError, RuntimeError, *_unreadable_file_errors()) as error:
-        text = " ".join(str(error).split())
-        if "gated" in text.lower():
-            raise DreamliftError(gated_message(model)) from None
-        raise DreamliftError(f"could not load {what}: {type(error).__name__}: {text[:300]}") from error
 
 
 # --------------------------------------------------------------------------- a folder's parts

@@ -76,12 +76,15 @@ class CombinedGuidance(Guidance):
         )
 
 
-def with_text_prior(image: Guidance, settings: TextGuidanceSettings, inputs: GuidanceInputs, recognised_turn: float | None) -> Guidance:
-    """``image`` alone without a prompt; with one, :class:`CombinedGuidance` with the text prior of ``settings``."""
+def with_text_prior(
+    image: Guidance, settings: TextGuidanceSettings, inputs: GuidanceInputs, recognised_turn: float | None, text: Guidance | None = None
+) -> Guidance:
+    """``image`` alone without a prompt; with one, :class:`CombinedGuidance` with the text prior of ``settings``
+    (set up from ``inputs``, or ``text`` when it is already loaded)."""
     if not inputs.prompt or not inputs.prompt.strip():
         return image
     settings.validate()
-    text = settings.prior.setup(inputs)
+    text = text if text is not None else settings.prior.setup(inputs)
     front = settings.front_azimuth
     if front is None:
         front = recognised_turn if recognised_turn is not None else 0.0

@@ -73,6 +73,9 @@ class ToyPriorConfig(PriorSettings):
 class StableDiffusionConfig(DiffusersPriorConfig):
     """Settings of the Stable Diffusion prior (shared fields documented in DiffusersPriorConfig)."""
 
+    cpu_seconds_per_step: ClassVar[float] = 50.0
+    """What one SDS step of a full-size SD-1.5/2.x costs on a CPU at 512 px (measured): the run plan's projection."""
+
     name: str = "stable-diffusion"
     """Which prior this is (fixed by the class; ``--prior`` or ``--set prior.name=...`` chooses another)."""
     model: str = "stabilityai/stable-diffusion-2-1-base"

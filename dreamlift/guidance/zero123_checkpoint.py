@@ -296,7 +296,7 @@ def build_modules(converted: ConvertedCheckpoint, path: Path, image_encoder: str
     if converted.clip is not None:
         encoder = _strict(CLIPVisionModelWithProjection(CLIPVisionConfig(**converted.clip_config)), converted.clip, "image encoder", path)
     elif image_encoder:
-        from dreamlift.guidance._loading import hub_offline, loading_errors
+        from dreamlift.hub import hub_offline, loading_errors
 
         with hub_offline(not allow_network), loading_errors(image_encoder, "CLIP image encoder"):
             encoder = CLIPVisionModelWithProjection.from_pretrained(image_encoder, local_files_only=not allow_network)

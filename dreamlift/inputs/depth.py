@@ -1,7 +1,7 @@
 """Depth maps of input views: read from a file (``--depth``) or estimated by a DPT model (``--depth-model``).
 
 A depth map supervises the input view's geometry up to scale and offset
-(:mod:`dreamlift.training.reference`: ``1 − Pearson`` of depths, and the normals of the
+(:mod:`dreamlift.distillation.reference`: ``1 − Pearson`` of depths, and the normals of the
 depth map once its scale and offset are fitted to the render), so any monocular
 estimate works. Conventions: **larger = farther** (depth, not disparity), row 0 on
 top, the same pixels as the image it belongs to.
@@ -90,7 +90,7 @@ def estimate_depth(rgba: Tensor, model: str, disparity: bool = True, allow_netwo
         from transformers import DPTForDepthEstimation
     except ImportError:
         raise DreamliftError(f"--depth-model needs transformers: {DPT_INSTALL}") from None
-    from dreamlift.guidance._loading import hub_offline, loading_errors
+    from dreamlift.hub import hub_offline, loading_errors
 
     with hub_offline(not allow_network), loading_errors(model, "DPT depth model"):
         network = DPTForDepthEstimation.from_pretrained(model, local_files_only=not allow_network).eval()

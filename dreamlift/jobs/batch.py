@@ -15,10 +15,12 @@ run are skipped, so rerunning a killed batch redoes nothing that finished.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from dreamlift.errors import DreamliftError
 from dreamlift.jobs.rows import Row
@@ -36,6 +38,10 @@ class BatchOptions:
 
     forwarded: list[str]
     """Run options given to the batch, passed to every row's command before the row's own."""
+    runner: Callable[[list[str]], int]
+    """Runs one row's command line (``dreamlift text|image ...``) and returns its exit status (see :class:`RunSpec`)."""
+    gallery: Callable[[list[tuple[str, Path]]], str] | None = None
+    """The ``index.html`` of the finished runs, from ``(name, folder)`` pairs (None: no gallery)."""
     workers: int | None = None
     """Most runs at once (default: as many as the cluster's CPUs, and GPUs, allow)."""
     address: str | None = None
@@ -85,18 +91,18 @@ def run_batch(rows: list[Row], out_dir: Path, options: BatchOptions) -> BatchRes
         progress = run_progress(entry.folder)
         asked = _asked_steps(entry.row, options.forwarded)
         if progress.finished and asked in (None, progress.steps):  # more (or fewer) steps asked: resume it to them
-            _mark_finished(entry, progress.step, previous.get(entry.row.out))
+            _mark_finished(entry, progress, previous.get(entry.row.out))
         else:
             todo.append(entry)
     skipped = len(entries) - len(todo)
-    write_summary(out_dir, entries)
+    write_summary(out_dir, entries, options.gallery)
     if not todo:
         return BatchResult(entries, skipped)
     started_here = _connect(ray, options)
     try:
         _drive(ray, todo, entries, out_dir, options, skipped)
     finally:
-        write_summary(out_dir, entries)
+        write_summary(out_dir, entries, options.gallery)
         if started_here:
             ray.shutdown()
     return BatchResult(entries, skipped)
@@ -113,11 +119,18 @@ def _asked_steps(row: Row, forwarded: list[str]) -> int | None:
         return None
 
 
-def _mark_finished(entry: Entry, step: int, previous: dict[str, str] | None) -> None:
-    entry.status, entry.steps = "done", str(step)
+def _mark_finished(entry: Entry, progress, previous: dict[str, str] | None) -> None:
+    entry.status = "done"
+    _record_steps(entry, progress)
     if previous and previous.get("status") == "done":
         entry.seconds, entry.start_step = previous.get("seconds", ""), previous.get("start_step", "")
         entry.scores = {k: v for k, v in previous.items() if v and k in SCORE_COLUMNS}
+
+
+def _record_steps(entry: Entry, progress) -> None:
+    """Each stage's newest checkpoint step into the summary line (stage 2's only for a run that refines)."""
+    entry.steps = str(progress.step)
+    entry.refine_steps = str(progress.refine_step) if progress.refine_steps else ""
 
 
 def _connect(ray, options: BatchOptions) -> bool:
@@ -148,7 +161,7 @@ def _spec(entry: Entry, options: BatchOptions) -> RunSpec:
     argv = row.argv(entry.folder, options.forwarded, resume=False)
     prior = row.options.get("--prior", options.prior or "toy")
     caption = row.source if options.scores and row.kind == "text" and prior in TOY_PRIORS else None
-    return RunSpec(argv=argv, folder=str(entry.folder), cpus=options.cpus_per_run, caption=caption)
+    return RunSpec(argv=argv, folder=str(entry.folder), runner=options.runner, cpus=options.cpus_per_run, caption=caption)
 
 
 def _drive(ray, todo: list[Entry], entries: list[Entry], out_dir: Path, options: BatchOptions, skipped: int) -> None:
@@ -164,6 +177,7 @@ def _drive(ray, todo: list[Entry], entries: list[Entry], out_dir: Path, options:
         num_gpus=options.gpus_per_run,
         max_retries=options.retries,
         retry_exceptions=False,  # a Python exception is a bug or a user error: only a dead worker is retried
+        runtime_env={"env_vars": {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}},  # idle threads sleep
     )
     queue, pending = list(todo), {}
     bar = _ProgressBar(len(entries), skipped, enabled=options.progress)
@@ -173,13 +187,13 @@ def _drive(ray, todo: list[Entry], entries: list[Entry], out_dir: Path, options:
                 entry = queue.pop(0)
                 entry.status = "running"
                 pending[task.remote(_spec(entry, options))] = (entry, time.perf_counter())
-                write_summary(out_dir, entries)
+                write_summary(out_dir, entries, options.gallery)
             bar.show(entries)
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:
                 entry, submitted = pending.pop(ref)
                 _record(entry, ray, ref, time.perf_counter() - submitted)
-                write_summary(out_dir, entries)
+                write_summary(out_dir, entries, options.gallery)
         bar.show(entries)
     except KeyboardInterrupt:
         for ref in pending:
@@ -202,12 +216,15 @@ def _record(entry: Entry, ray, ref, wall: float) -> None:
         from dreamlift.training.run_folder import run_progress
 
         entry.status, entry.seconds = "failed", format_value(wall)
-        entry.steps = str(run_progress(entry.folder).step)
+        _record_steps(entry, run_progress(entry.folder))
         entry.error = _one_line(error)
         return
+    from dreamlift.training.run_folder import run_progress
+
     entry.status = result["status"]
     entry.seconds = format_value(result["seconds"])
-    entry.steps, entry.start_step = str(result["step"]), str(result["start_step"])
+    entry.start_step = str(result["start_step"])
+    _record_steps(entry, run_progress(entry.folder))
     entry.error = result["error"]
     entry.scores = {name: format_value(value) for name, value in result["scores"].items()}
 

@@ -1,10 +1,11 @@
 """How far a job got, read from its run folder alone (no other channel from the worker).
 
-* ``config.json``'s ``config.steps``: the run's step count (the job's own request
-  until the run has written it);
-* ``log.jsonl``: the last logged step and the loss curve (one line per logged step;
-  a torn last line is skipped);
-* ``previews/step-NNNNNN.png``: the preview strips, oldest first;
+* ``config.json``'s ``config.steps`` and ``config.refine``: each stage's step count (the job's
+  own request until the run has written it);
+* ``log.jsonl`` (stage 1) and ``refine/log.jsonl`` (stage 2): the last logged step of each stage
+  and the loss curve (one line per logged step; a torn last line is skipped);
+* ``previews/step-NNNNNN.png`` and ``refine/previews/step-NNNNNN.png``: the preview strips,
+  stage 1's then the refinement's, oldest first;
 * ``DIR/logs/<id>.log``: what the children printed; the trainer's ``resuming ... at
   step N`` lines say where each resumed attempt started.
 
@@ -19,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dreamlift.web.plot import series_from_log
+from dreamlift.pipeline.logs import series_from_log
 
 MAX_LOG_BYTES = 32 << 20
 RECENT_ROWS = 20
@@ -32,9 +33,15 @@ class Progress:
     """A run folder's state, as the app shows it."""
 
     step: int = 0
-    """The last logged step (0 before the first log line)."""
+    """The last logged stage-1 step (0 before the first log line)."""
     steps: int | None = None
-    """The run's step count (None: not known yet)."""
+    """The run's stage-1 step count (None: not known yet)."""
+    stage: int = 1
+    """The stage the run is in (2 once the refinement has logged a step)."""
+    refine_step: int = 0
+    """The last logged refinement step."""
+    refine_steps: int = 0
+    """The run's refinement step count (0: it does not refine)."""
     previews: list[str] = field(default_factory=list)
     """Names of the preview images, ``previews/step-NNNNNN.png``, oldest first."""
     loss: list[tuple[float, float]] = field(default_factory=list)
@@ -53,21 +60,19 @@ def _read(path: Path, limit: int = MAX_LOG_BYTES) -> str:
         return ""
 
 
-def _configured_steps(folder: Path) -> int | None:
+def _configured_steps(folder: Path) -> tuple[int | None, int]:
+    """``(stage-1 steps, refinement steps)`` from ``config.json`` (None, 0 while it is not there)."""
     try:
-        steps = json.loads(_read(folder / "config.json"))["config"]["steps"]
+        config = json.loads(_read(folder / "config.json"))["config"]
+        steps, refine = config["steps"], config.get("refine") or {}
     except (ValueError, KeyError, TypeError):
-        return None
-    return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
+        return None, 0
+    steps = steps if isinstance(steps, int) and not isinstance(steps, bool) else None
+    refine_steps = refine.get("steps") if isinstance(refine, dict) and refine.get("enabled") is True else 0
+    return steps, refine_steps if isinstance(refine_steps, int) and not isinstance(refine_steps, bool) else 0
 
 
-def read_progress(folder: Path, output_log: Path | None = None, requested_steps: int | None = None) -> Progress:
-    """The progress of the run in ``folder`` (``output_log``: its children's output)."""
-    folder = Path(folder)
-    progress = Progress(steps=_configured_steps(folder) or requested_steps)
-    lines = _read(folder / "log.jsonl").splitlines()
-    series = series_from_log(lines)
-    progress.loss = series.get("loss", [])
+def _logged(lines: list[str]) -> list[int]:
     steps = []
     for line in lines:
         try:
@@ -76,13 +81,33 @@ def read_progress(folder: Path, output_log: Path | None = None, requested_steps:
             continue
         if isinstance(row, dict) and isinstance(row.get("step"), int):
             steps.append(row["step"])
-    progress.step = max(steps, default=0)
+    return steps
+
+
+def _previews(folder: Path, prefix: str) -> list[str]:
+    where = folder / prefix
+    return sorted(f"{prefix}/{p.name}" for p in where.glob("step-*.png") if p.is_file()) if where.is_dir() else []
+
+
+def read_progress(folder: Path, output_log: Path | None = None, requested_steps: int | None = None) -> Progress:
+    """The progress of the run in ``folder`` (``output_log``: its children's output)."""
+    folder = Path(folder)
+    steps, refine_steps = _configured_steps(folder)
+    progress = Progress(steps=steps or requested_steps, refine_steps=refine_steps)
+    lines = _read(folder / "log.jsonl").splitlines()
+    refine_lines = _read(folder / "refine" / "log.jsonl").splitlines() if refine_steps else []
+    series = series_from_log(lines)
+    progress.loss = series.get("loss", [])
+    progress.step = max(_logged(lines), default=0)
+    progress.refine_step = max(_logged(refine_lines), default=0)
+    if progress.refine_step:
+        progress.stage = 2
+        series = series_from_log(refine_lines)
     seconds = [value for _, value in series.get("seconds", [])][-RECENT_ROWS:]
     if seconds and progress.steps is not None:
-        progress.eta_seconds = max(0.0, (progress.steps - progress.step) * sum(seconds) / len(seconds))
-    previews = folder / "previews"
-    if previews.is_dir():
-        progress.previews = sorted(f"previews/{p.name}" for p in previews.glob("step-*.png") if p.is_file())
+        left = progress.refine_steps - progress.refine_step if progress.stage == 2 else progress.steps - progress.step
+        progress.eta_seconds = max(0.0, left * sum(seconds) / len(seconds))
+    progress.previews = _previews(folder, "previews") + _previews(folder, "refine/previews")
     if output_log is not None:
         progress.resumed_at = [int(n) for n in _RESUMED.findall(_read(output_log))]
     return progress

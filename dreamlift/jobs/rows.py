@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
-from dreamlift.commands._common import slug
+from dreamlift.pipeline.settings import slug
 from dreamlift.errors import DreamliftError
 
 OPTION_COLUMNS = {"seed": "--seed", "steps": "--steps", "prior": "--prior", "model": "--model"}

@@ -1,13 +1,13 @@
-"""What a job runs: a submission checked as the commands check it, and the command line it becomes.
+"""What a job runs: a submission checked as the commands check it, and the settings it becomes.
 
-A job is ``dreamlift text PROMPT`` or ``dreamlift image FILE`` with ``--out DIR/<id>``,
-run as a child process (:mod:`dreamlift.jobs.worker`). :func:`parse_submission`
-turns the fields of a request (JSON values, or the strings of a form) into a
-:class:`JobSpec`, refusing with a one-line :class:`DreamliftError` exactly what the
-command would refuse before training (an empty prompt, a word the toy prior does not
-know, an unknown prior, a step count that is not a positive whole number), so a bad
-submission is never queued. ``set`` entries are passed on verbatim as
-``--set KEY=VALUE`` to a new run (a resumed run keeps its saved settings).
+A job is a text run of a prompt or an image run of an upload in ``DIR/<id>``, made by the
+pipeline in a child process (:mod:`dreamlift.jobs.run_job`, started by :mod:`dreamlift.jobs.worker`).
+:func:`parse_submission` turns the fields of a request (JSON values, or the strings of a form)
+into a :class:`JobSpec` and resolves its settings exactly as ``dreamlift text|image`` would
+(:func:`spec_config`: :func:`dreamlift.pipeline.settings.resolve_config`, then ``validate()``),
+so a bad submission (an empty prompt, a word the toy prior does not know, an unknown prior or
+setting, a value out of its range) is refused with a one-line :class:`DreamliftError` and never
+queued. ``set`` entries are ``KEY=VALUE`` settings of a new run (a resumed run keeps its saved settings).
 """
 
 from __future__ import annotations
@@ -66,24 +66,9 @@ class JobSpec:
         return self.prompt if self.kind == "text" else f"image {self.upload_name or Path(self.image or '').name}"
 
     def argv(self, out: Path, resume: bool) -> list[str]:
-        """The child's command line: this Python running ``dreamlift.cli`` in ``out``."""
-        source = self.prompt if self.kind == "text" else self.image
-        args = [sys.executable, "-m", "dreamlift.cli", self.kind, str(source), "--out", str(out), "--quiet"]
-        if resume:
-            args.append("--resume")
-        else:
-            args += ["--prior", self.prior, "--seed", str(self.seed)]
-            if self.model:
-                args += ["--model", self.model]
-            if not self.export:
-                args.append("--no-export")
-            for key, value in self.settings.items():
-                args += ["--set", f"{key}={value}"]
-        if self.steps is not None:
-            args += ["--steps", str(self.steps)]
-        if self.checkpoint_every is not None:
-            args += ["--checkpoint-every", str(self.checkpoint_every)]
-        return args
+        """The child's command line: this Python running :mod:`dreamlift.jobs.run_job` on this spec in ``out``."""
+        args = [sys.executable, "-m", "dreamlift.jobs.run_job", "--out", str(out), "--spec", json.dumps(self.to_dict())]
+        return args + (["--resume"] if resume else [])
 
 
 def _whole(name: str, value: Any, low: int, high: int) -> int:
@@ -124,14 +109,26 @@ def _text_priors() -> tuple[str, ...]:
     return tuple(prior_names("text"))
 
 
-def check_settings(spec: JobSpec) -> None:
-    """Resolve a new job's settings as its command will (preset, ``--set``, flags), so a bad key or value is refused now."""
-    from dreamlift.cli import build_parser
-    from dreamlift.commands import image, text
+def spec_config(spec: JobSpec):
+    """The :class:`~dreamlift.training.config.TrainConfig` of a new job, resolved as its command would resolve it, validated."""
+    from dreamlift.pipeline.settings import finish_prior, prior_and_model, resolve_config
 
-    args = build_parser().parse_args(spec.argv(Path("job"), resume=False)[3:])
-    config = (text if spec.kind == "text" else image).build_config(args)
+    prior, model = prior_and_model(spec.kind, spec.prior, spec.model)
+    no_export = False if not spec.export else None
+    named = [
+        ("prompt", "prompt", spec.prompt if spec.kind == "text" else None),
+        ("model", "prior.model", model),
+        ("steps", "steps", spec.steps),
+        ("seed", "seed", spec.seed),
+        ("checkpoint_every", "checkpoint_every", spec.checkpoint_every),
+        ("export", "export_mesh", no_export),
+        ("export", "export_video", no_export),
+    ]
+    settings = [f"{key}={value}" for key, value in spec.settings.items()]
+    config = resolve_config(spec.kind, prior=prior, settings=settings, named=named)
+    finish_prior(config, spec.kind, model)
     config.validate()
+    return config
 
 
 def parse_submission(fields: dict[str, Any], has_image: bool) -> JobSpec:
@@ -139,7 +136,7 @@ def parse_submission(fields: dict[str, Any], has_image: bool) -> JobSpec:
 
     The image itself is checked and stored by the caller, which then sets ``spec.image``.
     """
-    from dreamlift.commands._common import check_prompt
+    from dreamlift.pipeline.settings import check_prompt
 
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
@@ -189,5 +186,5 @@ def parse_submission(fields: dict[str, Any], has_image: bool) -> JobSpec:
         spec.export = _flag("export", fields["export"])
     if fields.get("set") is not None:
         spec.settings = _settings(fields["set"])
-    check_settings(spec)
+    spec_config(spec)
     return spec

@@ -17,7 +17,7 @@ from dreamlift.jobs.rows import Row
 
 SCORE_COLUMNS = ("silhouette_iou", "psnr", "color_error", "turn", "janus", "mesh_iou", "mesh_turn", "mesh_chamfer")
 """Scores of ``dreamlift eval --truth`` (toy text rows whose prompt is a toy-world caption)."""
-COLUMNS = ("line", "kind", "prompt", "image", "status", "seconds", "steps", "start_step", "error", "folder") + SCORE_COLUMNS
+COLUMNS = ("line", "kind", "prompt", "image", "status", "seconds", "steps", "refine_steps", "start_step", "error", "folder") + SCORE_COLUMNS
 STATUSES = ("pending", "running", "done", "failed")
 
 
@@ -32,7 +32,9 @@ class Entry:
     seconds: str = ""
     """Seconds of the run's last attempt in this batch (kept from the previous summary for skipped rows)."""
     steps: str = ""
-    """Step of the run's newest checkpoint."""
+    """Step of the run's newest stage-1 checkpoint."""
+    refine_steps: str = ""
+    """Step of the run's newest refinement checkpoint (empty: the run does not refine)."""
     start_step: str = ""
     """Step the last attempt started from (0: from scratch)."""
     error: str = ""
@@ -44,7 +46,8 @@ class Entry:
             "line": str(row.line), "kind": row.kind,
             "prompt": row.source if row.kind == "text" else (row.prompt or ""),
             "image": row.source if row.kind == "image" else "",
-            "status": self.status, "seconds": self.seconds, "steps": self.steps, "start_step": self.start_step,
+            "status": self.status, "seconds": self.seconds, "steps": self.steps, "refine_steps": self.refine_steps,
+            "start_step": self.start_step,
             "error": self.error, "folder": row.out,
         }
         values.update({name: self.scores.get(name, "") for name in SCORE_COLUMNS})
@@ -80,11 +83,9 @@ def summary_csv(entries: list[Entry]) -> str:
     return buffer.getvalue()
 
 
-def write_summary(out_dir: Path, entries: list[Entry]) -> None:
-    """Rewrite ``summary.csv`` and ``index.html`` (the gallery of the finished runs)."""
-    from dreamlift.web.pages import gallery_page
-    from dreamlift.web.runs import Run, read_run
-
+def write_summary(out_dir: Path, entries: list[Entry], gallery=None) -> None:
+    """Rewrite ``summary.csv`` and, with a ``gallery`` page maker (``[(name, folder)] → html``), ``index.html``
+    of the finished runs."""
     write_text(out_dir / "summary.csv", summary_csv(entries))
-    finished = [Run(id=entry.row.out, path=entry.folder) for entry in entries if entry.status == "done"]
-    write_text(out_dir / "index.html", gallery_page([(run, read_run(run, curves=False)) for run in finished], static=True))
+    if gallery is not None:
+        write_text(out_dir / "index.html", gallery([(entry.row.out, entry.folder) for entry in entries if entry.status == "done"]))

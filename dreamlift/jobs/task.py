@@ -1,4 +1,7 @@
-"""One batch row as one process-local job: ``dreamlift.cli.main(argv)`` on its run folder.
+"""One batch row as one process-local job: the row's command line, run by the batch's ``runner`` on its run folder.
+
+The runner is the front end's (``dreamlift batch`` passes :func:`dreamlift.commands.run_argv`, whose
+text and image commands call the pipeline); this module imports no front end.
 
 This is what a Ray task executes (``jobs/batch.py`` wraps it); it imports no Ray. The
 folder decides how the run starts: one with a ``config.json`` is continued with
@@ -19,6 +22,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 KILL_ONCE_VARIABLE = "DREAMLIFT_TEST_KILL_ONCE"
 """Fault injection for tests only: ``MARKER:FOLDER_NAME:STEP``. The run in the folder named
@@ -33,8 +37,11 @@ class RunSpec:
 
     argv: list[str]
     folder: str
+    runner: Callable[[list[str]], int]
+    """Runs a row's command line and returns its exit status, printing ``error: ...`` for a user error
+    (a module-level function, so that Ray sends it by reference)."""
     cpus: int = 1
-    """Threads the run may use (``torch.set_num_threads``)."""
+    """Threads the run may use (``DREAMLIFT_THREADS`` of its pipeline: Ray reserves as many CPUs for it)."""
     caption: str | None = None
     """Toy-world caption to score the finished run against (toy text rows), or None."""
 
@@ -77,12 +84,10 @@ class _Tee(io.TextIOBase):
 
 def run_spec(spec: RunSpec) -> RunResult:
     """Run (or resume) one row and score it; never raises for a user error of the row."""
-    import torch
-
-    from dreamlift import cli
+    from dreamlift.threads import THREADS_VARIABLE
     from dreamlift.training.run_folder import run_progress
 
-    torch.set_num_threads(max(1, spec.cpus))
+    os.environ[THREADS_VARIABLE] = str(max(1, spec.cpus))  # the pipeline sizes torch's pool from it
     before = run_progress(spec.folder)
     argv = list(spec.argv) + (["--resume"] if before.started else [])
     _arm_kill_once(Path(spec.folder))
@@ -90,7 +95,7 @@ def run_spec(spec: RunSpec) -> RunResult:
     tee = _Tee(sys.stderr)
     with contextlib.redirect_stderr(tee):
         try:
-            status = cli.main(argv)
+            status = spec.runner(argv)
         except SystemExit as stop:  # argparse rejects an option value of the row
             status = stop.code if isinstance(stop.code, int) else 2
     seconds = time.perf_counter() - started
@@ -113,16 +118,17 @@ def _error_line(stderr: str, status: int) -> str:
 
 
 def _scores(folder: Path, caption: str) -> dict:
-    """``dreamlift eval --truth CAPTION`` of the finished run; a caption the toy world lacks gives none."""
-    from dreamlift.commands.eval import text_run_scores
+    """``dreamlift eval --truth CAPTION`` of the finished run's final stage; a caption the toy world lacks gives none."""
     from dreamlift.errors import DreamliftError
+    from dreamlift.evaluation.scores import score_text_run
+    from dreamlift.pipeline.run import Run
     from dreamlift.toyworld import parse_caption
 
     try:
-        parse_caption(caption)
+        obj = parse_caption(caption)
     except DreamliftError:
         return {}
-    return text_run_scores(folder, caption)
+    return score_text_run(Run.open(folder), obj)
 
 
 def _arm_kill_once(folder: Path) -> None:

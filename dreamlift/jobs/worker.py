@@ -23,7 +23,6 @@ import argparse
 import ctypes
 import fcntl
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -130,7 +129,7 @@ class Worker:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             start = log.tell()
-            log.write(f"--- attempt {job.attempts} ({'resume' if resume else 'new run'}): dreamlift {shlex.join(argv[3:])}\n".encode())
+            log.write(f"--- attempt {job.attempts} ({'resume' if resume else 'new run'}): {spec.kind} run of {spec.title}\n".encode())
             log.flush()
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
             child = subprocess.Popen(
@@ -178,7 +177,16 @@ class WorkerPool:
 
     def _spawn(self) -> subprocess.Popen:
         argv = [sys.executable, "-m", "dreamlift.jobs.worker", "--folder", str(self.folder), "--parent", str(os.getpid())]
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=self.worker_env())
+
+    def worker_env(self) -> dict[str, str]:
+        """The workers' environment: the cores divided among them (``DREAMLIFT_THREADS``, unless the user set it) and
+        idle threads that sleep; their jobs' children inherit it."""
+        from dreamlift.threads import THREADS_VARIABLE, share
+
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        env.setdefault(THREADS_VARIABLE, str(share(self.count)))
+        return env
 
     def start(self) -> "WorkerPool":
         self.processes = [self._spawn() for _ in range(self.count)]

@@ -25,6 +25,7 @@ from torch import Tensor
 from dreamlift._atomic import write_png
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import Guidance
+from dreamlift.refine.asset import STAGE_FOLDER
 from dreamlift.refine.geometry import DMTetGeometry, sdf_from_density
 from dreamlift.refine.regularisers import laplacian_smoothness, mesh_edges, normal_consistency
 from dreamlift.refine.render import MeshRender, render_mesh
@@ -34,46 +35,19 @@ from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.mesh_rasterizer import MeshRasterizer
 from dreamlift.rendering.shading import Lights, ShadingMode, head_lights
 from dreamlift.rendering.views import PREVIEW_VIEWS
-from dreamlift.scene.background import Background
-from dreamlift.scene.field import NeRFField
-from dreamlift.training.checkpoint import list_checkpoints, load_latest_checkpoint, prefixed
-from dreamlift.training.config import TrainConfig
-from dreamlift.training.loop import DistillationLoop, StepRecord, adam
-from dreamlift.training.trainer import draw_lights, draw_shading, draw_views, resolve_device
+from dreamlift.scene.field import Field
+from dreamlift.distillation.checkpoint import list_checkpoints
+from dreamlift.distillation.loop import DistillationLoop, guidance_extras, StepRecord, adam
+from dreamlift.distillation.sampling import draw_lights, draw_shading, draw_views, resolve_device
 
-STAGE_FOLDER = "refine"
-"""The refinement stage's sub-folder of a run folder."""
 
 
 class SurfaceVanished(DreamliftError):
     """The refined SDF has no zero crossing left."""
 
 
-def load_stage1(folder: Path, config: TrainConfig, device) -> tuple[NeRFField, Background, object]:
-    """The stage-1 field, background and occupancy grid from the run's newest checkpoint."""
-    from dreamlift.rendering.occupancy import OccupancyGrid
-
-    checkpoint, _ = load_latest_checkpoint(folder / "checkpoints")
-    if checkpoint is None:
-        raise DreamliftError(f"{folder} has no stage-1 checkpoint to refine: run `dreamlift text` (or `image`) into it first")
-    if checkpoint.step < config.steps:
-        raise DreamliftError(
-            f"stage 1 of {folder} stopped at step {checkpoint.step} of {config.steps}: finish it with --resume before refining"
-        )
-    field = NeRFField(config.nerf)
-    background = Background(config.background)
-    occupancy = OccupancyGrid(config.occupancy, config.nerf.bound, torch.device("cpu"))
-    try:
-        field.load_state_dict(prefixed(checkpoint.tensors, "field"))
-        background.load_state_dict(prefixed(checkpoint.tensors, "background"))
-        occupancy.load_state_dict(prefixed(checkpoint.tensors, "occupancy"))
-    except (RuntimeError, KeyError) as error:
-        raise DreamliftError(f"checkpoint {checkpoint.name} in {folder} does not match its config.json ({error.__class__.__name__}): start a new run") from None
-    return field.to(device), background.to(device), occupancy
-
-
 @torch.no_grad()
-def initial_sdf(field: NeRFField, occupancy, resolution: int, bound: float, level_scale: float = 1.0) -> Tensor:
+def initial_sdf(field: Field, occupancy, resolution: int, bound: float, level_scale: float = 1.0) -> Tensor:
     """SDF values at the ``(resolution + 1)³`` grid vertices from the stage-1 field (see :mod:`dreamlift.refine.geometry`),
     with the surface at ``level_scale`` times the density level the exporter fits."""
     from dreamlift.export.grid import sample_grid
@@ -92,7 +66,9 @@ class Refiner(DistillationLoop):
 
     progress_label = "refining"
 
-    def __init__(self, config: TrainConfig, folder: Path, guidance: Guidance, show_progress: bool = True, hooks: list | None = None):
+    def __init__(self, config, folder: Path, guidance: Guidance, stage1, show_progress: bool = True, hooks: list | None = None):
+        """``config``: the run's ``TrainConfig``; ``stage1``: its finished first stage (``field``, ``background``,
+        ``occupancy``: :func:`dreamlift.training.run_folder.load_stage1`), copied, never changed."""
         refine = config.refine
         self.hooks = list(hooks or [])
         self._mesh: SurfaceMesh | None = None  # this step's surface, for the hooks' renders
@@ -102,7 +78,9 @@ class Refiner(DistillationLoop):
         self.guidance = guidance
         self.device = resolve_device(config)
         self.resume_hint = f"Resume with: dreamlift refine {self.folder} --resume"
-        self.field, self.background, occupancy = load_stage1(self.folder, config, self.device)
+        self.field = copy.deepcopy(stage1.field).train().to(self.device)
+        self.background = copy.deepcopy(stage1.background).train().to(self.device)
+        occupancy = stage1.occupancy
         grid = tet_grid(refine.tet_resolution, config.nerf.bound)
         if list_checkpoints(self.stage_folder / "checkpoints"):
             sdf = torch.zeros(grid.vertices.shape[0])  # replaced by the checkpoint's on resume
@@ -173,6 +151,7 @@ class Refiner(DistillationLoop):
         if loss is None:
             return None
         extras = {f"loss_{k}": float(v.detach()) for k, v in terms.items() if k != "sds"}
+        extras.update(guidance_extras(self.guidance))
         extras["faces"] = float(mesh.faces.shape[0])
         return StepRecord(
             step=self.step,

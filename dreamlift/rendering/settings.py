@@ -107,3 +107,19 @@ def nvdiffrast_installed() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("nvdiffrast") is not None
+
+
+@dataclass
+class ShadingSchedule:
+    """Which shading each training render gets."""
+
+    albedo_warmup_steps: int = 0
+    """Steps at the start rendered with albedo only (DreamFusion's warm-up)."""
+    lambertian_probability: float = 1.0
+    """After warm-up: probability of Lambertian shading; the rest is split by ``textureless_share``."""
+    textureless_share: float = 0.0
+    """Of the non-Lambertian renders, the share rendered textureless (the rest albedo)."""
+    light_jitter: float = 30.0
+    """Largest angle in degrees between the head light and the camera direction."""
+    ambient: tuple[float, float] = (0.3, 0.5)
+    """Range of the ambient term of Lambertian shading."""

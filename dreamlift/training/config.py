@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.priors import PriorConfig, ToyPriorConfig
 from dreamlift.refine.config import RefineConfig
-from dreamlift.rendering.settings import VIEW_SOURCES, CameraRanges, OccupancyConfig, RenderConfig
+from dreamlift.rendering.settings import VIEW_SOURCES, CameraRanges, OccupancyConfig, RenderConfig, ShadingSchedule
 from dreamlift.scene.settings import BackgroundKind, FieldConfig
-from dreamlift.training.image_settings import ImageSettings
+from dreamlift.distillation.image_settings import ImageSettings
 from dreamlift.training.seed import check_seed
 
 
@@ -54,22 +54,6 @@ class LossWeights:
     """Sparsity: mean rendered opacity (pushes empty space to stay empty)."""
     entropy: Ramp = field(default_factory=lambda: Ramp(0, 0.0, 0, 0.0))
     """Binary entropy of the rendered opacity, summed over pixels (pushes it to 0 or 1: crisp silhouettes)."""
-
-
-@dataclass
-class ShadingSchedule:
-    """Which shading each training render gets."""
-
-    albedo_warmup_steps: int = 0
-    """Steps at the start rendered with albedo only (DreamFusion's warm-up)."""
-    lambertian_probability: float = 1.0
-    """After warm-up: probability of Lambertian shading; the rest is split by ``textureless_share``."""
-    textureless_share: float = 0.0
-    """Of the non-Lambertian renders, the share rendered textureless (the rest albedo)."""
-    light_jitter: float = 30.0
-    """Largest angle in degrees between the head light and the camera direction."""
-    ambient: tuple[float, float] = (0.3, 0.5)
-    """Range of the ambient term of Lambertian shading."""
 
 
 @dataclass

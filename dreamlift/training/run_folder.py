@@ -1,4 +1,4 @@
-"""Run folders (DESIGN.md): creation with clear errors, and loading a finished run.
+"""Run folders (DESIGN.md): creation with clear errors, and loading stage 1 of a run.
 
 ``DIR/config.json`` holds ``{"kind": "text"|"image", "format": RUN_FORMAT,
 "dreamlift_version": ..., "torch_version": ..., "config": {...}}``.
@@ -88,12 +88,11 @@ def check_run_folder(path: str | os.PathLike, kind: str, resume: bool) -> Path:
 def prepare_run_folder(path: str | os.PathLike, kind: str, resume: bool) -> Path:
     """Check ``path`` can hold a new run (or, with ``resume``, holds a run of ``kind``), then create it.
 
-    On resume, temporary files left by a killed process are removed first.
+    The writer then takes the folder's lock, and only then, on resume, removes what a killed process
+    left (:func:`remove_stale_temporaries`): another process may still be writing them.
     """
     folder = check_run_folder(path, kind, resume)
     _check_writable(folder)
-    if resume:
-        remove_stale_temporaries(folder)
     return folder
 
 
@@ -210,27 +209,37 @@ def _validate(config, config_path: Path) -> None:
 
 
 @dataclass
-class LoadedRun:
-    """A run folder's latest scene, ready to render or export."""
+class Stage1:
+    """A run folder's stage-1 scene from its newest good checkpoint (on the CPU, the field in eval mode)."""
 
     path: Path
-    config: dict[str, Any]
+    config: Any
+    """The run's :class:`~dreamlift.training.config.TrainConfig`."""
     kind: str
     field: Any
+    background: Any
     occupancy: Any
     step: int
+    """Step of the checkpoint it was read from."""
+    skipped: list[str]
+    """Newer checkpoints that were damaged and passed over (empty when the newest was read)."""
 
 
-def load_run(run_dir: str | os.PathLike) -> LoadedRun:
-    """Load the newest good checkpoint of a run folder (field in eval mode, on the CPU)."""
+def load_stage1(run_dir: str | os.PathLike, record: dict[str, Any] | None = None, *, finished: bool = False) -> Stage1:
+    """The stage-1 NeRF of a run folder (its field, background and occupancy grid) from the newest good checkpoint.
+
+    ``finished``: refuse a stage 1 that stopped before its ``steps`` (the refinement starts only from a
+    finished one). Every failure is a one-line :class:`DreamliftError` that says what to do.
+    """
+    from dreamlift.distillation.checkpoint import load_latest_checkpoint, prefixed
     from dreamlift.rendering.occupancy import OccupancyGrid
+    from dreamlift.scene.background import Background
     from dreamlift.scene.field import NeRFField
-    from dreamlift.training.checkpoint import load_latest_checkpoint, prefixed
 
     folder = Path(run_dir)
     if not folder.is_dir():
         raise DreamliftError(f"run folder {folder} does not exist: give the --out folder of a run")
-    record = read_run_record(folder)
+    record = record if record is not None else read_run_record(folder)
     config = read_run_config(folder, record)
     checkpoint, skipped = load_latest_checkpoint(folder / "checkpoints")
     if checkpoint is None and skipped:
@@ -239,22 +248,31 @@ def load_run(run_dir: str | os.PathLike) -> LoadedRun:
         )
     if checkpoint is None:
         raise DreamliftError(f"{folder} has no usable checkpoint yet: let the run reach its first checkpoint")
-    mismatch = DreamliftError(
-        f"the checkpoint {checkpoint.name} in {folder} does not match the run's config.json (tensor names or shapes differ): "
-        "the folder is damaged or mixes two runs; render another run"
-    )
+    if finished and checkpoint.step < config.steps:
+        damaged = f" (newer ones are damaged: {'; '.join(skipped)})" if skipped else ""
+        raise DreamliftError(
+            f"stage 1 of {folder} stopped at step {checkpoint.step} of {config.steps}{damaged}: finish it with --resume first"
+        )
     try:
         field = NeRFField(config.nerf)
+        background = Background(config.background)
         occupancy = OccupancyGrid(config.occupancy, config.nerf.bound)
     except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as error:
         raise DreamliftError(f"{folder / 'config.json'} is damaged ({error.__class__.__name__}): start a new run") from None
     try:
         field.load_state_dict(prefixed(checkpoint.tensors, "field"))
+        background.load_state_dict(prefixed(checkpoint.tensors, "background"))
         occupancy.load_state_dict(prefixed(checkpoint.tensors, "occupancy"))
-    except RuntimeError:
-        raise mismatch from None
+    except (RuntimeError, KeyError):
+        raise DreamliftError(
+            f"the checkpoint {checkpoint.name} in {folder} does not match the run's config.json (tensor names or shapes differ): "
+            "the folder is damaged or mixes two runs"
+        ) from None
     field.eval()
-    return LoadedRun(path=folder, config=record["config"], kind=record["kind"], field=field, occupancy=occupancy, step=checkpoint.step)
+    return Stage1(
+        path=folder, config=config, kind=record["kind"], field=field, background=background, occupancy=occupancy,
+        step=checkpoint.step, skipped=list(skipped),
+    )
 
 
 @dataclass
@@ -264,28 +282,32 @@ class RunProgress:
     started: bool
     """It has a readable ``config.json`` (so it is continued with ``--resume``)."""
     step: int
-    """Step of its newest checkpoint record (0: none yet)."""
+    """Step of its newest stage-1 checkpoint record (0: none yet)."""
     steps: int
-    """Steps its config asks for (0 when not started)."""
+    """Stage-1 steps its config asks for (0 when not started)."""
     finished: bool
-    """Trained to ``steps`` and every asset its config exports (mesh.glb, turntable.mp4) is written."""
+    """Both stages trained to their steps (stage 2 when the config refines) and every asset its config exports
+    (mesh.glb, turntable.mp4) is written."""
+    refine_step: int = 0
+    """Step of its newest refinement checkpoint record (0: none)."""
+    refine_steps: int = 0
+    """Refinement steps its config asks for (0: it does not refine)."""
 
 
 def run_progress(run_dir: str | os.PathLike) -> RunProgress:
     """Where the run in ``run_dir`` stands; a missing or damaged folder counts as not started."""
-    from dreamlift.training.checkpoint import list_checkpoints
+    from dreamlift.distillation.checkpoint import newest_step
 
     folder = Path(run_dir)
     try:
         config = read_run_config(folder)
     except DreamliftError:
         return RunProgress(started=False, step=0, steps=0, finished=False)
-    records = list_checkpoints(folder / "checkpoints")
-    try:
-        step = int(records[0].stem.removeprefix("step-")) if records else 0
-    except ValueError:  # a stray file named like a checkpoint
-        step = 0
+    step = newest_step(folder / "checkpoints")
+    refine_step = newest_step(folder / "refine" / "checkpoints")
+    refine_steps = config.refine.steps if config.refine.enabled else 0
     exported = (not config.export_mesh or (folder / "mesh.glb").is_file()) and (
         not config.export_video or (folder / "turntable.mp4").is_file()
     )
-    return RunProgress(started=True, step=step, steps=config.steps, finished=step >= config.steps and exported)
+    finished = step >= config.steps and refine_step >= refine_steps and exported
+    return RunProgress(started=True, step=step, steps=config.steps, finished=finished, refine_step=refine_step, refine_steps=refine_steps)

@@ -1,4 +1,4 @@
-"""Stage 1: a NeRF distilled from the guidance (the loop itself is :mod:`dreamlift.training.loop`).
+"""Stage 1: a NeRF distilled from the guidance (the loop itself is :mod:`dreamlift.distillation.loop`).
 
 One step: sample cameras and lights → render (skipping empty space) → the guidance's
 SDS loss + regularisers (+ any :class:`TrainingHook` losses, e.g. the reference view
@@ -17,51 +17,22 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from dreamlift import __version__, runtime
+from dreamlift import __version__
 from dreamlift._atomic import write_json, write_png, write_text
 from dreamlift.errors import DreamliftError
-from dreamlift.guidance.base import Guidance, MemorisedViews
-from dreamlift.rendering.cameras import OrbitCameras, sample_cameras
-from dreamlift.rendering.settings import CameraRanges
+from dreamlift.guidance.base import Guidance
+from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.occupancy import OccupancyGrid
 from dreamlift.rendering.renderer import RenderOutput, VolumeRenderer
 from dreamlift.rendering.views import PREVIEW_VIEWS
-from dreamlift.rendering.shading import Lights, ShadingMode, head_lights, sample_lights
+from dreamlift.rendering.shading import Lights, ShadingMode, head_lights
 from dreamlift.scene.background import Background
 from dreamlift.scene.field import NeRFField
-from dreamlift.training.loop import DistillationLoop, RunInterrupted, StepRecord, adam
+from dreamlift.distillation.loop import DistillationLoop, guidance_extras, RunInterrupted, StepRecord, adam
 from dreamlift.config_tree import to_dict
-from dreamlift.training.config import ShadingSchedule, TrainConfig
+from dreamlift.training.config import TrainConfig
+from dreamlift.distillation.sampling import draw_lights, draw_shading, draw_views, resolve_device
 from dreamlift.training.run_folder import RUN_FORMAT
-
-
-def resolve_device(config: TrainConfig) -> torch.device:
-    """``config.device`` made concrete; a CUDA request without a GPU is a one-line error."""
-    return runtime.resolve_device(config.device, prefer_gpu=config.prior.prefers_gpu)
-
-
-def draw_views(memorised: MemorisedViews | None, ranges: CameraRanges, count: int, generator: torch.Generator) -> tuple[OrbitCameras, Lights | None]:
-    """``count`` training cameras: among ``memorised`` views with their lights, or (None) in ``ranges`` with lights None (to draw)."""
-    if memorised is None:
-        return sample_cameras(ranges, count, generator), None
-    views = memorised[torch.randint(len(memorised), (count,), generator=generator)]
-    return views.cameras, views.lights
-
-
-def draw_lights(cameras: OrbitCameras, schedule: ShadingSchedule, generator: torch.Generator) -> Lights:
-    """Jittered head lights for ``cameras``, as ``schedule`` says (stage 1's and the refinement's random lights)."""
-    return sample_lights(cameras, schedule.light_jitter, schedule.ambient, generator)
-
-
-def draw_shading(schedule: ShadingSchedule, step: int, generator: torch.Generator) -> ShadingMode:
-    """The shading of step ``step``'s render: albedo during warm-up, then Lambertian / textureless / albedo by one draw."""
-    if step < schedule.albedo_warmup_steps:
-        return ShadingMode.ALBEDO
-    draw = float(torch.rand((), generator=generator))
-    if draw < schedule.lambertian_probability:
-        return ShadingMode.LAMBERTIAN
-    share = (draw - schedule.lambertian_probability) / max(1.0 - schedule.lambertian_probability, 1e-8)
-    return ShadingMode.TEXTURELESS if share < schedule.textureless_share else ShadingMode.ALBEDO
 
 
 class EmptyScene(DreamliftError):
@@ -162,6 +133,7 @@ class Trainer(DistillationLoop):
         if loss is None:
             return None
         extras = {f"loss_{k}": float(v.detach()) for k, v in terms.items() if k != "sds"}
+        extras.update(guidance_extras(self.guidance))
         return StepRecord(
             step=self.step,
             loss=float(loss.detach()),

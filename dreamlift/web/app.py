@@ -72,7 +72,7 @@ class RequestError(Exception):
 
 def new_job_id(title: str) -> str:
     """A job id (its run folder's name): the title's slug and 6 random hex digits."""
-    from dreamlift.commands._common import slug
+    from dreamlift.pipeline.settings import slug
 
     return f"{slug(title, limit=32)}-{secrets.token_hex(3)}"
 
@@ -99,7 +99,7 @@ class JobsApp:
         run = self.run(job.id)
         progress = read_progress(run.path, output_log(self.folder, job.id), spec.steps)
         base = f"/runs/{quote(job.id)}/files/"
-        files = {name: base + quote(name) for name in sorted(served_files(run)) if not name.startswith("previews/")}
+        files = {name: base + quote(name) for name in sorted(served_files(run)) if not name.startswith(("previews/", "refine/previews/"))}
         return {
             "id": job.id,
             "kind": spec.kind,
@@ -110,6 +110,9 @@ class JobsApp:
             "status": job.status,
             "step": progress.step,
             "steps": progress.steps,
+            "stage": progress.stage,
+            "refine_step": progress.refine_step,
+            "refine_steps": progress.refine_steps,
             "eta_seconds": None if job.status != "running" else progress.eta_seconds,
             "error": job.error,
             "files": files,
@@ -387,7 +390,7 @@ class AppHandler(GuardedHandler):
                         sent_previews.add(url)
                         step = int(url.rsplit("step-", 1)[-1].split(".")[0]) if "step-" in url else None
                         self._event("preview", {"url": url, "step": step})
-                state = (view["status"], view["step"], view["steps"], len(view["files"]))
+                state = (view["status"], view["step"], view["steps"], view["refine_step"], len(view["files"]))
                 if state != last_state:
                     self._event("progress", view)
                     last_state = state

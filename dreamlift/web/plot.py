@@ -1,8 +1,7 @@
 """Training curves as inline SVG (no JavaScript): one small line plot per logged series.
 
-``series_from_log(lines)`` reads log.jsonl lines (one JSON object each, with "step")
-into ``{name: [(step, value), ...]}`` for every numeric key but ``step``; lines that
-are not JSON (a torn last line) or carry an event instead of values are skipped.
+``series_from_log(lines)`` (:mod:`dreamlift.pipeline.logs`) reads log.jsonl lines into
+``{name: [(step, value), ...]}``.
 ``svg_plot(name, points)`` draws one series: x is the step, y the value (linear
 axes, min and max labelled), a polyline of at most ``max_points`` points (longer
 series are averaged in bins), so a page stays small for long runs. With
@@ -13,28 +12,7 @@ styles), for an ``<img>`` or a file.
 from __future__ import annotations
 
 import html
-import json
-import math
-from typing import Iterable
 
-Series = dict[str, list[tuple[float, float]]]
-
-
-def series_from_log(lines: Iterable[str]) -> Series:
-    """Numeric series of a log.jsonl, in file order (see the module docstring)."""
-    series: Series = {}
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("step"), (int, float)):
-            continue
-        for key, value in row.items():
-            if key == "step" or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                continue
-            series.setdefault(key, []).append((float(row["step"]), float(value)))
-    return series
 
 
 def _binned(points: list[tuple[float, float]], max_points: int) -> list[tuple[float, float]]:

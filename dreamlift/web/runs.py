@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamlift.errors import DreamliftError
-from dreamlift.web.plot import Series, series_from_log
+from dreamlift.pipeline.logs import Series, series_from_log
 
 SERVED_FILES = (
     "mesh.glb",

@@ -42,10 +42,11 @@ def test_eval_command_prints_scores(small_run, capsys):
     # the printed numbers are the scores of the run's saved field (JSON keeps floats exactly); no turn was searched
     from dreamlift.evaluation.scores import score_field
     from dreamlift.toyworld import parse_caption
-    from dreamlift.training.run_folder import load_run
+    from dreamlift.training.run_folder import load_stage1
 
-    loaded = load_run(small_run)
-    assert scores == score_field(loaded.field, parse_caption("a red cube"), occupancy=loaded.occupancy, search_turn=False).as_dict()
+    loaded = load_stage1(small_run)
+    expected = score_field(loaded.field, parse_caption("a red cube"), occupancy=loaded.occupancy, search_turn=False).as_dict()
+    assert scores == {**expected, "stage": 1, "step": 40}  # a run without refinement: its final stage is the NeRF
     assert scores["turn"] == 0.0 and scores["janus"] is None  # a cube has no front to confuse
 
 

@@ -78,7 +78,7 @@ def test_trainer_takes_sds_steps_with_tiny_stable_diffusion(tiny, tmp_path):
 def test_trainer_with_the_full_stable_diffusion_preset(tiny, tmp_path):
     """Two Adam steps of the preset move the field by at most 2 learning rates, the log has both steps with finite
     losses, and the final checkpoint holds exactly the trained state."""
-    from dreamlift.training.checkpoint import load_latest_checkpoint
+    from dreamlift.distillation.checkpoint import load_latest_checkpoint
 
     folder = tmp_path / "run"
     trainer, _ = _trainer(tiny, folder, steps=2, log_every=1)

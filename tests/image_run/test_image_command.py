@@ -18,7 +18,7 @@ from dreamlift.evaluation.image_scores import score_image_run
 from dreamlift.rendering.cameras import OrbitCameras, wrap_degrees
 from dreamlift.rendering.shading import sample_lights
 from dreamlift.toyworld import ToyObject, render
-from dreamlift.training.run_folder import load_run
+from dreamlift.pipeline.run import Run
 
 CHAIR = ToyObject("chair", "orange")
 
@@ -70,7 +70,8 @@ def test_toy_run_writes_the_run_folder_and_resumes_exactly(tmp_path, capsys):
         assert torch.equal(resumed[key], uninterrupted[key]), key
     steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert steps[-1] == 5
-    scores = score_image_run(load_run(out), CHAIR, input_azimuth=50.0)
+    run = Run.open(out)
+    scores = score_image_run(run, run.asset(), CHAIR, input_azimuth=50.0)
     assert all(math.isfinite(v) for v in scores.as_dict().values())
 
 

@@ -10,7 +10,7 @@ from dreamlift.inputs import ReferenceImage, ViewInput
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.renderer import RenderConfig, VolumeRenderer
 from dreamlift.rendering.shading import head_lights
-from dreamlift.training.reference import MaskLoss, ReferenceLoss, ReferenceTargets, ReferenceViewHook, pearson
+from dreamlift.distillation.reference import MaskLoss, ReferenceLoss, ReferenceTargets, ReferenceViewHook, pearson
 
 SIZE = 16
 

@@ -26,10 +26,9 @@ from dreamlift.rendering.shading import head_lights
 from dreamlift.toyworld import COLORS, ToyObject, composite_white, render
 from dreamlift.toyworld.render import sdf_normals
 from dreamlift.toyworld.shapes import evaluate
-from dreamlift.config_tree import to_dict
 from dreamlift.presets import toy_image
-from dreamlift.training.reference import ImageSettings, ReferenceCamera
-from dreamlift.training.run_folder import LoadedRun
+from dreamlift.distillation.reference import ImageSettings, ReferenceCamera
+from types import SimpleNamespace
 
 CAMERAS = OrbitCameras.make([5.0, 25.0, 45.0], [22.5, 100.0, 200.0], 3.0, 40.0)
 
@@ -88,26 +87,27 @@ class TurnedToyField(nn.Module):
         return density, albedo, torch.as_tensor(turn_about_y(normals.double().numpy(), self.turn), dtype=torch.float32)
 
 
-def fake_run(folder: Path, obj, input_azimuth: float, elevation: float) -> LoadedRun:
-    """A run folder of a perfect result: the truth turned by −input_azimuth, fitted to the truth's input view."""
+def fake_run(folder: Path, obj, input_azimuth: float, elevation: float) -> tuple[SimpleNamespace, "TurnedToyField"]:
+    """A run folder of a perfect result (the run as :class:`~dreamlift.pipeline.run.Run` shows it, and its scene):
+    the truth turned by −input_azimuth, fitted to the truth's input view."""
     camera = OrbitCameras.make(elevation, input_azimuth, 3.0, 40.0)
     write_png(folder / "input.png", render(obj, camera, 32, lights=head_lights(camera))[0])
     config = toy_image()
     config.image = ImageSettings(views=[ReferenceCamera(elevation=elevation)])
     field = TurnedToyField(obj, -input_azimuth)
-    return LoadedRun(path=folder, config=to_dict(config), kind="image", field=field, occupancy=None, step=1)
+    return SimpleNamespace(path=folder, config=config, kind="image"), field
 
 
 def test_scores_are_taken_relative_to_the_input_camera(tmp_path):
     obj = ToyObject("chair", "purple")
     loaded = fake_run(tmp_path, obj, input_azimuth=70.0, elevation=20.0)
     # a point-sampled volume render against supersampled truth: the chair's thin legs alias at 32x32
-    right = score_image_run(loaded, obj, input_azimuth=70.0)
+    right = score_image_run(*loaded, obj, input_azimuth=70.0)
     assert right.novel_silhouette_iou > 0.8 and right.novel_psnr > 21.0
     assert right.input_psnr > 21.0 and right.input_silhouette_iou > 0.9
     for wrong_azimuth in (-110.0, 40.0):  # the opposite side; 30 degrees off
-        wrong = score_image_run(loaded, obj, input_azimuth=wrong_azimuth)
+        wrong = score_image_run(*loaded, obj, input_azimuth=wrong_azimuth)
         assert wrong.novel_silhouette_iou < right.novel_silhouette_iou - 0.2
         assert wrong.novel_psnr < right.novel_psnr - 5.0
     with pytest.raises(DreamliftError, match="elevation"):
-        score_image_run(loaded, obj, input_azimuth=70.0, input_elevation=0.0)
+        score_image_run(*loaded, obj, input_azimuth=70.0, input_elevation=0.0)

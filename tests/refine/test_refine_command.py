@@ -91,8 +91,10 @@ def test_refine_fill_unseen_starts_with_the_hollow_no_camera_sees_filled(stage1,
     from _helpers import upturned_cup_sdf
 
     from dreamlift.commands.refine import saved_inputs
+    from dreamlift.pipeline.run import Run
+    from dreamlift.pipeline.stages import stage2_guidance
     from dreamlift.refine import stage as stage_module
-    from dreamlift.refine.run import make_refiner
+    from dreamlift.refine.stage import Refiner
     from dreamlift.refine.tets import tet_grid
     from dreamlift.refine.visibility import range_cameras, unseen_outside
     from dreamlift.training.run_folder import read_run_config, read_run_record
@@ -105,7 +107,9 @@ def test_refine_fill_unseen_starts_with_the_hollow_no_camera_sees_filled(stage1,
     side = grid.resolution + 1
     cup = upturned_cup_sdf(grid.vertices)
     monkeypatch.setattr(stage_module, "initial_sdf", lambda *args, **kwargs: cup.reshape(side, side, side).clone())
-    refiner = make_refiner(run, config, saved_inputs(run, record, config, torch.device("cpu")), quiet=True)
+    opened = Run.open(run)
+    inputs = saved_inputs(opened, config, torch.device("cpu"))
+    refiner = Refiner(config, run, stage2_guidance(config, inputs), opened.stage1(finished=True), show_progress=False)
     unseen = unseen_outside(cup, grid, range_cameras(config.cameras))
     assert int(unseen.sum()) > 10
     expected = torch.where(unseen, torch.full_like(cup, -0.5 * grid.spacing), cup) if fill else cup

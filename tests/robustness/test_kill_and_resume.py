@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dreamlift.training.checkpoint import load_latest_checkpoint
+from dreamlift.distillation.checkpoint import load_latest_checkpoint
 
 STEPS = 60
 CHECKPOINT_EVERY = 5

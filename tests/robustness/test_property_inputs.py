@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from dreamlift.commands._common import MAX_PROMPT_CHARACTERS, check_prompt
+from dreamlift.pipeline.settings import MAX_PROMPT_CHARACTERS, check_prompt
 from dreamlift.errors import DreamliftError
 from dreamlift.inputs.image import load_reference_image
 from dreamlift.toyworld import parse_caption

@@ -13,7 +13,7 @@ from dreamlift.config_tree import from_dict, to_dict
 from dreamlift.errors import DreamliftError
 from dreamlift.scene.encodings import HASH_PRIMES, HashGridConfig, HashGridEncoding, hash_corners
 from dreamlift.scene.field import EncodingKind, FieldConfig, NeRFField
-from dreamlift.training.checkpoint import load_latest_checkpoint, prefixed, save_checkpoint
+from dreamlift.distillation.checkpoint import load_latest_checkpoint, prefixed, save_checkpoint
 
 SMALL = HashGridConfig(levels=4, features_per_level=2, log2_table_size=10, base_resolution=4, finest_resolution=32)
 """Levels of 4, 8, 16 and 32 cells: 125 and 729 vertices fit in 1024 entries (dense), 17³ and 33³ do not (hashed)."""
@@ -233,7 +233,7 @@ def test_a_config_without_the_hash_settings_loads_with_the_old_default(tmp_path)
 
 
 def test_two_training_steps_with_the_hash_grid_through_the_command_line(tmp_path, cli):
-    from dreamlift.training.run_folder import load_run
+    from dreamlift.training.run_folder import load_stage1
 
     out = tmp_path / "run"
     outcome = cli(
@@ -246,7 +246,7 @@ def test_two_training_steps_with_the_hash_grid_through_the_command_line(tmp_path
     assert saved["hash_grid"] == {**to_dict(HashGridConfig()), "log2_table_size": 14, "finest_resolution": 512}
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 2 and all(math.isfinite(r["loss"]) for r in log)
-    run = load_run(out)
+    run = load_stage1(out)
     assert isinstance(run.field.encoding, HashGridEncoding) and run.step == 2
     assert run.field.encoding.tables[-1].shape == (2**14, 2)
 
@@ -254,7 +254,7 @@ def test_two_training_steps_with_the_hash_grid_through_the_command_line(tmp_path
 
 def test_a_run_folder_from_before_the_hash_grid_still_loads(tmp_path, cli):
     """Its config.json has no nerf.hash_grid key: the settings take their defaults and the dense grids load."""
-    from dreamlift.training.run_folder import load_run
+    from dreamlift.training.run_folder import load_stage1
 
     out = tmp_path / "run"
     assert cli("text", "a red cube", "--steps", "2", "--no-export", "--quiet", "--refine", "off", "--out", str(out)).code == 0
@@ -262,7 +262,7 @@ def test_a_run_folder_from_before_the_hash_grid_still_loads(tmp_path, cli):
     assert record["config"]["nerf"]["encoding"] == "grid"  # the default is unchanged
     del record["config"]["nerf"]["hash_grid"]
     (out / "config.json").write_text(json.dumps(record))
-    run = load_run(out)
+    run = load_stage1(out)
     assert type(run.field.encoding).__name__ == "DenseGridEncoding" and run.step == 2
     with torch.no_grad():
         assert run.field.density(torch.zeros(1, 3)).item() > 5.0  # the trained blob, read back

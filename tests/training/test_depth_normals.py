@@ -9,7 +9,7 @@ from _helpers import error_message
 from dreamlift.inputs.depth import fit_to_image, frame_depth, read_depth_map
 from dreamlift.inputs.framing import box_windows
 from dreamlift.rendering.cameras import OrbitCameras, generate_rays
-from dreamlift.training.reference import fit_affine, normals_from_depth
+from dreamlift.distillation.reference import fit_affine, normals_from_depth
 
 
 def plane_depth(cameras, size, normal, offset):

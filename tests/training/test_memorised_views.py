@@ -13,7 +13,8 @@ from dreamlift.presets import preset_config
 from dreamlift.rendering.settings import CameraRanges
 from dreamlift.toyworld import parse_caption
 from dreamlift.training.config import TrainConfig
-from dreamlift.training.trainer import Trainer, draw_views
+from dreamlift.distillation.sampling import draw_views
+from dreamlift.training.trainer import Trainer
 
 SMALL = ToyPriorConfig(renders_per_object=48, resolution=32)
 

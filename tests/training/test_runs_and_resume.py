@@ -8,7 +8,7 @@ import torch
 
 from dreamlift.guidance.base import GuidanceInputs
 from dreamlift.guidance.toy import ToyPriorConfig
-from dreamlift.training.checkpoint import load_latest_checkpoint
+from dreamlift.distillation.checkpoint import load_latest_checkpoint
 from dreamlift.presets import toy_text
 from dreamlift.training.trainer import RunInterrupted, Trainer
 

@@ -12,7 +12,7 @@ from dreamlift.guidance.priors import StableDiffusionConfig, Zero123Config
 from dreamlift.guidance.settings import TimestepSchedule
 from dreamlift.presets import preset_config, toy_text
 from dreamlift.training.config import TrainConfig
-from dreamlift.training.image_settings import ImageSettings
+from dreamlift.distillation.image_settings import ImageSettings
 from dreamlift.training.trainer import RunInterrupted, Trainer
 from test_runs_and_resume import StopAt  # SIGTERM at a chosen step, as kill would
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from dreamlift.web.plot import series_from_log, svg_plot
+from dreamlift.pipeline.logs import series_from_log
+from dreamlift.web.plot import svg_plot
 
 
 def test_series_skip_events_torn_lines_and_non_numbers():

@@ -25,7 +25,18 @@ function duration(seconds) {
   return s >= 60 ? `about ${Math.floor(s / 60)} min ${s % 60} s left` : `about ${s} s left`;
 }
 
+function stageFraction(job) {
+  if (job.stage === 2) return job.refine_steps ? job.refine_step / job.refine_steps : 0;
+  return job.steps ? job.step / job.steps : 0;
+}
+
 function statusText(job) {
+  if (job.stage === 2) {
+    const refining = `refining, step ${job.refine_step} of ${job.refine_steps}`;
+    if (job.status === "running") return `${refining}${job.eta_seconds != null ? ", " + duration(job.eta_seconds) : ""}${job.cancel_requested ? " (stopping)" : ""}`;
+    if (job.status === "done") return `done, ${job.steps} steps and ${job.refine_steps} refinement steps`;
+    return `${job.status} at ${refining}`;
+  }
   const steps = job.steps ? `step ${job.step} of ${job.steps}` : `step ${job.step}`;
   if (job.status === "running") return `running, ${steps}${job.eta_seconds != null ? ", " + duration(job.eta_seconds) : ""}${job.cancel_requested ? " (stopping)" : ""}`;
   if (job.status === "queued") return job.step ? `queued (resumes at ${steps})` : "queued";
@@ -82,7 +93,7 @@ async function refreshQueue() {
     title.textContent = job.title;
     const state = document.createElement("span");
     state.className = "job-status";
-    state.textContent = job.status === "running" && job.steps ? `${Math.floor((100 * job.step) / job.steps)}%` : job.status;
+    state.textContent = job.status === "running" && job.steps ? `${job.stage === 2 ? "refining " : ""}${Math.floor(100 * stageFraction(job))}%` : job.status;
     button.append(title, state);
     button.addEventListener("click", () => select(job.id));
     item.append(button);
@@ -124,7 +135,7 @@ function show(job) {
   $("job-title").textContent = job.title;
   $("job-id").textContent = `${job.id} · prior ${job.prior} · seed ${job.seed}`;
   $("job-status").textContent = statusText(job);
-  $("job-progress").value = job.steps ? job.step / job.steps : 0;
+  $("job-progress").value = stageFraction(job);
   $("job-error").textContent = job.error || "";
   $("cancel").hidden = !(job.status === "queued" || job.status === "running");
   $("resume").hidden = !(job.status === "cancelled" || job.status === "failed");

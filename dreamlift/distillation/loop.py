@@ -19,17 +19,18 @@ import json
 import math
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import torch
 from torch import Tensor
 
 from dreamlift._atomic import append_line, write_text
 from dreamlift.errors import DreamliftError
-from dreamlift.training.checkpoint import load_latest_checkpoint, optimizer_from_tensors, optimizer_to_tensors, prefixed, save_checkpoint
+from dreamlift.distillation.checkpoint import load_latest_checkpoint, optimizer_from_tensors, optimizer_to_tensors, prefixed, save_checkpoint
 
 
 def adam(groups: list[dict]) -> torch.optim.Adam:
@@ -38,6 +39,12 @@ def adam(groups: list[dict]) -> torch.optim.Adam:
     parameters are on the CPU or CUDA."""
     devices = {p.device.type for group in groups for p in group["params"]}
     return torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15, fused=devices <= {"cpu", "cuda"})
+
+
+def guidance_extras(guidance) -> dict[str, float]:
+    """What a step logs of its guidance besides its SDS: the text prior's SDS of an image run with a prompt (``text_sds``)."""
+    text = getattr(guidance, "last_text_loss", None)
+    return {} if text is None else {"text_sds": float(text)}
 
 
 class RunInterrupted(DreamliftError):
@@ -82,6 +89,10 @@ class DistillationLoop:
         self.skipped_steps = 0
         self.rollbacks = 0
         self._stop_signal: str | None = None
+        self.on_step: Callable[[int, int], None] | None = None
+        """Called after every step with ``(step, steps)`` (the pipeline's progress report)."""
+        self.should_stop: Callable[[], bool] | None = None
+        """Asked before every step: True saves a checkpoint and stops as a signal does (the pipeline's cancel hook)."""
 
     # ------------------------------------------------------------ the stage's part
     def checkpointed(self) -> dict[str, object]:
@@ -153,7 +164,8 @@ class DistillationLoop:
             self._say(f"resuming {self.stage_folder} at step {self.step}")
         else:
             self.start_fresh()
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        in_main_thread = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
         for sig in previous:
             signal.signal(sig, self._on_signal)
         try:
@@ -174,6 +186,8 @@ class DistillationLoop:
             progress = tqdm(total=schedule.steps, initial=self.step, desc=self.progress_label, unit="step", dynamic_ncols=True, leave=False)
         try:
             while self.step < schedule.steps:
+                if self._stop_signal is None and self.should_stop is not None and self.should_stop():
+                    self._stop_signal = "a cancel"
                 if self._stop_signal is not None:
                     self.save()
                     raise RunInterrupted(f"stopped by {self._stop_signal} at step {self.step}; checkpoint saved. {self.resume_hint}")
@@ -194,6 +208,8 @@ class DistillationLoop:
                 if progress is not None:
                     progress.update(1)
                     progress.set_postfix(loss=f"{record.loss:.3g}", t=f"{record.t:.2f}")
+                if self.on_step is not None:
+                    self.on_step(self.step, schedule.steps)
                 if self.step % schedule.log_every == 0 or self.step == schedule.steps:
                     self._log(
                         dict(

@@ -1,5 +1,5 @@
 """The settings an image run adds to :class:`~dreamlift.training.config.TrainConfig`: its input
-views and the reference-view losses (computed in :mod:`~dreamlift.training.reference`), without torch,
+views and the reference-view losses (computed in :mod:`~dreamlift.distillation.reference`), without torch,
 so that the settings tree loads without importing torch."""
 
 from __future__ import annotations

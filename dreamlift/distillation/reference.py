@@ -44,7 +44,7 @@ from torch import Tensor
 from dreamlift.errors import DreamliftError
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.shading import head_lights
-from dreamlift.training.image_settings import DepthSettings, ImageSettings, MaskLoss, ReferenceCamera, ReferenceLoss  # noqa: F401 (the settings, re-exported)
+from dreamlift.distillation.image_settings import DepthSettings, ImageSettings, MaskLoss, ReferenceCamera, ReferenceLoss  # noqa: F401 (the settings, re-exported)
 
 
 @dataclass

@@ -62,6 +62,15 @@ def list_checkpoints(folder: Path) -> list[Path]:
     return sorted(folder.glob("step-*.json"), reverse=True) if folder.is_dir() else []
 
 
+def newest_step(folder: Path) -> int:
+    """Step named by the newest checkpoint record in ``folder`` (0: none), without reading it."""
+    records = list_checkpoints(Path(folder))
+    try:
+        return int(records[0].stem.removeprefix("step-")) if records else 0
+    except ValueError:  # a stray file named like a checkpoint
+        return 0
+
+
 def load_latest_checkpoint(folder: Path) -> tuple[Checkpoint | None, list[str]]:
     """The newest checkpoint that verifies, and a note for each one that did not."""
     skipped: list[str] = []
