@@ -41,7 +41,7 @@ from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.shading import sample_lights
 from dreamlift.rendering.views import novel_views
 from dreamlift.toyworld import COLORS, SHAPE_NAMES, ToyObject, render
-from dreamlift.training.run_folder import load_run
+from dreamlift.pipeline.run import Run
 
 MESH_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "eval" / "meshes"
 MESH_COLOURS = {"spot": "pink", "cow": "orange", "stanford-bunny": "yellow", "suzanne": "cyan", "teapot": "blue"}
@@ -107,8 +107,7 @@ def main() -> None:
         argv = ["image", *input_arguments(root, case, truth, args.views, args.seed + index)]
         on_mesh = args.refine or args.mesh_silhouettes
         argv += ["--out", str(folder), "--seed", str(args.seed), "--quiet"] + ([] if on_mesh else ["--no-export"])
-        if args.refine:
-            argv += ["--refine", "on"]
+        argv += ["--refine", "on" if args.refine else "off"]  # the toy-image preset refines by default
         if args.prompt:
             argv += ["--prompt", case["truth"]]
         for item in args.settings:
@@ -163,7 +162,8 @@ def input_arguments(root: Path, case: dict, truth, views: int, seed: int) -> lis
 
 
 def image_command_scores(folder: Path, truth, azimuth: float, margin: float = 0.0, mesh_silhouettes: bool = False) -> dict:
-    return score_image_run(load_run(folder), truth, input_azimuth=azimuth, margin=margin, mesh_silhouettes=mesh_silhouettes).as_dict()
+    run = Run.open(folder)
+    return score_image_run(run, run.asset(1), truth, input_azimuth=azimuth, margin=margin, mesh_silhouettes=mesh_silhouettes).as_dict()
 
 
 def recognised(folder: Path) -> str:

@@ -67,6 +67,13 @@ def test_prior_flag_picks_its_default_preset_and_named_flags_set_prior_keys(caps
     )
     image = resolved(capsys, "image", "unused.png", "--prior", "toy")
     assert image["prior"]["name"] == "toy-view" and image["steps"] == 500
+    assert image["refine"]["enabled"] is True  # image runs refine by default, as text runs do
+    assert resolved(capsys, "image", "unused.png", "--refine", "off")["refine"]["enabled"] is False
+
+
+def test_the_steps_flags_name_their_stage(capsys):
+    text = resolved(capsys, "text", "a red cube", "--steps", "7", "--refine-steps", "9")
+    assert (text["steps"], text["refine"]["steps"], text["refine"]["enabled"]) == (7, 9, True)
 
 
 def test_presets_command_lists_every_preset_and_prints_one(capsys):

@@ -12,7 +12,8 @@ from dreamlift.guidance.toy_view import ToyViewPriorConfig
 
 @pytest.fixture
 def small_toy_preset(monkeypatch):
-    """The toy image preset with a small memory, a coarse turn search and a small toy text prior; logs every step."""
+    """The toy image preset with a small memory, a coarse turn search and a small toy text prior, no refinement unless
+    asked (--refine on); logs every step."""
     original = presets.toy_image
 
     def small():
@@ -21,6 +22,7 @@ def small_toy_preset(monkeypatch):
         config.image.text.prior = ToyPriorConfig(renders_per_object=64, timesteps=TimestepSchedule())
         config.checkpoint_every = 2
         config.log_every = 1
+        config.refine.enabled = False  # the preset refines; tests that are about refinement say --refine on
         return config
 
     monkeypatch.setattr(presets, "PRESETS", tuple(replace(p, build=small) if p.name == "toy-image" else p for p in presets.PRESETS))

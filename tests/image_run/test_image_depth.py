@@ -39,12 +39,12 @@ def test_a_depth_file_adds_the_depth_and_normal_losses_and_resumes(tmp_path, cli
     png = chair_png(tmp_path / "chair.png")
     np.save(tmp_path / "depth.npy", ray_depth_of_a_sphere(32).numpy())
     out = tmp_path / "run"
-    done = cli("image", png, "--depth", tmp_path / "depth.npy", "--out", out, "--steps", 2, "--no-export", "--quiet")
+    done = cli("image", png, "--depth", tmp_path / "depth.npy", "--out", out, "--steps", 2, "--no-export", "--refine", "off", "--quiet")
     assert done.code == 0, done.stderr
     row = last_log(out)
     assert row["loss_reference_depth"] > 0 and row["loss_reference_normal"] > 0
     assert (out / "inputs" / "depth.safetensors").is_file()
-    again = cli("image", "--resume", "--out", out, "--steps", 4, "--no-export", "--quiet")
+    again = cli("image", "--resume", "--out", out, "--steps", 4, "--no-export", "--refine", "off", "--quiet")
     assert again.code == 0, again.stderr
     assert last_log(out)["step"] == 4 and "loss_reference_normal" in last_log(out)
 
@@ -60,7 +60,7 @@ def test_a_tiny_dpt_estimates_the_depth(tmp_path, cli):
     DPTForDepthEstimation(config).save_pretrained(tmp_path / "dpt")
     png = chair_png(tmp_path / "chair.png", size=48)
     out = tmp_path / "run"
-    done = cli("image", png, "--depth-model", tmp_path / "dpt", "--out", out, "--steps", 2, "--no-export", "--quiet")
+    done = cli("image", png, "--depth-model", tmp_path / "dpt", "--out", out, "--steps", 2, "--no-export", "--refine", "off", "--quiet")
     assert done.code == 0, done.stderr
     from safetensors.torch import load_file
 
