@@ -5,9 +5,9 @@ down many times over: an OpenMP thread that has finished its share busy-waits fo
 region, taking the core another process needed. So every entry point (the command line, a batch row,
 an app job) calls :func:`quiet_idle_threads` before torch is imported, which makes idle OpenMP
 threads sleep (``OMP_WAIT_POLICY=PASSIVE``, unless the user set it), and the pipeline sizes torch's
-pool with :func:`apply_threads`: ``--threads N``, else ``DREAMLIFT_THREADS``, else the CPUs this
-process is given, its affinity mask and its cgroup CPU quota (a container's limit), whichever is
-smaller. ``dreamlift batch`` and ``dreamlift app`` divide the cores among their workers the same way.
+pool with :func:`apply_threads`: ``--threads N``, else ``DREAMLIFT_THREADS``, else ``OMP_NUM_THREADS``,
+else the CPUs this process is given, its affinity mask and its cgroup CPU quota (a container's
+limit), whichever is smaller. ``dreamlift batch`` and ``dreamlift app`` divide the cores among their workers the same way.
 
 This module imports no torch, so the entry points can call it first.
 """
@@ -64,12 +64,14 @@ def check_threads(value, source: str) -> int:
 
 
 def thread_count(threads: int | None = None) -> int:
-    """Threads for this process's torch: ``threads`` if given, else ``DREAMLIFT_THREADS``, else :func:`available_cpus`."""
+    """Threads for this process's torch: ``threads`` if given, else ``DREAMLIFT_THREADS``, else the user's own
+    ``OMP_NUM_THREADS`` (which torch already follows), else :func:`available_cpus`."""
     if threads is not None:
         return check_threads(threads, "--threads")
-    setting = os.environ.get(THREADS_VARIABLE)
-    if setting not in (None, ""):
-        return check_threads(setting, THREADS_VARIABLE)
+    for variable in (THREADS_VARIABLE, "OMP_NUM_THREADS"):
+        setting = os.environ.get(variable)
+        if setting not in (None, ""):
+            return check_threads(setting, variable)
     return available_cpus()
 
 

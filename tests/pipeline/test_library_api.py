@@ -71,3 +71,18 @@ def test_an_image_run_keeps_its_text_prior_in_stage_2(tmp_path):
     for log in ("log.jsonl", "refine/log.jsonl"):
         rows = [json.loads(line) for line in (tmp_path / "run" / log).read_text().splitlines()]
         assert rows and all(row["text_sds"] > 0 for row in rows), log  # the text prior judges both stages
+
+
+def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The README's "From Python" block, executed as it stands (in a scratch folder), prints what its comments say."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## From Python"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "stage 1, step 1 of 300" and "refining, step 100 of 100" in lines
+    assert lines[-1] == "2 runs/red_cube/mesh.glb" and (tmp_path / "runs" / "red_cube" / "mesh.glb").is_file()
