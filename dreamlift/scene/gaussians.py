@@ -70,6 +70,22 @@ class GaussianModel(nn.Module):
         self.register_buffer("grad_sum", torch.zeros(count), persistent=False)
         self.register_buffer("grad_count", torch.zeros(count), persistent=False)
 
+    @classmethod
+    def from_splats(cls, splats: Splats) -> "GaussianModel":
+        """A model holding ``splats`` (e.g. read from a ``splats.ply``); colours are clamped into (0.001, 0.999) for their logits."""
+        model = cls(GaussianConfig(count=1, scale=1.0))
+        with torch.no_grad():
+            model.load_state_dict(
+                {
+                    "means": splats.means.detach(),
+                    "log_scales": splats.log_scales.detach(),
+                    "quaternions": splats.quaternions.detach(),
+                    "opacity_logits": splats.opacity_logits.detach(),
+                    "colour_logits": _logit(splats.colours.detach().clamp(1e-3, 1.0 - 1e-3)),
+                }
+            )
+        return model
+
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:
         return int(self.means.shape[0])

@@ -10,8 +10,11 @@ from dreamlift.rendering.splatting import Splats, render_splats
 NAMES = ("means", "log_scales", "quaternions", "opacity_logits", "colours")
 
 
+SIZE = 7
+
+
 def _outputs(*parameters):
-    out = render_splats(Splats(*parameters), CAMERAS[0], 8).output
+    out = render_splats(Splats(*parameters), CAMERAS[0], SIZE).output
     return torch.cat([t.reshape(-1) for t in (out.image, out.opacity, out.depth, out.normals)])
 
 
@@ -21,7 +24,7 @@ def test_gradcheck_every_parameter():
     splats.opacity_logits = torch.tensor([0.5, -0.3, 1.0, 0.0], dtype=torch.float64)
     inputs = tuple(getattr(splats, name).clone().requires_grad_(True) for name in NAMES)
     out = _outputs(*inputs)
-    assert float(out[: 8 * 8 * 3].detach().min()) < 0.7  # the Gaussians cover a good part of the 8 px image
+    assert float(out[: SIZE * SIZE * 3].detach().min()) < 0.7  # the Gaussians cover a good part of the image
     assert torch.autograd.gradcheck(_outputs, inputs, eps=1e-6, atol=1e-5, rtol=1e-4)
 
 
@@ -29,7 +32,7 @@ def test_central_differences_of_a_scalar_loss():
     """A weighted sum of all outputs: autograd against central differences at selected entries of each parameter."""
     splats = random_splats(6, 12, radius=0.3)
     inputs = [getattr(splats, name).clone().requires_grad_(True) for name in NAMES]
-    weights = torch.rand(8 * 8 * 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    weights = torch.rand(SIZE * SIZE * 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     (_outputs(*inputs) * weights).sum().backward()
     step = 1e-6
     for position, tensor in enumerate(inputs):
