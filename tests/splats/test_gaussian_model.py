@@ -204,3 +204,31 @@ def test_field_grid_lookup_equals_the_sum_over_all_gaussians():
     assert torch.allclose(density, weight.sum(1), rtol=1e-4, atol=1e-5)
     mean_colour = (weight @ model.colours.detach() + 0.5e-8) / (weight.sum(1, keepdim=True) + 1e-8)
     assert torch.allclose(albedo, mean_colour, atol=1e-4)
+
+
+def test_mesh_exporter_reads_the_field():
+    """Gaussian discs tiling a sphere of radius 0.5 come out of extract_mesh as a closed shell around that radius, red."""
+    from dreamlift.export.mesh import MeshConfig, extract_mesh
+
+    count = 600
+    golden = torch.arange(count, dtype=torch.float32) + 0.5
+    polar = torch.arccos(1 - 2 * golden / count)
+    azimuth = math.pi * (1 + 5**0.5) * golden
+    normal = torch.stack((polar.sin() * azimuth.cos(), polar.cos(), polar.sin() * azimuth.sin()), dim=-1)
+    model = GaussianModel(GaussianConfig(count=count, scale=0.05, opacity=0.9, colour="grey"))
+    with torch.no_grad():
+        model.means.copy_(0.5 * normal)
+        model.log_scales.copy_(torch.log(torch.tensor([0.06, 0.06, 0.015])).expand(count, 3))
+        # the quaternion turning +Z (each disc's thin axis) onto the sphere's normal
+        z = torch.tensor([0.0, 0.0, 1.0]).expand(count, 3)
+        half = torch.nn.functional.normalize(z + normal, dim=-1)
+        model.quaternions.copy_(torch.cat(((z * half).sum(-1, keepdim=True), torch.linalg.cross(z, half, dim=-1)), dim=-1))
+        model.colour_logits.copy_(torch.logit(torch.tensor([0.86, 0.12, 0.12])).expand(count, 3))
+    field = model.as_field()
+    extracted = extract_mesh(field, MeshConfig(resolution=32, fit_size=24))
+    vertices = torch.as_tensor(extracted.mesh.vertices, dtype=torch.float32)
+    radius = vertices.norm(dim=-1)
+    assert extracted.mesh.is_watertight
+    assert float(radius.min()) > 0.43 and float(radius.max()) < 0.57 and float(radius.max()) > 0.5
+    assert extracted.silhouette_iou > 0.9
+    assert torch.allclose(field.albedo(vertices).mean(0), torch.tensor([0.86, 0.12, 0.12]), atol=1e-3)
