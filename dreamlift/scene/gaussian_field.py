@@ -59,7 +59,7 @@ class GaussianField:
             self.origin = low.amin(0) if self.count else means.new_zeros(3)
             span = (high.amax(0) - self.origin).amax() if self.count else means.new_ones(())
             typical = float((2 * half).median()) if self.count else 1.0
-            self.cells = int(min(self.max_cells, max(1, math.ceil(float(span) / max(typical, 1e-9)))))
+            self.cells = int(min(self.max_cells, max(1, math.ceil(2.0 * float(span) / max(typical, 1e-9)))))  # cells half a typical box
             self.cell = float(span) / self.cells + 1e-9
             first = self._cell_of(low)
             last = self._cell_of(high)
@@ -96,13 +96,17 @@ class GaussianField:
         """Pairs ``(point, gaussian)`` and each pair's density term ``k_i g_i(x)``."""
         model = self.model
         point, gaussian = self._pairs(points)
-        precision = covariances(-model.log_scales, model.quaternions)[gaussian]  # Σ⁻¹ = R S⁻² Rᵀ
-        offset = points[point] - model.means[gaussian]
-        mahalanobis = (offset[:, None, :] @ precision @ offset[:, :, None]).reshape(-1)
-        kernel = torch.where(mahalanobis <= CUT**2, torch.exp(-0.5 * mahalanobis), 0.0)
+        precision = covariances(-model.log_scales, model.quaternions)  # Σ⁻¹ = R S⁻² Rᵀ
         depth = -torch.log1p(-model.opacities.clamp_max(MAX_ALPHA))
-        mean_scale = torch.exp(model.log_scales.mean(-1))
-        return point, gaussian, (depth / (math.sqrt(2.0 * math.pi) * mean_scale))[gaussian] * kernel
+        peak = depth / (math.sqrt(2.0 * math.pi) * torch.exp(model.log_scales.mean(-1)))
+        # one gather per pair: the mean, the six distinct entries of Σ⁻¹ and the peak density
+        table = torch.cat((model.means, precision[:, [0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]], peak[:, None]), dim=1)
+        rows = table.index_select(0, gaussian)
+        x, y, z = (points.index_select(0, point) - rows[:, :3]).unbind(-1)
+        xx, yy, zz, xy, xz, yz = rows[:, 3:9].unbind(-1)
+        mahalanobis = xx * x * x + yy * y * y + zz * z * z + 2.0 * (xy * x * y + xz * x * z + yz * y * z)
+        kernel = torch.where(mahalanobis <= CUT**2, torch.exp(-0.5 * mahalanobis), 0.0)
+        return point, gaussian, rows[:, 9] * kernel
 
     def __call__(self, points: Tensor) -> tuple[Tensor, Tensor]:
         """Density ``(M,)`` and albedo ``(M, 3)`` at ``points (M, 3)``."""

@@ -167,3 +167,12 @@ def test_fitting_a_render_by_adam_lowers_the_loss():
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.05 * losses[0]  # measured: 1.15e-2 -> 1.2e-4
     assert losses[-1] < 1e-3
+
+
+def test_nothing_visible_renders_the_background():
+    splats = random_splats(5, 0)
+    splats.means = splats.means + torch.tensor([0.0, 0.0, 5.0], dtype=torch.float64)  # all behind the +Z camera
+    render = render_splats(splats, OrbitCameras.make(0.0, 0.0, 3.0, 40.0), 8, background=torch.full((1, 8, 8, 3), 0.25))
+    assert not bool(render.visible.any())
+    assert torch.equal(render.output.image, torch.full((1, 8, 8, 3), 0.25, dtype=torch.float64))
+    assert float(render.output.opacity.abs().sum()) == 0.0 and render.output.evaluated_fraction == 0.0

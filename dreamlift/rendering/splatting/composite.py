@@ -60,15 +60,14 @@ def _box_pairs(boxes: Tensor, instances: Tensor, size: int, max_pairs: int) -> t
     return owner, row * size + col
 
 
-def _pair_alpha(projection: SplatProjection, instance: Tensor, pixel_in_image: Tensor, size: int) -> Tensor:
-    """``(P,)`` alpha ``min(0.99, o·exp(−½ dᵀΣ'⁻¹d))`` of each pair (before the 1/255 cut)."""
-    count = projection.means2d.shape[1]
-    means2d = projection.means2d.reshape(-1, 2)[instance]
-    conics = projection.conics.reshape(-1, 3)[instance]
-    dx = (pixel_in_image % size).to(means2d.dtype) + 0.5 - means2d[:, 0]
-    dy = torch.div(pixel_in_image, size, rounding_mode="floor").to(means2d.dtype) + 0.5 - means2d[:, 1]
-    power = -0.5 * (conics[:, 0] * dx * dx + 2.0 * conics[:, 1] * dx * dy + conics[:, 2] * dy * dy)
-    opacity = projection.opacities[instance % count]
+def _pair_alpha(table: Tensor, pixel_in_image: Tensor, size: int) -> Tensor:
+    """``(P,)`` alpha ``min(0.99, o·exp(−½ dᵀΣ'⁻¹d))`` of each pair (before the 1/255 cut) from ``table (P, 6)``, the rows
+    ``(mean x, mean y, conic a, b, c, opacity)`` of each pair's Gaussian."""
+    mean_x, mean_y, a, b, c, opacity = table.unbind(-1)
+    row = torch.div(pixel_in_image, size, rounding_mode="floor")
+    dx = (pixel_in_image - row * size).to(table.dtype) + (0.5 - mean_x)
+    dy = row.to(table.dtype) + (0.5 - mean_y)
+    power = -0.5 * (a * dx * dx + c * dy * dy) - b * dx * dy
     return torch.clamp(opacity * torch.exp(power.clamp_max(0.0)), max=MAX_ALPHA)
 
 
@@ -78,19 +77,22 @@ def fragments(projection: SplatProjection, size: int, max_pairs: int = MAX_PAIRS
     instances = projection.visible.reshape(-1).nonzero().squeeze(1)
     device = instances.device
     owner, pixel_in_image = _box_pairs(projection.boxes.reshape(-1, 4)[instances], instances, size, max_pairs)
-    instance = instances[owner]
+    opacities = projection.opacities[None].expand(batch, count).reshape(-1, 1)
+    table = torch.cat((projection.means2d.reshape(-1, 2), projection.conics.reshape(-1, 3), opacities), dim=1)
+    table = table.index_select(0, instances)  # (K, 6): one row per visible (camera, Gaussian)
     with torch.no_grad():  # which pairs survive the 1/255 cut: decided without building a graph over all pairs
-        keep = _pair_alpha(projection, instance, pixel_in_image, size) >= MIN_ALPHA
-    instance, pixel_in_image = instance[keep], pixel_in_image[keep]
-    pixel = torch.div(instance, count, rounding_mode="floor") * (size * size) + pixel_in_image
-    # depth rank of each instance (ties broken by index), then one sort by (pixel, rank)
-    depth = projection.depth.detach().reshape(-1)[instances]
-    rank = torch.empty(batch * count, dtype=torch.long, device=device)
-    rank[instances[torch.argsort(depth, stable=True)]] = torch.arange(len(instances), device=device)
-    order = torch.argsort(pixel * max(len(instances), 1) + rank[instance])
-    pixel, instance, pixel_in_image = pixel[order], instance[order], pixel_in_image[order]
-    alpha = _pair_alpha(projection, instance, pixel_in_image, size)
-    return Fragments(pixel, instance, alpha * _transmittance(alpha, pixel))
+        keep = _pair_alpha(table.detach().index_select(0, owner), pixel_in_image, size) >= MIN_ALPHA
+    owner, pixel_in_image = owner[keep], pixel_in_image[keep]
+    image = torch.div(instances, count, rounding_mode="floor")
+    pixel = image.index_select(0, owner) * (size * size) + pixel_in_image
+    # owners are ranked by depth (ties by index), then one sort by (pixel, rank)
+    depth = projection.depth.detach().reshape(-1).index_select(0, instances)
+    rank = torch.empty_like(instances)
+    rank[torch.argsort(depth, stable=True)] = torch.arange(len(instances), device=device)
+    order = torch.argsort(pixel * max(len(instances), 1) + rank.index_select(0, owner))
+    pixel, owner, pixel_in_image = pixel[order], owner[order], pixel_in_image[order]
+    alpha = _pair_alpha(table.index_select(0, owner), pixel_in_image, size)
+    return Fragments(pixel, instances.index_select(0, owner), alpha * _transmittance(alpha, pixel))
 
 
 def _transmittance(alpha: Tensor, pixel: Tensor) -> Tensor:

@@ -76,23 +76,17 @@ def render_splats(
     frags = fragments(projection, size, max_pairs)
     batch, count = projection.visible.shape
     pixels = batch * size * size
-    weight = frags.weight[:, None]
+    # one gather and one scatter of every per-Gaussian quantity: colour, 1 (opacity), view depth, normal
+    table = torch.cat((colours, torch.ones_like(projection.depth)[..., None], projection.depth[..., None], projection.normals), dim=-1)
+    values = table.reshape(-1, 8).index_select(0, frags.instance)
+    sums = torch.zeros(pixels, 8, dtype=values.dtype, device=values.device).index_add(0, frags.pixel, frags.weight[:, None] * values)
+    rgb, opacity, view_depth, normal_image = sums[:, :3], sums[:, 3:4], sums[:, 4:5], sums[:, 5:]
     flat_directions = directions.reshape(-1, 3)
     backward_axis = cameras.camera_to_world()[:, :3, 2].to(directions.dtype)  # (B, 3) camera +Z in the world
-    cosine = -(directions * backward_axis[:, None, None, :]).sum(-1).reshape(-1)  # cos θ of each pixel's ray
-    normals = projection.normals.reshape(-1, 3)[frags.instance]
-    ray_distance = projection.depth.reshape(-1)[frags.instance] / cosine[frags.pixel]
-
-    def accumulate(values: Tensor) -> Tensor:
-        out = torch.zeros(pixels, values.shape[1], dtype=values.dtype, device=values.device)
-        return out.index_add(0, frags.pixel, weight * values)
-
-    rgb = accumulate(colours.reshape(-1, 3)[frags.instance])
-    opacity = accumulate(torch.ones_like(weight))
-    depth = accumulate(ray_distance[:, None])
-    normal_image = accumulate(normals)
+    cosine = -(directions * backward_axis[:, None, None, :]).sum(-1).reshape(-1, 1)  # cos θ of each pixel's ray
+    depth = view_depth / cosine  # Σ w·z / cos θ = Σ w·t: every pair of a pixel shares its ray
     image = rgb + (1.0 - opacity) * background_colours(background, directions, generator).to(rgb.dtype)
-    facing = (normals * flat_directions[frags.pixel]).sum(-1).clamp_min(0.0) ** 2
+    facing = (values[:, 5:] * flat_directions.index_select(0, frags.pixel)).sum(-1).clamp_min(0.0) ** 2
     orientation = (frags.weight.detach() * facing).sum() / pixels
     shape = (batch, size, size)
     output = RenderOutput(
