@@ -179,7 +179,7 @@ def test_field_optical_depth_through_an_isotropic_gaussian_is_its_opacity():
     model = single(0.6, (0.05, 0.05, 0.05))
     t = torch.linspace(-0.5, 0.5, 4001)
     line = torch.tensor([0.1, -0.2, 0.05]) + t[:, None] * torch.tensor([0.6, 0.0, 0.8])
-    density = model.as_field().density(line)
+    density = model.as_field().density(line).detach()
     optical_depth = float(torch.trapezoid(density, t))
     assert 1 - math.exp(-optical_depth) == pytest.approx(0.6, abs=1e-4)
 

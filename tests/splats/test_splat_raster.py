@@ -129,9 +129,12 @@ def test_gaussians_behind_the_camera_are_culled():
     behind = random_splats(3, 2, log_scale=(-1.0, -0.5))
     behind.means = torch.tensor([[0.0, 0.0, 3.5], [0.1, 0.0, 4.0], [0.0, 0.0, 3.0]], dtype=torch.float64)
     joined = Splats(*(torch.cat((getattr(splats, k), getattr(behind, k))) for k in ("means", "log_scales", "quaternions", "opacity_logits", "colours")))
+    joined.means.requires_grad_(True)
     render = render_splats(joined, camera, 16)
     assert not bool(render.visible[0, 10:].any())
     assert torch.equal(render.output.image, render_splats(splats, camera, 16).output.image)
+    render.output.image.sum().backward()  # the culled ones (one exactly at the camera) get zero, finite gradients
+    assert bool(torch.isfinite(joined.means.grad).all()) and float(joined.means.grad[10:].abs().max()) == 0.0
 
 
 def test_means2d_gradient_is_retained():
