@@ -41,8 +41,8 @@ class Fragments:
     """``(P,)`` compositing weight ``w = α·T`` (0 after a pixel's transmittance ran out); differentiable."""
 
 
-def _box_pairs(boxes: Tensor, instances: Tensor, size: int, max_pairs: int) -> tuple[Tensor, Tensor]:
-    """Every (pixel, instance) pair of the pixel ``boxes (K, 4)`` of ``instances (K,)`` (flat ``b·N + n``)."""
+def _box_pairs(boxes: Tensor, size: int, max_pairs: int) -> tuple[Tensor, Tensor]:
+    """Every pixel of the inclusive pixel ``boxes (K, 4)``: the box's row ``(P,)`` and the pixel ``row·size + col`` ``(P,)``."""
     width = boxes[:, 2] - boxes[:, 0] + 1
     height = boxes[:, 3] - boxes[:, 1] + 1
     counts = width * height
@@ -76,7 +76,7 @@ def fragments(projection: SplatProjection, size: int, max_pairs: int = MAX_PAIRS
     batch, count = projection.visible.shape
     instances = projection.visible.reshape(-1).nonzero().squeeze(1)
     device = instances.device
-    owner, pixel_in_image = _box_pairs(projection.boxes.reshape(-1, 4)[instances], instances, size, max_pairs)
+    owner, pixel_in_image = _box_pairs(projection.boxes.reshape(-1, 4)[instances], size, max_pairs)
     opacities = projection.opacities[None].expand(batch, count).reshape(-1, 1)
     table = torch.cat((projection.means2d.reshape(-1, 2), projection.conics.reshape(-1, 3), opacities), dim=1)
     table = table.index_select(0, instances)  # (K, 6): one row per visible (camera, Gaussian)
