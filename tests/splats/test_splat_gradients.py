@@ -10,7 +10,7 @@ from dreamlift.rendering.splatting import Splats, render_splats
 NAMES = ("means", "log_scales", "quaternions", "opacity_logits", "colours")
 
 
-SIZE = 7
+SIZE = 6
 
 
 def _outputs(*parameters):
