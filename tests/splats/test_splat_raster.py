@@ -179,3 +179,11 @@ def test_nothing_visible_renders_the_background():
     assert not bool(render.visible.any())
     assert torch.equal(render.output.image, torch.full((1, 8, 8, 3), 0.25, dtype=torch.float64))
     assert float(render.output.opacity.abs().sum()) == 0.0 and render.output.evaluated_fraction == 0.0
+
+
+def test_too_many_pairs_is_a_one_line_error():
+    from dreamlift.errors import DreamliftError
+
+    with pytest.raises(DreamliftError, match="render fewer cameras at once") as error:
+        render_splats(random_splats(40, 0), CAMERAS, 20, max_pairs=100)
+    assert "\n" not in str(error.value)
