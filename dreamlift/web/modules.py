@@ -81,7 +81,10 @@ def find_npm() -> str:
 
 def _npm_ci(npm: str, folder: Path) -> None:
     """Run ``npm ci`` in ``folder`` (holding the package's manifests); a DreamliftError with npm's last line when it fails."""
-    result = subprocess.run([npm, *NPM_CI], cwd=folder, capture_output=True, text=True, check=False)
+    try:
+        result = subprocess.run([npm, *NPM_CI], cwd=folder, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise DreamliftError(f"cannot run {npm} ({error.strerror or error}): reinstall Node.js and npm, then run '{INSTALL_HINT}' again") from None
     if result.returncode != 0:
         lines = [line for line in (result.stderr or result.stdout or "").splitlines() if line.strip()]
         said = f": {lines[-1].strip()}" if lines else ""
@@ -94,14 +97,20 @@ def _npm_ci(npm: str, folder: Path) -> None:
 
 
 def _swap_in(staging: Path, target: Path) -> None:
-    """Rename ``staging`` to ``target``; an earlier ``target`` is renamed aside first and then removed."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
-        os.replace(target, old / target.name)
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Rename ``staging`` to ``target``; an earlier ``target`` is renamed aside first (and back if the rename fails), then removed."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+    try:
+        os.replace(target, aside / target.name)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            os.replace(aside / target.name, target)
+            raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def install_model_viewer() -> Path:
@@ -124,7 +133,10 @@ def install_model_viewer() -> Path:
         for name in MANIFESTS:
             shutil.copyfile(WEB_DIR / name, staging / name)
         _npm_ci(npm, staging)
-        _swap_in(staging, target)
+        try:
+            _swap_in(staging, target)
+        except OSError as error:
+            raise DreamliftError(f"cannot put the install in place at {target} ({error.strerror or error}): run '{INSTALL_HINT}' again") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target / "node_modules" / MODEL_VIEWER

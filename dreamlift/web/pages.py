@@ -79,10 +79,10 @@ def _model_viewer(run: Run, name: str, title: str, element_id: str) -> str:
     )
 
 
-def viewer_missing_note(element_id: str = "model-missing") -> str:
+def viewer_missing_note() -> str:
     """The note shown where the interactive model would be when <model-viewer> is not installed (the viewer's and the app's)."""
     return (
-        f'<p id="{element_id}" class="viewer-missing">Interactive 3D view not installed: run '
+        '<p id="model-missing" class="viewer-missing">Interactive 3D view not installed: run '
         f"<code>{_e(INSTALL_HINT)}</code> once. The turntable video shows the model instead.</p>"
     )
 

@@ -169,6 +169,14 @@ def test_without_npm_install_viewer_is_one_line_saying_to_install_node_and_npm(p
     assert called == [] and not (tmp_path / "cache").exists()  # nothing run, nothing written
 
 
+def test_an_unwritable_cache_is_one_line_naming_dreamlift_cache(places, fake_npm, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("DREAMLIFT_CACHE", str(tmp_path / "a-file" / "cache"))
+    with pytest.raises(DreamliftError, match=r"^cannot write the cache folder .*a-file/cache .*: set DREAMLIFT_CACHE to a writable folder$"):
+        modules.install_model_viewer()
+    assert fake_npm.calls == []
+
+
 def test_install_viewer_installs_and_exits(places, fake_npm, capsys):
     assert run_argv(["view", "--install-viewer"]) == 0
     out = capsys.readouterr().out
