@@ -158,6 +158,22 @@ def test_a_failed_npm_is_one_line_and_leaves_the_earlier_install_and_no_temporar
     assert old.read_text() == "// old" and leftovers(tmp_path / "cache") == []
 
 
+def test_a_failed_rename_puts_the_earlier_install_back(places, fake_npm, tmp_path, monkeypatch):
+    _, cache_modules = places
+    old = put_script(cache_modules, "// old")
+    real_replace = os.replace
+
+    def replace(source, destination):
+        if Path(source).name.startswith(".web-install-"):
+            raise OSError(28, "No space left on device")
+        return real_replace(source, destination)
+
+    monkeypatch.setattr(modules.os, "replace", replace)
+    with pytest.raises(DreamliftError, match=r"^cannot put the install in place at .*/web \(No space left on device\)"):
+        modules.install_model_viewer()
+    assert old.read_text() == "// old" and leftovers(tmp_path / "cache") == []
+
+
 def test_without_npm_install_viewer_is_one_line_saying_to_install_node_and_npm(places, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
     called = []
