@@ -7,7 +7,9 @@ job the app was running when it was stopped or killed resumes from its last
 checkpoint when the app starts again on the same folder. The page uses the JSON API
 under ``/api`` (:mod:`dreamlift.web.app`), which scripts can use too. Binds
 127.0.0.1 unless told otherwise; on another address every request needs the token
-printed at start. Needs <model-viewer> (``npm ci --prefix dreamlift/web``).
+printed at start. The interactive model needs <model-viewer>
+(:mod:`dreamlift.web.modules`, ``dreamlift view --install-viewer``); without it the
+page shows the turntable and says so.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def _interrupt(_signum, _frame) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dreamlift.web.app import AppServer
+    from dreamlift.web.modules import NOT_INSTALLED_NOTE
     from dreamlift.web.server import is_loopback
 
     token = None if is_loopback(args.host) else secrets.token_urlsafe(18)
@@ -47,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         resumed = f", {server.recovered} of them interrupted: {'it resumes' if server.recovered == 1 else 'they resume'} from the last checkpoint"
     print(f"dreamlift app on {server.app.folder}: {len(jobs)} jobs, {queued} queued{resumed}", flush=True)
     print(f"open {url}  (Ctrl-C to stop)", flush=True)
+    if server.app.model_viewer is None:
+        print(NOT_INSTALLED_NOTE, file=sys.stderr)
     if token:
         print(f"token: {token}  (every request needs it; anyone with it can run jobs on this machine)", flush=True)
         print(f"warning: listening on {args.host}: anyone who can reach this machine and has the token can use the app", file=sys.stderr)

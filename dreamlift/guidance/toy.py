@@ -23,26 +23,18 @@ Pixels are diffused as ``x = 2·image − 1`` flattened to ``(B, 3·H·W)``.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from dreamlift.cache import cache_dir
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import Guidance, MemorisedViews, classifier_free_guidance, linear_alphas_cumprod
 from dreamlift.guidance.priors import ToyPriorConfig
 from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras, wrap_degrees
 from dreamlift.rendering.shading import Lights, sample_lights
-
-
-def cache_dir() -> Path:
-    """``$DREAMLIFT_CACHE``, else ``$XDG_CACHE_HOME/dreamlift``, else ``~/.cache/dreamlift``."""
-    if os.environ.get("DREAMLIFT_CACHE"):
-        return Path(os.environ["DREAMLIFT_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "dreamlift"
 
 
 def _toyworld_fingerprint() -> str:

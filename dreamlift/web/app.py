@@ -2,7 +2,9 @@
 
 Routes (each under the guards of :class:`~dreamlift.web.server.GuardedHandler`):
 
-* ``GET /``: the page (``static/app.html``); ``/static/<name>``, ``/vendor/model-viewer.js``;
+* ``GET /``: the page (``static/app.html``, without <model-viewer> where it is not installed:
+  :func:`~dreamlift.web.pages.app_page`); ``/static/<name>``, ``/vendor/model-viewer.js`` (404 where
+  it is not installed);
 * ``GET /runs/<id>/files/<name>``: a job's run file (the viewer's allow-list, :mod:`dreamlift.web.runs`);
 * ``POST /api/jobs``: a JSON object or a multipart form (fields as in
   :mod:`dreamlift.jobs.spec`, the image as the file field ``image``) → 201 ``{"id"}``;
@@ -47,6 +49,7 @@ from dreamlift.jobs.spec import JobSpec, parse_submission
 from dreamlift.jobs.worker import WorkerPool, output_log, run_folder
 from dreamlift.web.forms import parse_json, parse_multipart
 from dreamlift.web.modules import model_viewer_script
+from dreamlift.web.pages import app_page
 from dreamlift.web.plot import svg_plot
 from dreamlift.web.runs import Run, served_file, served_files
 from dreamlift.web.server import STATIC_DIR, GuardedHandler, LocalServer
@@ -196,12 +199,12 @@ class JobsApp:
     def resolve(self, path: str) -> tuple[str, object] | None:
         parts = path.split("/")[1:]
         if parts == [""]:
-            return "file", self.static_files["app.html"]
+            return "html", app_page(interactive=self.model_viewer is not None)
         if parts[:1] == ["static"] and len(parts) == 2:
             found = self.static_files.get(parts[1])
             return ("file", found) if found else None
         if parts == ["vendor", "model-viewer.js"]:
-            return "file", self.model_viewer
+            return ("file", self.model_viewer) if self.model_viewer else None
         if parts[:1] == ["runs"] and len(parts) >= 4 and parts[2] == "files" and self.queue.get(parts[1]) is not None:
             found = served_file(self.run(parts[1]), "/".join(parts[3:]))
             return ("file", found) if found else None

@@ -1,40 +1,142 @@
-"""Where the viewer's third-party JavaScript is installed, and the error when it is not.
+"""Where the viewer's third-party JavaScript (<model-viewer>) is found, and its one-time install.
 
-The set-up installs it with npm from the committed ``package.json`` and
-``package-lock.json``: ``npm ci --prefix dreamlift/web`` puts it in
-``dreamlift/web/node_modules`` (gitignored, never committed). ``$DREAMLIFT_WEB_MODULES``
-may name another ``node_modules`` folder (e.g. for an installed package). Nothing is
-ever fetched from the internet when a page is viewed.
+The viewer and the app start without it: their pages then show the turntable video
+and a note where the interactive model would be (:data:`INSTALL_HINT`). It is looked
+for in ``node_modules`` folders, in this order (:func:`search_folders`):
+
+1. ``$DREAMLIFT_WEB_MODULES`` when set, and then only there (an explicit choice: set it
+   to an empty folder to serve the pages without the interactive model);
+2. this package's ``dreamlift/web/node_modules`` (the development set-up:
+   ``npm ci --prefix dreamlift/web``, gitignored, never committed);
+3. the user's cache, ``<cache>/web/node_modules`` (:func:`dreamlift.cache.cache_dir`),
+   written by ``dreamlift view --install-viewer`` (:func:`install_model_viewer`).
+
+Nothing is ever fetched from the internet when a page is viewed; only the explicit
+install runs npm.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
+from dreamlift.cache import cache_dir
 from dreamlift.errors import DreamliftError
 
 WEB_DIR = Path(__file__).resolve().parent
-"""This package's folder (holds package.json and, after the set-up, node_modules)."""
+"""This package's folder (holds package.json, package-lock.json and, after the set-up, node_modules)."""
 ENV_VAR = "DREAMLIFT_WEB_MODULES"
 MODEL_VIEWER = Path("@google/model-viewer/dist/model-viewer.min.js")
 """The self-contained build of <model-viewer> (three.js included), relative to node_modules."""
 INSTALL_COMMAND = f"npm ci --prefix {WEB_DIR}"
+"""The development set-up's install (model-viewer and the tests' glTF validator into the package)."""
+INSTALL_HINT = "dreamlift view --install-viewer"
+"""The one-time install for a user of an installed package (into the cache)."""
+NOT_INSTALLED_NOTE = f"note: the interactive 3D view is not installed (the pages show the turntable instead): run '{INSTALL_HINT}' once"
+"""What ``dreamlift view`` and ``dreamlift app`` print at start (on stderr) when <model-viewer> is not found."""
+MANIFESTS = ("package.json", "package-lock.json")
+NPM_CI = ("ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error")
+"""npm's arguments for the install: the locked versions, without the tests' devDependencies."""
 
 
-def node_modules() -> Path:
-    """``$DREAMLIFT_WEB_MODULES`` when set, else ``dreamlift/web/node_modules``."""
+def cache_web_dir() -> Path:
+    """The folder ``--install-viewer`` fills: ``<cache>/web`` (package.json, package-lock.json, node_modules)."""
+    return cache_dir() / "web"
+
+
+def search_folders() -> list[Path]:
+    """The ``node_modules`` folders looked in, in order (see the module docstring)."""
     override = os.environ.get(ENV_VAR)
-    return Path(override).expanduser().resolve() if override else WEB_DIR / "node_modules"
+    if override:
+        return [Path(override).expanduser().resolve()]
+    return [WEB_DIR / "node_modules", cache_web_dir() / "node_modules"]
 
 
-def model_viewer_script() -> Path:
-    """Path of model-viewer's script, or a DreamliftError saying the one command that installs it."""
-    path = node_modules() / MODEL_VIEWER
-    if not path.is_file():
-        where = f"${ENV_VAR} ({node_modules()})" if os.environ.get(ENV_VAR) else str(node_modules())
+def find_installed(relative: Path) -> Path | None:
+    """``folder / relative`` for the first search folder that has that file, or None."""
+    for folder in search_folders():
+        if (folder / relative).is_file():
+            return folder / relative
+    return None
+
+
+def model_viewer_script() -> Path | None:
+    """Path of model-viewer's script in the first search folder that has it, or None (not installed)."""
+    return find_installed(MODEL_VIEWER)
+
+
+def find_npm() -> str:
+    """The ``npm`` on PATH, or a DreamliftError saying to install Node.js and npm."""
+    npm = shutil.which("npm")
+    if npm is None:
         raise DreamliftError(
-            f"the viewer needs <model-viewer>, which is not installed in {where}: run '{INSTALL_COMMAND}' "
-            f"(needs node and npm), or set {ENV_VAR} to a node_modules folder that has @google/model-viewer"
+            "--install-viewer needs npm, which is not on PATH: install Node.js and npm "
+            "(e.g. 'apt-get install nodejs npm' or https://nodejs.org), then run it again"
         )
-    return path
+    return npm
+
+
+def _npm_ci(npm: str, folder: Path) -> None:
+    """Run ``npm ci`` in ``folder`` (holding the package's manifests); a DreamliftError with npm's last line when it fails."""
+    try:
+        result = subprocess.run([npm, *NPM_CI], cwd=folder, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise DreamliftError(f"cannot run {npm} ({error.strerror or error}): reinstall Node.js and npm, then run '{INSTALL_HINT}' again") from None
+    if result.returncode != 0:
+        lines = [line for line in (result.stderr or result.stdout or "").splitlines() if line.strip()]
+        said = f": {lines[-1].strip()}" if lines else ""
+        raise DreamliftError(
+            f"npm ci failed (exit {result.returncode}){said}; check the network (or npm's proxy settings) and run "
+            f"'{INSTALL_HINT}' again"
+        )
+    if not (folder / "node_modules" / MODEL_VIEWER).is_file():
+        raise DreamliftError(f"npm ci finished but installed no {MODEL_VIEWER}: run '{INSTALL_HINT}' again")
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Rename ``staging`` to ``target``; an earlier ``target`` is renamed aside first (and back if the rename fails), then removed."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+    try:
+        os.replace(target, aside / target.name)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            os.replace(aside / target.name, target)
+            raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def install_model_viewer() -> Path:
+    """Install <model-viewer> into :func:`cache_web_dir` with ``npm ci`` and the package's own manifests; its script's path.
+
+    npm works in a fresh temporary folder beside the target, which is renamed into
+    place only once the install is complete: an interrupted or failed install leaves
+    an earlier one as it was, and never a half-filled folder.
+    """
+    npm = find_npm()
+    target = cache_web_dir()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".web-install-", dir=target.parent))
+    except OSError as error:
+        raise DreamliftError(
+            f"cannot write the cache folder {target.parent} ({error.strerror or error}): set DREAMLIFT_CACHE to a writable folder"
+        ) from None
+    try:
+        for name in MANIFESTS:
+            shutil.copyfile(WEB_DIR / name, staging / name)
+        _npm_ci(npm, staging)
+        try:
+            _swap_in(staging, target)
+        except OSError as error:
+            raise DreamliftError(f"cannot put the install in place at {target} ({error.strerror or error}): run '{INSTALL_HINT}' again") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target / "node_modules" / MODEL_VIEWER

@@ -4,19 +4,28 @@ Pages are static HTML with no inline script or style (the server's Content Secur
 Policy forbids both): ``/static/viewer.css`` styles them, ``/static/viewer.js`` marks
 each ``<model-viewer>`` with ``data-state="loaded"`` or ``"error"`` when its model
 loads or fails (and says so on the page), and ``/vendor/model-viewer.js`` is the
-locally installed <model-viewer>. Every run-supplied text is HTML-escaped.
+locally installed <model-viewer>. Where it is not installed (``interactive`` False,
+:mod:`dreamlift.web.modules`) a page loads neither script: the model's place holds
+:func:`viewer_missing_note` and the turntable video. Every run-supplied text is
+HTML-escaped.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from urllib.parse import quote
 
+from dreamlift.web.modules import INSTALL_HINT
 from dreamlift.web.plot import svg_plot
 from dreamlift.web.runs import Run, RunInfo
 
 STYLESHEET = Path(__file__).parent / "static" / "viewer.css"
+APP_PAGE = Path(__file__).parent / "static" / "app.html"
+MODEL_VIEWER_SCRIPT = '<script type="module" src="/vendor/model-viewer.js"></script>\n'
+"""The tag that loads the installed <model-viewer> (the viewer's pages and the app's page)."""
+_APP_MODEL_VIEWER = re.compile(r'<model-viewer id="model"[^>]*>.*?</model-viewer>', re.DOTALL)
 CURVE_ORDER = ("loss", "sds")
 """Series plotted first; the others follow in log order."""
 MAX_CURVES = 8
@@ -42,11 +51,7 @@ def _page(title: str, body: str, with_viewer: bool, inline_style: bool = False) 
         if inline_style
         else '<link rel="stylesheet" href="/static/viewer.css">\n'
     )
-    scripts = (
-        '<script type="module" src="/vendor/model-viewer.js"></script>\n<script type="module" src="/static/viewer.js"></script>\n'
-        if with_viewer
-        else ""
-    )
+    scripts = f'{MODEL_VIEWER_SCRIPT}<script type="module" src="/static/viewer.js"></script>\n' if with_viewer else ""
     return (
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -74,9 +79,20 @@ def _model_viewer(run: Run, name: str, title: str, element_id: str) -> str:
     )
 
 
-def _model(run: Run, info: RunInfo) -> str:
+def viewer_missing_note() -> str:
+    """The note shown where the interactive model would be when <model-viewer> is not installed (the viewer's and the app's)."""
+    return (
+        '<p id="model-missing" class="viewer-missing">Interactive 3D view not installed: run '
+        f"<code>{_e(INSTALL_HINT)}</code> once. The turntable video shows the model instead.</p>"
+    )
+
+
+def _model(run: Run, info: RunInfo, interactive: bool) -> str:
+    """The model's section: one or two <model-viewer> (stage 1 beside the refined mesh), or the note and the turntable."""
     if "mesh.glb" not in info.files:
         return '<p class="empty">No mesh.glb yet: it is written at the end of the run (or by dreamlift export).</p>'
+    if not interactive:
+        return viewer_missing_note() + _video(run, info)
     if "mesh-stage1.glb" not in info.files:
         return _model_viewer(run, "mesh.glb", info.title, "model")
     return (
@@ -128,20 +144,27 @@ def _downloads(run: Run, info: RunInfo) -> str:
     return f'<ul class="downloads">{links}</ul>'
 
 
-def run_page(run: Run, info: RunInfo, gallery: bool) -> str:
-    """The page of one run (``gallery``: link back to the list of runs)."""
+def run_page(run: Run, info: RunInfo, gallery: bool, interactive: bool = True) -> str:
+    """The page of one run (``gallery``: link back to the list of runs; ``interactive``: <model-viewer> is installed).
+
+    Without ``interactive`` and with a mesh, the turntable stands in the model's place
+    (under the note) instead of in a section of its own.
+    """
     back = '<a class="back" href="/">← all runs</a>' if gallery else ""
+    with_viewer = interactive and "mesh.glb" in info.files
+    turntable_in_model = not interactive and "mesh.glb" in info.files
+    turntable = "" if turntable_in_model else f"<section><h2>Turntable</h2>{_video(run, info)}</section>\n"
     body = (
         f'<header>{back}<h1>{_e(info.title)}</h1><p class="note">{_e(run.path)}</p></header>\n<main>\n'
-        f'<section class="wide"><h2>Model</h2>{_model(run, info)}</section>\n'
-        f"<section><h2>Turntable</h2>{_video(run, info)}</section>\n"
+        f'<section class="wide"><h2>Model</h2>{_model(run, info, interactive)}</section>\n'
+        f"{turntable}"
         f"<section><h2>Input</h2>{_input(run, info)}</section>\n"
         f'<section class="wide"><h2>Training curves</h2>{_curves(info)}</section>\n'
         f"{_previews(run, info)}\n"
         f'<section class="wide"><h2>Settings</h2>{_settings(info)}</section>\n'
         f"<section><h2>Files</h2>{_downloads(run, info)}</section>\n</main>"
     )
-    return _page(info.title, body, with_viewer="mesh.glb" in info.files)
+    return _page(info.title, body, with_viewer=with_viewer)
 
 
 def _thumbnail(run: Run, info: RunInfo, url=file_url) -> str:
@@ -170,3 +193,17 @@ def gallery_page(entries: list[tuple[Run, RunInfo]], static: bool = False) -> st
     )
     body = f'<header><h1>dreamlift runs</h1><p class="note">{len(entries)} runs</p></header>\n<main class="gallery">{cards}</main>'
     return _page("runs", body, with_viewer=False, inline_style=static)
+
+
+def app_page(interactive: bool) -> str:
+    """The app's page (``static/app.html``); without ``interactive`` it neither loads <model-viewer> nor has one.
+
+    The ``<model-viewer id="model">`` element is replaced by :func:`viewer_missing_note`;
+    ``app.js`` then shows a finished job's turntable and downloads without it.
+    """
+    page = APP_PAGE.read_text(encoding="utf-8")
+    if interactive:
+        return page
+    if MODEL_VIEWER_SCRIPT not in page or not _APP_MODEL_VIEWER.search(page):
+        raise RuntimeError(f"{APP_PAGE} no longer has the model-viewer script tag and element that app_page removes")
+    return _APP_MODEL_VIEWER.sub(viewer_missing_note(), page.replace(MODEL_VIEWER_SCRIPT, ""), count=1)

@@ -6,7 +6,8 @@ Routes (GET and HEAD; anything else is 405):
 * ``/runs/<id>/``: a run's page; ``/runs/<id>/files/<name>``: one of the run's
   allowed files (:mod:`dreamlift.web.runs`); byte ranges are honoured for video;
 * ``/static/<name>``: this package's ``static/`` files; ``/vendor/model-viewer.js``:
-  the installed <model-viewer> (:mod:`dreamlift.web.modules`).
+  the installed <model-viewer> (:mod:`dreamlift.web.modules`), a 404 where it is not
+  installed (the pages then do not ask for it).
 
 Everything else is 404: request paths are looked up in allow-lists, never joined to
 the file system, so ``..``, encoded slashes and absolute paths cannot reach a file.
@@ -74,12 +75,21 @@ def _host_name(header: str) -> str:
 
 
 class ViewerApp:
-    """What the server serves: the runs (found at start; their files are read on every request) and the script."""
+    """What the server serves: the runs (found at start; their files are read on every request) and the script.
+
+    ``model_viewer`` is the installed <model-viewer>'s script, or None: the pages then
+    show the turntable and a note instead of the interactive model.
+    """
 
     def __init__(self, paths: list[Path]):
         self.runs = {run.id: run for run in find_runs([Path(p) for p in paths])}
         self.model_viewer = model_viewer_script()
         self.static_files = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
+
+    @property
+    def interactive(self) -> bool:
+        """Whether the pages show the interactive model (<model-viewer> is installed)."""
+        return self.model_viewer is not None
 
     def resolve(self, path: str) -> tuple[str, object] | None:
         """``("html", text)`` or ``("file", Path)`` for a URL path, or None (404)."""
@@ -87,17 +97,17 @@ class ViewerApp:
         if parts == [""]:
             if len(self.runs) == 1:
                 run = next(iter(self.runs.values()))
-                return "html", run_page(run, read_run(run), gallery=False)
+                return "html", run_page(run, read_run(run), gallery=False, interactive=self.interactive)
             return "html", gallery_page([(run, read_run(run, curves=False)) for run in self.runs.values()])
         if parts[:1] == ["static"] and len(parts) == 2:
             found = self.static_files.get(parts[1])
             return ("file", found) if found else None
         if parts == ["vendor", "model-viewer.js"]:
-            return "file", self.model_viewer
+            return ("file", self.model_viewer) if self.model_viewer else None
         if parts[:1] == ["runs"] and len(parts) >= 2 and parts[1] in self.runs:
             run = self.runs[parts[1]]
             if parts[2:] in ([], [""]):
-                return "html", run_page(run, read_run(run), gallery=len(self.runs) > 1)
+                return "html", run_page(run, read_run(run), gallery=len(self.runs) > 1, interactive=self.interactive)
             if parts[2:3] == ["files"] and len(parts) >= 4:
                 found = served_file(run, "/".join(parts[3:]))
                 return ("file", found) if found else None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dreamlift.export.analytic import SDFField, box_sdf, sphere_sdf, union_sdf
-from dreamlift.web.modules import node_modules
+from dreamlift.web.modules import find_installed, search_folders
 
 VALIDATOR_SCRIPT = Path(__file__).with_name("validate_gltf.cjs")
 RED = (0.86, 0.12, 0.12)
@@ -53,11 +53,12 @@ def sphere_with_floater() -> SDFField:
 def gltf_validator():
     """A function ``path -> report`` running the Khronos glTF validator with node (skips if absent)."""
     node = shutil.which("node")
-    modules = node_modules()
     if node is None:
         pytest.skip("node is not installed: apt-get install nodejs npm, then npm ci --prefix dreamlift/web")
-    if not (modules / "gltf-validator" / "package.json").is_file():
-        pytest.skip(f"gltf-validator is not installed in {modules}: run npm ci --prefix dreamlift/web")
+    manifest = find_installed(Path("gltf-validator/package.json"))
+    if manifest is None:
+        pytest.skip(f"gltf-validator is not installed in {search_folders()[0]}: run npm ci --prefix dreamlift/web")
+    modules = manifest.parents[1]
 
     def validate(path: Path) -> dict:
         env = dict(os.environ, NODE_PATH=str(modules))

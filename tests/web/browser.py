@@ -1,8 +1,9 @@
 """Headless Chromium for the page tests (the viewer's and the app's): requirements, the driver, waiting.
 
-Needs Debian's ``chromium`` and ``chromium-driver``, ``pip install selenium``, and
-model-viewer (``npm ci --prefix dreamlift/web``); tests marked with ``NEEDS_BROWSER``
-are skipped with the reason otherwise.
+Needs Debian's ``chromium`` and ``chromium-driver`` and ``pip install selenium``
+(``NEEDS_CHROMIUM``); tests of the interactive model also need model-viewer
+(``npm ci --prefix dreamlift/web``; ``NEEDS_BROWSER`` is both). They are skipped with
+the reason otherwise.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ BROWSER_FLAGS = (
     "--enable-unsafe-swiftshader",
     "--window-size=900,1000",
 )
-NEEDS_BROWSER = [
-    pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"),
-    pytest.mark.skipif(
-        not (modules.node_modules() / modules.MODEL_VIEWER).is_file(), reason=f"model-viewer is not installed: run {modules.INSTALL_COMMAND}"
-    ),
-]
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None, reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
+)
+NEEDS_MODEL_VIEWER = pytest.mark.skipif(
+    modules.model_viewer_script() is None, reason=f"model-viewer is not installed: run {modules.INSTALL_COMMAND}"
+)
+NEEDS_BROWSER = [NEEDS_CHROMIUM, NEEDS_MODEL_VIEWER]
 
 
 def start_browser(profile):

@@ -17,11 +17,6 @@ import pytest
 from app_client import Client
 from PIL import Image
 
-from dreamlift.web import modules
-
-pytestmark = pytest.mark.skipif(
-    not (modules.node_modules() / modules.MODEL_VIEWER).is_file(), reason=f"model-viewer is not installed: run {modules.INSTALL_COMMAND}"
-)
 UPLOAD_LIMIT = 64 << 10
 
 

@@ -1,4 +1,4 @@
-"""The viewer's HTTP server: pages, allowed files, path traversal, bind address, missing model-viewer."""
+"""The viewer's HTTP server: pages, allowed files, path traversal, bind address, the pages without model-viewer."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from dreamlift.web import modules
 from dreamlift.web.server import ViewerServer
 
 needs_model_viewer = pytest.mark.skipif(
-    not (modules.node_modules() / modules.MODEL_VIEWER).is_file(),
-    reason=f"model-viewer is not installed: run {modules.INSTALL_COMMAND}",
+    modules.model_viewer_script() is None, reason=f"model-viewer is not installed: run {modules.INSTALL_COMMAND}"
 )
 
 
@@ -72,7 +71,6 @@ def test_allowed_files_are_served_whole_or_by_range(server, text_run):
     assert status == 405
 
 
-@needs_model_viewer
 @pytest.mark.parametrize(
     "path",
     [
@@ -109,14 +107,12 @@ def test_path_traversal_is_refused(server, text_run, path):
     assert status in (400, 404) and secret not in body and b"root:" not in body
 
 
-@needs_model_viewer
 def test_foreign_host_header_is_refused(server):
     status, _, body = get(server, "/", headers={"Host": "attacker.example:80"})
     assert status == 403 and b"snowman" not in body
     assert get(server, "/", headers={"Host": "localhost"})[0] == 200
 
 
-@needs_model_viewer
 def test_binds_loopback_by_default(text_run):
     with ViewerServer([text_run]) as running:
         host, port = running.address
@@ -133,14 +129,12 @@ def test_binds_loopback_by_default(text_run):
                 socket.create_connection((outward, port), timeout=2).close()
 
 
-@needs_model_viewer
 def test_port_in_use_is_a_clear_error(text_run):
     with ViewerServer([text_run]) as running:
         with pytest.raises(DreamliftError, match="--port"):
             ViewerServer([text_run], port=running.address[1])
 
 
-@needs_model_viewer
 def test_gallery_lists_runs(gallery):
     with ViewerServer([gallery]) as running:
         assert sorted(running.app.runs) == ["from-image", "snowman"]
@@ -155,19 +149,41 @@ def test_gallery_lists_runs(gallery):
         assert get(running, "/runs/not-a-run/")[0] == 404
 
 
-def test_missing_model_viewer_says_the_command(text_run, tmp_path, monkeypatch):
+def test_without_model_viewer_the_run_page_shows_the_note_and_the_turntable_and_loads_no_vendor_script(text_run, tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv(modules.ENV_VAR, str(tmp_path / "empty"))  # looked in alone: the package's node_modules is not used
+    with ViewerServer([text_run]) as running:
+        assert running.app.model_viewer is None and not running.app.interactive
+        status, _, body = get(running, "/")
+        page = body.decode()
+        assert status == 200
+        assert 'id="model-missing"' in page and "Interactive 3D view not installed" in page and modules.INSTALL_HINT in page
+        assert "model-viewer" not in page and "/vendor/" not in page and "viewer.js" not in page  # no script that would 404
+        assert page.count('<video src="/runs/snowman/files/turntable.mp4"') == 1  # in the model's place, not twice
+        assert page.index("model-missing") < page.index("<video")
+        assert 'href="/runs/snowman/files/mesh.glb" download' in page and "<svg" in page and "<th>steps</th>" in page
+        assert get(running, "/vendor/model-viewer.js")[0] == 404
+        assert get(running, "/runs/snowman/files/turntable.mp4")[0] == 200
+
+
+def test_without_model_viewer_a_run_with_no_turntable_says_so(gallery, tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
     monkeypatch.setenv(modules.ENV_VAR, str(tmp_path / "empty"))
-    with pytest.raises(DreamliftError) as caught:
-        ViewerServer([text_run])
-    assert f"npm ci --prefix {modules.WEB_DIR}" in str(caught.value) and modules.ENV_VAR in str(caught.value)
+    with ViewerServer([gallery]) as running:
+        page = get(running, "/runs/from-image/")[2].decode()
+        assert "Interactive 3D view not installed" in page and "No turntable.mp4 yet" in page and "model-viewer" not in page
 
 
-def test_env_var_points_at_another_node_modules(tmp_path, monkeypatch):
+def test_env_var_points_at_another_node_modules(text_run, tmp_path, monkeypatch):
     script = tmp_path / "nm" / modules.MODEL_VIEWER
     script.parent.mkdir(parents=True)
     script.write_text("// stand-in")
     monkeypatch.setenv(modules.ENV_VAR, str(tmp_path / "nm"))
     assert modules.model_viewer_script() == script.resolve()
+    with ViewerServer([text_run]) as running:
+        page = get(running, "/")[2].decode()
+        assert '<script type="module" src="/vendor/model-viewer.js">' in page and "model-missing" not in page
+        assert get(running, "/vendor/model-viewer.js")[2] == b"// stand-in"
 
 
 def test_not_a_run_folder_is_a_clear_error(tmp_path):

@@ -2,7 +2,9 @@
 // It only talks to this server's JSON API (/api/jobs...); the selected job is followed
 // with server-sent events (progress, preview, end). State for tests and styling is
 // kept in data attributes: #job-panel[data-status], #model[data-state] ("loaded" on
-// model-viewer's load event, or "error").
+// model-viewer's load event, or "error"). Where <model-viewer> is not installed the
+// server's page has no #model (a note, #model-missing, stands in its place): the
+// turntable and the downloads are shown without it.
 const $ = (id) => document.getElementById(id);
 let selected = null;
 let events = null;
@@ -111,8 +113,8 @@ function select(id) {
   $("loss").hidden = true;
   $("loss-empty").hidden = false;
   $("result").hidden = true;
-  $("model").dataset.state = "none";
-  $("model").removeAttribute("src");
+  const model = $("model");
+  if (model) { model.dataset.state = "none"; model.removeAttribute("src"); }
   $("job-panel").hidden = false;
   for (const item of document.querySelectorAll("#queue li")) item.classList.toggle("selected", item.dataset.id === id);
   follow(id);
@@ -162,17 +164,20 @@ function addPreview(preview) {
   $("latest-preview").hidden = false;
 }
 
-function showResult(job) {
-  $("result").hidden = false;
+function showModel(mesh) {
   const model = $("model");
-  const mesh = job.files["mesh.glb"];
-  if (mesh && model.getAttribute("src") !== mesh) {
+  if (!mesh) {
+    $("model-status").textContent = "No mesh.glb (the job ran without export).";
+  } else if (model && model.getAttribute("src") !== mesh) {
     model.dataset.state = "loading";
     $("model-status").textContent = "Loading the model…";
     model.setAttribute("src", mesh);
-  } else if (!mesh) {
-    $("model-status").textContent = "No mesh.glb (the job ran without export).";
   }
+}
+
+function showResult(job) {
+  $("result").hidden = false;
+  showModel(job.files["mesh.glb"]);
   const video = $("turntable");
   const turntable = job.files["turntable.mp4"];
   video.hidden = !turntable;
@@ -191,15 +196,18 @@ function showResult(job) {
   }
 }
 
-$("model").addEventListener("load", () => {
-  $("model").dataset.state = "loaded";
-  $("model-status").textContent = "Drag to orbit, scroll or pinch to zoom.";
-});
-$("model").addEventListener("error", (event) => {
-  $("model").dataset.state = "error";
-  $("model-status").textContent = "The model could not be shown.";
-  console.error("dreamlift: model failed to load", $("model").getAttribute("src"), event.detail);
-});
+function watchModel(model) {
+  model.addEventListener("load", () => {
+    model.dataset.state = "loaded";
+    $("model-status").textContent = "Drag to orbit, scroll or pinch to zoom.";
+  });
+  model.addEventListener("error", (event) => {
+    model.dataset.state = "error";
+    $("model-status").textContent = "The model could not be shown.";
+    console.error("dreamlift: model failed to load", model.getAttribute("src"), event.detail);
+  });
+}
+if ($("model")) watchModel($("model"));
 
 $("cancel").addEventListener("click", async () => {
   try { await api("DELETE", `/api/jobs/${encodeURIComponent(selected)}`); }  // the events stream shows the stop
