@@ -101,16 +101,17 @@ def make_run(
     plan and notes (None: nothing is printed). ``threads``: torch's CPU threads (None: ``DREAMLIFT_THREADS``,
     else the CPUs this process is given: :mod:`dreamlift.threads`).
     """
-    from dreamlift.distillation.sampling import resolve_device
-    from dreamlift.guidance.base import GuidanceInputs
-    from dreamlift.pipeline.lock import RunLock
-    from dreamlift.threads import apply_threads
     from dreamlift.training.run_folder import check_run_folder, prepare_run_folder, remove_stale_temporaries
 
     started = time.perf_counter()
     folder = Path(folder)
     check_run_folder(folder, kind, resume=resume)
-    config.validate()
+    config.validate()  # bad settings fail here, before torch is imported
+    from dreamlift.distillation.sampling import resolve_device
+    from dreamlift.guidance.base import GuidanceInputs
+    from dreamlift.pipeline.lock import RunLock
+    from dreamlift.threads import apply_threads
+
     device = resolve_device(config)
     count = apply_threads(threads)
     if say is not None:

@@ -64,7 +64,7 @@ def load_refined(folder: Path, config, stage1_field) -> RefinedSurface:
     where = Path(folder) / STAGE_FOLDER / "checkpoints"
     checkpoint, skipped = load_latest_checkpoint(where)
     if checkpoint is None:
-        detail = f" ({'; '.join(skipped)})" if skipped else ""
+        detail = f" (damaged: {'; '.join(skipped)})" if skipped else ""
         raise DreamliftError(f"{folder} has no usable refinement checkpoint{detail}: run 'dreamlift refine {folder}' (or --resume it)")
     grid = tet_grid(config.refine.tet_resolution, config.nerf.bound)
     geometry = DMTetGeometry(grid, torch.zeros(grid.vertices.shape[0]), config.refine.max_shift)

@@ -23,7 +23,10 @@ def md5(path) -> str:
 def refined(tmp_path_factory):
     """A red cube: 20 stage-1 steps, then 3 refinement steps, with its assets."""
     out = tmp_path_factory.mktemp("runs") / "cube"
-    args = ["text", "a red cube", "--out", str(out), "--steps", "20", "--refine", "on", "--set", "refine.steps=3", "--turntable-size", "32", "--quiet", *SMALL]
+    args = [
+        "text", "a red cube", "--out", str(out), "--steps", "20", "--refine", "on", "--set", "refine.steps=3", "--set", "refine.checkpoint_every=1",
+        "--turntable-size", "32", "--quiet", *SMALL,
+    ]
     assert main(args) == 0
     return out
 

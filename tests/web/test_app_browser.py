@@ -7,6 +7,7 @@ Needs what :mod:`browser` says; skipped with the reason otherwise.
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import numpy as np
@@ -54,12 +55,15 @@ def test_a_short_job_goes_from_queued_to_done_and_its_model_loads(browser, app):
     submit(browser, "a red cube", "4")
     panel = browser.find_element("id", "job-panel")
     seen: list[tuple[str, float]] = []
+    texts: set[str] = set()
     first_shot = None
     deadline = time.monotonic() + 300
     while True:
         state = browser.execute_script(
             "const p = document.getElementById('job-panel'); return p.hidden ? null : [p.dataset.status || '', document.getElementById('job-progress').value];"
         )
+        if state and state[0]:
+            texts.add(browser.find_element("id", "job-status").text)
         if state and state[0] and (not seen or tuple(state) != seen[-1]):
             seen.append(tuple(state))
             if first_shot is None:
@@ -71,7 +75,8 @@ def test_a_short_job_goes_from_queued_to_done_and_its_model_loads(browser, app):
     assert seen[0][0] in ("queued", "running") and seen[0][1] < 1.0  # first seen before the end
     assert seen[-1] == ("done", 1.0), seen  # the progress bar moved to full
     assert first_shot[1].startswith(("queued", "running"))
-    assert browser.find_element("id", "job-status").text == "done, step 4 of 4"
+    assert browser.find_element("id", "job-status").text == "done, 4 steps and 200 refinement steps"  # the toy preset refines
+    assert any(re.fullmatch(r"refining, step \d+ of 200(, about .*)?", text) for text in texts), texts  # stage 2 with its own count
     job = app.app.queue.jobs()[0]
     assert job.status == "done" and browser.find_element("css selector", f'#queue li[data-id="{job.id}"]').get_attribute("data-status") == "done"
 
@@ -81,7 +86,7 @@ def test_a_short_job_goes_from_queued_to_done_and_its_model_loads(browser, app):
     loaded = browser.execute_script(
         "return [...document.querySelectorAll('#latest-preview, #loss')].map(i => i.complete && i.naturalWidth)"
     )
-    assert loaded == [128, 320]  # the preview strip (4 views of 32 px) and the SVG loss curve
+    assert loaded == [512, 320]  # the refinement's preview strip (4 views of 128 px) and the SVG loss curve
     links = [a.text for a in browser.find_elements("css selector", "#downloads a")]
     assert {"mesh.glb", "turntable.mp4", "config.json", "log.jsonl"} <= set(links)
 
