@@ -154,8 +154,9 @@ def run_page(run: Run, info: RunInfo, gallery: bool, interactive: bool = True) -
     with_viewer = interactive and "mesh.glb" in info.files
     turntable_in_model = not interactive and "mesh.glb" in info.files
     turntable = "" if turntable_in_model else f"<section><h2>Turntable</h2>{_video(run, info)}</section>\n"
+    stages = f'<p class="note" id="stages">{_e(info.stages)}</p>' if info.stages else ""
     body = (
-        f'<header>{back}<h1>{_e(info.title)}</h1><p class="note">{_e(run.path)}</p></header>\n<main>\n'
+        f'<header>{back}<h1>{_e(info.title)}</h1><p class="note">{_e(run.path)}</p>{stages}</header>\n<main>\n'
         f'<section class="wide"><h2>Model</h2>{_model(run, info, interactive)}</section>\n'
         f"{turntable}"
         f"<section><h2>Input</h2>{_input(run, info)}</section>\n"

@@ -60,6 +60,8 @@ class RunInfo:
     series: Series
     """Training curves from ``log.jsonl`` (empty when not read)."""
     files: dict[str, Path]
+    stages: str | None = None
+    """Each stage's step and which one the final asset is (:func:`stage_summary`), or None for a damaged run."""
 
     @property
     def previews(self) -> list[str]:
@@ -169,4 +171,22 @@ def read_run(run: Run, curves: bool = True) -> RunInfo:
             text = handle.read(MAX_LOG_BYTES).decode("utf-8", errors="replace")
         series = series_from_log(text.splitlines())
     kind = record.get("kind") if isinstance(record.get("kind"), str) else None
-    return RunInfo(kind=kind, prompt=prompt, settings=_flatten(meta) + _flatten(settings), series=series, files=files)
+    return RunInfo(
+        kind=kind, prompt=prompt, settings=_flatten(meta) + _flatten(settings), series=series, files=files, stages=stage_summary(run.path)
+    )
+
+
+def stage_summary(folder: Path) -> str | None:
+    """``stage 1: step 600 of 600 · stage 2: step 200 of 200 · final: the refined mesh``, read through the run model
+    (:class:`dreamlift.pipeline.run.Run`); None when the folder is not a readable run."""
+    from dreamlift.pipeline.run import Run
+
+    try:
+        opened = Run.open(folder)
+    except DreamliftError:
+        return None
+    parts = [f"stage 1: step {opened.stage1_step()} of {opened.config.steps}"]
+    if opened.config.refine.enabled or opened.stage2_step():
+        parts.append(f"stage 2: step {opened.stage2_step()} of {opened.config.refine.steps}")
+    parts.append(f"final: {'the refined mesh' if opened.final_stage == 2 else 'the NeRF'}")
+    return " · ".join(parts)

@@ -114,3 +114,12 @@ def test_stage_2_of_a_run_without_refinement_is_a_one_line_error(tmp_path, cli):
         cli(*command, unchanged=out).one_line_error("no refined surface", "--stage 1")
     final = Run.open(out).asset()
     assert final.stage == 1 and final.step == 10 and final.surface is None
+
+
+def test_the_viewer_shows_each_stage_through_the_run_model(refined):
+    from dreamlift.web.pages import run_page
+    from dreamlift.web.runs import Run as WebRun, read_run
+
+    info = read_run(WebRun(id="cube", path=refined), curves=False)
+    assert info.stages == "stage 1: step 20 of 20 · stage 2: step 3 of 3 · final: the refined mesh"
+    assert "stage 2: step 3 of 3" in run_page(WebRun(id="cube", path=refined), info, gallery=False)
