@@ -42,6 +42,7 @@ import gc
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -383,6 +384,9 @@ def projected_preset_seconds(ms_by_size: dict[int, float]) -> float | None:
     return round(sum(ms_by_size[size] for size in sizes) / 1000.0, 1)
 
 
+FINISHED = re.compile(r"(?P<steps>\d+) steps(?: \+ (?P<refine_steps>\d+) refinement steps)? in (?P<seconds>[\d.]+) s")
+"""The line a finished run prints (``dreamlift.commands._common.finished_line``)."""
+
 def run_job(args, device: torch.device, tiny_vae: bool) -> dict:
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
@@ -402,9 +406,9 @@ def run_job(args, device: torch.device, tiny_vae: bool) -> dict:
         report = next((json.loads(line[4:]) for line in done.stdout.splitlines() if line.startswith("JOB ")), None)
         if report is None or report["code"] != 0:
             raise RuntimeError(f"the job failed: {done.stderr.strip()[-800:]}")
-        summary = next((line for line in done.stdout.splitlines() if " steps in " in line), "")
-        trained = float(summary.split(" steps in ")[1].split(" s")[0]) if summary else float("nan")
-        steps = int(summary.split(" steps in ")[0].split()[-1]) if summary else 0
+        finished = next((FINISHED.search(line) for line in done.stdout.splitlines() if FINISHED.search(line)), None)
+        trained = float(finished["seconds"]) if finished else float("nan")  # both stages
+        steps = int(finished["steps"]) if finished else 0
         by_size = step_seconds_by_size(work / "run")
         return {
             "variant": "SD job, tiny VAE" if tiny_vae else "SD job",

@@ -44,7 +44,17 @@ def _parse(argv):
 
 
 def test_export_command(soft_sphere, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(export_command, "_load", lambda run_dir: SimpleNamespace(path=run_dir, field=soft_sphere))
+    import contextlib
+
+    from dreamlift.pipeline import run as run_model
+
+    def fake_run(folder):  # a run of stage 1 only, whose field is the soft sphere
+        return SimpleNamespace(
+            path=folder, final_stage=1, stage=lambda choice: 1, mesh_file=lambda stage: folder / "mesh.glb", lock=contextlib.nullcontext,
+            asset=lambda stage: run_model.StageAsset(stage=1, step=1, field=soft_sphere, occupancy=None),
+        )
+
+    monkeypatch.setattr(run_model.Run, "open", staticmethod(fake_run))
     assert export_command.run(_parse([str(tmp_path), "--resolution", "32", "--faces", "800", "--out", str(tmp_path / "a.obj")])) == 0
     assert (tmp_path / "a.obj").is_file()
     mesh = trimesh.load(tmp_path / "a.obj", process=False, force="mesh")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 import threading
@@ -137,20 +138,17 @@ def test_the_command_line_of_a_job_forwards_every_option(tmp_path):
     assert spec.prompt == "a red cube"
     assert JobSpec.from_dict(spec.to_dict()) == spec
     out = tmp_path / "job"
-    assert spec.argv(out, resume=False) == [
-        sys.executable, "-m", "dreamlift.cli", "text", "a red cube", "--out", str(out), "--quiet",
-        "--prior", "toy", "--seed", "3", "--no-export",
-        "--set", "preview_every=20", "--set", "shading.ambient=[0.3, 0.5]", "--set", "prior.azimuth_window=25",
-        "--steps", "40", "--checkpoint-every", "10",
-    ]
-    from dreamlift.cli import build_parser
-    from dreamlift.commands.text import build_config
+    argv = spec.argv(out, resume=False)
+    assert argv[:5] == [sys.executable, "-m", "dreamlift.jobs.run_job", "--out", str(out)] and argv[5] == "--spec"
+    assert JobSpec.from_dict(json.loads(argv[6])) == spec and len(argv) == 7
+    assert spec.argv(out, resume=True) == [*argv, "--resume"]
+    from dreamlift.jobs.run_job import job_config
+    from dreamlift.jobs.spec import spec_config
 
-    config = build_config(build_parser().parse_args(spec.argv(out, resume=False)[3:]))  # what the child will run with
+    config = job_config(spec, out, resume=False)  # what the child will run with: the pipeline's settings of the spec
+    assert config == spec_config(spec) and config.prompt == "a red cube"
     assert (config.preview_every, config.shading.ambient, config.prior.azimuth_window, config.steps, config.seed) == (20, (0.3, 0.5), 25.0, 40, 3)
     assert (config.checkpoint_every, config.export_mesh, config.export_video) == (10, False, False)
-    # a resumed run keeps its saved settings: only the options --resume accepts
-    assert spec.argv(out, resume=True)[4:] == ["a red cube", "--out", str(out), "--quiet", "--resume", "--steps", "40", "--checkpoint-every", "10"]
 
 
 def test_failure_reason_is_the_last_error_line_or_how_the_run_ended():
