@@ -324,9 +324,41 @@ def wrong_type(key: str, hint: Any, value: Any) -> DreamliftError:
     return DreamliftError(f"{key} takes {type_name(hint)}, got {_show(value)}")
 
 
-def _show(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _show(value: Any, limit: int = 60) -> str:
+    """A short JSON-like text of ``value`` for a message: at most ``limit`` characters, made without formatting the
+    whole value (a list of a billion items, a 5000-digit number or a deeply nested one costs no more than a small one)."""
+    text = repr(value[: limit + 1]) if isinstance(value, str) else _bounded_json(value, limit + 3)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bounded_json(value: Any, budget: int, depth: int = 0) -> str:
+    """JSON text of ``value``, cut off once it is longer than ``budget`` (and at nesting depth 8)."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int):
+        if value.bit_length() > 200:
+            return f"<a {'negative ' if value < 0 else ''}number of about {int(value.bit_length() * 0.30103)} digits>"
+        return str(value)
+    if isinstance(value, float):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return json.dumps(value[:budget])
+    if depth >= 8:
+        return "..."
+    if isinstance(value, dict):
+        opening, closing, items = "{", "}", ((f"{_bounded_json(str(k), budget, depth + 1)}: ", v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        opening, closing, items = "[", "]", (("", v) for v in value)
+    else:
+        return repr(value)[:budget]
+    parts, used = [], 0
+    for prefix, item in items:
+        part = prefix + _bounded_json(item, budget - used, depth + 1)
+        parts.append(part)
+        used += len(part) + 2
+        if used > budget:
+            return opening + ", ".join(parts)[:budget] + "..."
+    return opening + ", ".join(parts) + closing
 
 
 def _join(prefix: str, name: str) -> str:

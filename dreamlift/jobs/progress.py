@@ -14,7 +14,6 @@ steps times the steps left (training only: the export at the end is not in it).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,9 +53,11 @@ def _read(path: Path, limit: int = MAX_LOG_BYTES) -> str:
 
 
 def _configured_steps(folder: Path) -> int | None:
+    from dreamlift._limits import MAX_SETTINGS_BYTES, json_or_none
+
     try:
-        steps = json.loads(_read(folder / "config.json"))["config"]["steps"]
-    except (ValueError, KeyError, TypeError):
+        steps = json_or_none(_read(folder / "config.json", MAX_SETTINGS_BYTES))["config"]["steps"]
+    except (KeyError, TypeError):
         return None
     return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
 
@@ -69,11 +70,10 @@ def read_progress(folder: Path, output_log: Path | None = None, requested_steps:
     series = series_from_log(lines)
     progress.loss = series.get("loss", [])
     steps = []
+    from dreamlift._limits import json_or_none
+
     for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
+        row = json_or_none(line)
         if isinstance(row, dict) and isinstance(row.get("step"), int):
             steps.append(row["step"])
     progress.step = max(steps, default=0)

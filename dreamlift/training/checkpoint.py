@@ -15,7 +15,6 @@ damaged too. Tensors are only ever read with safetensors (no pickle).
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
 from dreamlift._atomic import write_bytes, write_json
+from dreamlift.errors import DreamliftError
 
 
 @dataclass
@@ -64,13 +64,18 @@ def list_checkpoints(folder: Path) -> list[Path]:
 
 def load_latest_checkpoint(folder: Path) -> tuple[Checkpoint | None, list[str]]:
     """The newest checkpoint that verifies, and a note for each one that did not."""
+    from dreamlift._limits import parse_json, read_text
+
     skipped: list[str] = []
     for record_path in list_checkpoints(folder):
         try:
-            meta = json.loads(record_path.read_text(encoding="utf-8"))
+            meta = parse_json(read_text(record_path, "record"), "record")  # within 1 MiB and 64 levels: never a RecursionError
             data = record_path.with_suffix(".safetensors").read_bytes()
         except (OSError, ValueError) as error:
             skipped.append(f"{record_path.name}: unreadable ({error.__class__.__name__})")
+            continue
+        except DreamliftError as error:  # past a limit: damaged like any other unreadable record
+            skipped.append(f"{record_path.name}: {str(error).split(':')[0]}")
             continue
         problem = _record_problem(record_path, meta)
         if problem is not None:

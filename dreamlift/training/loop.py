@@ -252,16 +252,33 @@ class DistillationLoop:
         append_line(self.stage_folder / "log.jsonl", json.dumps(clean))
 
     def _truncate_log(self, step: int) -> None:
+        """Keep the log's rows up to ``step`` (the checkpoint resumed from). A line that is not a JSON object (a torn
+        last line from a crash, bytes that are not UTF-8, garbage) is dropped, and said so; a log over
+        :data:`~dreamlift._limits.MAX_LOG_BYTES` is a one-line error."""
+        from dreamlift._limits import MAX_LOG_BYTES, json_or_none, read_text
+
         path = self.stage_folder / "log.jsonl"
         if not path.exists():
             return
-        kept = []
-        for line in path.read_text().splitlines():
+        try:
+            raw = read_text(path, str(path), MAX_LOG_BYTES, encoding="latin-1")  # bytes as they are; lines decoded one by one
+        except OSError as error:
+            raise DreamliftError(f"{path} cannot be read ({error.strerror or error.__class__.__name__}): the run folder is damaged") from None
+        kept, damaged = [], 0
+        for line in raw.encode("latin-1").split(b"\n"):
+            if not line.strip():
+                continue
             try:
-                if json.loads(line).get("step", 0) <= step:
-                    kept.append(line)
-            except ValueError:
-                continue  # a torn last line from a crash
+                row = json_or_none(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                row = None
+            if not isinstance(row, dict) or not isinstance(row.get("step", 0), (int, float)):
+                damaged += 1
+                continue
+            if row.get("step", 0) <= step:
+                kept.append(line.decode("utf-8"))
+        if damaged:
+            self._say(f"{path}: dropped {damaged} damaged line{'s' if damaged != 1 else ''} (not JSON rows)")
         write_text(path, "".join(line + "\n" for line in kept))
 
     def _on_signal(self, signum, _frame) -> None:

@@ -11,7 +11,6 @@ not fit its settings is a one-line :class:`DreamliftError`, never a traceback.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -119,9 +118,11 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
 
 def read_run_record(folder: Path) -> dict[str, Any]:
     """The parsed ``config.json`` of a run folder, with format checks."""
+    from dreamlift._limits import parse_json, read_text
+
     config_path = Path(folder) / "config.json"
     try:
-        record = json.loads(config_path.read_text(encoding="utf-8"))
+        record = parse_json(read_text(config_path, str(config_path)), str(config_path))
     except FileNotFoundError:
         raise DreamliftError(f"{folder} is not a dreamlift run folder (no config.json): give the --out folder of a run") from None
     except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8

@@ -13,7 +13,6 @@ styles), for an ``<img>`` or a file.
 from __future__ import annotations
 
 import html
-import json
 import math
 from typing import Iterable
 
@@ -23,11 +22,10 @@ Series = dict[str, list[tuple[float, float]]]
 def series_from_log(lines: Iterable[str]) -> Series:
     """Numeric series of a log.jsonl, in file order (see the module docstring)."""
     series: Series = {}
+    from dreamlift._limits import json_or_none
+
     for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
+        row = json_or_none(line)  # a torn, damaged or absurdly nested line is skipped
         if not isinstance(row, dict) or not isinstance(row.get("step"), (int, float)):
             continue
         for key, value in row.items():

@@ -689,3 +689,101 @@ def test_view_port_out_of_range(cli, good_run):
 
 def test_view_of_a_folder_that_does_not_exist(cli, tmp_path):
     cli("view", tmp_path / "nothing", unchanged=tmp_path).one_line_error("is not a folder")
+
+
+# ----------------------------------------------------------------------------- limits on what is read (issue 28)
+
+
+def nested_json(depth: int) -> str:
+    return '{"render": ' + "[" * depth + "]" * depth + "}"
+
+
+def alias_bomb_yaml(levels: int = 9) -> str:
+    """A "billion laughs" under one key: 9 levels of 9 aliases each, 9**9 (387 million) strings once expanded."""
+    items = ['&a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    previous = "a"
+    for name in "bcdefghijk"[: levels - 1]:
+        items.append(f"&{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+        previous = name
+    return "steps: [" + ", ".join(items) + "]\n"
+
+
+@pytest.mark.parametrize(
+    "name, text, words",
+    [
+        ("deep.json", nested_json(200_000), ["--config", "deep.json nests lists or objects more than 64 levels deep"]),
+        ("deep.yaml", "render: " + "[" * 200_000 + "]" * 200_000 + "\n", ["deep.yaml nests lists or mappings more than 64 levels deep"]),
+        ("deep-block.yaml", "".join(" " * i + "- \n" for i in range(0, 1400)), ["deep-block.yaml nests lists or mappings more than 64 levels deep"]),
+        ("bomb.yaml", alias_bomb_yaml(), ["bomb.yaml holds more than 100000 values (YAML aliases counted as expanded)"]),
+        ("aliases.yaml", "a: &x 1\nsteps: [" + ", ".join(["*x"] * 101) + "]\n", ["aliases.yaml has more than 100 YAML aliases"]),
+        ("values.json", json.dumps({"steps": [0] * 100_001}), ["values.json holds more than 100000 values"]),
+        ("big.json", '{"prompt": "' + "x" * (1 << 20) + '"}', ["big.json is over 1 MiB"]),
+    ],
+    ids=["json-200000-deep", "yaml-200000-deep", "yaml-block-1400-deep", "yaml-alias-bomb", "yaml-101-aliases", "json-100001-values", "json-over-1MiB"],
+)
+def test_config_files_past_the_limits(cli, tmp_path, name, text, words):
+    """A --config file is read within limits on size (1 MiB), depth (64) and count (100,000 values, YAML aliases
+    expanded; 100 aliases): never a RecursionError, and a wrong-type message never formats a huge value."""
+    (tmp_path / name).write_text(text)
+    cli("text", "a red cube", "--config", tmp_path / name, "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(*words)
+
+
+def test_a_wrong_type_message_shows_a_huge_value_in_a_few_characters():
+    """The alias bomb within the count limit reaches the wrong-type message: it is shown cut short, not expanded."""
+    import yaml
+
+    from dreamlift.config_tree import from_dict
+    from dreamlift.training.config import TrainConfig
+
+    value = yaml.safe_load(alias_bomb_yaml())  # shared lists: small in memory, 387 million strings as JSON
+    message = error_message(lambda: from_dict(TrainConfig, value), "steps takes whole number, got [[")
+    assert len(message) < 120, message
+    error_message(lambda: from_dict(TrainConfig, {"prompt": 10**5000}), "prompt takes text, got <a number of about 5000 digits>")
+
+
+@pytest.mark.parametrize("command", ["export", "render", "resume"])
+def test_a_run_folder_whose_config_json_is_nested_200000_deep(cli, run_copy, tmp_path, command):
+    (run_copy / "config.json").write_text('{"kind": "text", "format": 2, "config": ' + nested_json(200_000) + "}")
+    args = {
+        "export": ("export", run_copy),
+        "render": ("render", run_copy, *RENDER, "--out", tmp_path / "v.png"),
+        "resume": ("text", "a red cube", "--out", run_copy, "--resume"),
+    }[command]
+    cli(*args, unchanged=run_copy).one_line_error(f"{run_copy / 'config.json'} nests lists or objects more than 64 levels deep")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [nested_json(200_000), b"\xff\xfe" + bytes(range(256)) * 4, "{" * 2_000_000],
+    ids=["nested-200000-deep", "binary", "over-1MiB"],
+)
+def test_the_viewer_page_of_a_run_whose_config_json_is_damaged_leaves_the_settings_out(run_copy, content):
+    """`dreamlift view` reads config.json for the page's settings table: past the limits (or not text) it leaves the
+    table out, as for any damaged file, instead of a RecursionError; the log's curves are still read."""
+    from dreamlift.web.runs import Run, read_run
+
+    path = run_copy / "config.json"
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    info = read_run(Run(id="run", path=run_copy))
+    assert info.settings == [] and info.prompt is None and "loss" in info.series
+
+
+def test_a_checkpoint_record_nested_200000_deep_is_skipped(cli, run_copy, tmp_path):
+    record, _ = checkpoint_files(run_copy)
+    record.write_text(nested_json(200_000))
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png", unchanged=run_copy).one_line_error(
+        "no usable checkpoint (step-000004.json: record nests lists or objects more than 64 levels deep)"
+    )
+
+
+def test_resume_with_binary_garbage_in_the_log(cli, run_copy):
+    """--resume of a run whose log.jsonl holds bytes that are not UTF-8: the damaged lines are dropped (said on
+    stderr), the good rows kept, and the run goes on."""
+    good = (run_copy / "log.jsonl").read_bytes()
+    (run_copy / "log.jsonl").write_bytes(good + bytes(range(256)) * 8 + b"\n{not json\n" + b"[" * 100_000 + b"\n")
+    outcome = cli("text", "a red cube", "--out", run_copy, "--resume", "--steps", "6", "--quiet")
+    assert outcome.code == 0, outcome.stderr
+    assert "Traceback" not in outcome.stderr and "log.jsonl: dropped" in outcome.stderr, outcome.stderr
+    rows = [json.loads(line) for line in (run_copy / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows][-1] == 6 and good.decode().splitlines()[0] in (run_copy / "log.jsonl").read_text()
+
