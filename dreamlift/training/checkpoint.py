@@ -50,7 +50,11 @@ def save_checkpoint(folder: Path, step: int, tensors: dict[str, Tensor], meta: d
     tensor_path = folder / f"{_name(step)}.safetensors"
     write_bytes(tensor_path, data)
     record = dict(meta, step=step, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
-    write_json(folder / f"{_name(step)}.json", record)
+    try:
+        write_json(folder / f"{_name(step)}.json", record)
+    except BaseException:  # a tensor file without its record is no checkpoint: leave none behind
+        tensor_path.unlink(missing_ok=True)
+        raise
     for old in sorted(folder.glob("step-*.json"))[:-keep]:
         old.unlink(missing_ok=True)
         old.with_suffix(".safetensors").unlink(missing_ok=True)

@@ -27,7 +27,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from dreamlift._atomic import append_line, write_text
+from dreamlift._atomic import WriteFailed, append_line, write_text
 from dreamlift.errors import DreamliftError
 from dreamlift.training.checkpoint import load_latest_checkpoint, optimizer_from_tensors, optimizer_to_tensors, prefixed, save_checkpoint
 
@@ -121,7 +121,12 @@ class DistillationLoop:
     def save(self) -> None:
         _, optimizer_meta = optimizer_to_tensors(self.optimizer)
         meta = {"optimizer": optimizer_meta, "skipped_steps": self.skipped_steps, "rollbacks": self.rollbacks}
-        save_checkpoint(self.stage_folder / "checkpoints", self.step, self.state_tensors(), meta)
+        try:
+            save_checkpoint(self.stage_folder / "checkpoints", self.step, self.state_tensors(), meta)
+        except WriteFailed as failure:  # nothing half-written is left: the previous checkpoint is the one to resume from
+            if failure.disk_full:
+                raise DreamliftError(f"no space left on device writing {failure.path}: free space and run again with --resume") from None
+            raise
 
     def restore(self) -> bool:
         """Load the newest good checkpoint; False when there is none."""

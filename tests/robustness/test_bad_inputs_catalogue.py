@@ -787,3 +787,29 @@ def test_resume_with_binary_garbage_in_the_log(cli, run_copy):
     rows = [json.loads(line) for line in (run_copy / "log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows][-1] == 6 and good.decode().splitlines()[0] in (run_copy / "log.jsonl").read_text()
 
+
+def test_a_full_disk_at_the_first_checkpoint(cli, tmp_path, monkeypatch):
+    """ENOSPC while the first checkpoint is written: one line that says to free space and --resume, exit 2, and no
+    half-written file (no temporary, no tensor file without its record)."""
+    import errno
+
+    from dreamlift import _atomic
+
+    real_fsync = os.fsync
+
+    def full_disk(fd):
+        if "/checkpoints/" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(_atomic.os, "fsync", full_disk)
+    out = tmp_path / "run"
+    line = cli("text", "a red cube", "--out", out, "--steps", "4", "--checkpoint-every", "2", "--no-export", "--quiet", "--refine", "off").one_line_error(
+        "no space left on device writing", "free space and run again with --resume"
+    )
+    assert f"{out}/checkpoints/step-000002.safetensors" in line
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == []
+    monkeypatch.setattr(_atomic.os, "fsync", real_fsync)
+    outcome = cli("text", "a red cube", "--out", out, "--resume", "--steps", "4", "--quiet")  # with space again, the run goes on
+    assert outcome.code == 0, outcome.stderr
+
