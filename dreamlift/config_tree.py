@@ -308,6 +308,40 @@ def _parse_one(hint: Any, word: str) -> Any:
     return _NO
 
 
+# --------------------------------------------------------------------------- ranges
+
+
+def range_of(key: str, ranges: dict[str, Any]) -> Any:
+    """The entry of ``ranges`` for dotted ``key``; a prior's key anywhere (``image.text.prior.seed``) is looked up as
+    ``prior.<rest>``. ``KeyError`` when the key has no entry."""
+    if key in ranges:
+        return ranges[key]
+    if ".prior." in key:
+        return ranges["prior." + key.split(".prior.", 1)[1]]
+    raise KeyError(key)
+
+
+def check_ranges(root: Any, ranges: dict[str, Any]) -> None:
+    """Every number of the tree ``root`` inside its range: ``ranges`` maps a dotted key to ``(low, high)``
+    (inclusive; every item of a list of numbers is checked) or to None (checked elsewhere, e.g. by a
+    section's own ``validate``). A value outside is a one-line error naming the key and the range."""
+    for key, (hint, value, _) in leaf_keys(root).items():
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        numbers = [v for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if not numbers:
+            continue
+        try:
+            bounds = range_of(key, ranges)
+        except KeyError:
+            continue  # a key without a range fails tests/robustness (every numeric key has one); here it is unchecked
+        if bounds is None:
+            continue
+        low, high = bounds
+        for number in numbers:
+            if not (low <= number <= high):  # NaN fails too
+                raise DreamliftError(f"{key} {_show(number)} is out of range: use {_show(low)} to {_show(high)}")
+
+
 # --------------------------------------------------------------------------- messages
 
 

@@ -15,7 +15,8 @@ from dreamlift.rendering.settings import TOY_CAMERA, ShadingMode
 if TYPE_CHECKING:
     from dreamlift.rendering.cameras import OrbitCameras
 
-
+MAX_VIEWS = 32
+"""The most input views an image run takes (a view table's rows, each an image held in memory at full size)."""
 
 
 class MaskLoss(str, Enum):
@@ -129,10 +130,12 @@ class ImageSettings:
     def validate(self) -> None:
         if not self.views:
             raise DreamliftError("an image run needs at least one input view")
+        if len(self.views) > MAX_VIEWS:
+            raise DreamliftError(f"an image run takes at most {MAX_VIEWS} input views, got {len(self.views)}")
         for v in self.views:
             if not -90.0 <= v.elevation <= 90.0:
                 raise DreamliftError(f"--elevation {v.elevation:g} is outside [-90, 90] degrees")
-            if v.radius <= 1.0 or not 0.0 < v.fovy < 180.0:
+            if not 1.0 < v.radius <= 1000.0 or not 0.0 < v.fovy < 180.0:
                 raise DreamliftError("input camera radius must exceed 1 and fovy lie in (0, 180) degrees")
             if v.weight < 0:
                 raise DreamliftError("input view weights must be >= 0")

@@ -813,3 +813,104 @@ def test_a_full_disk_at_the_first_checkpoint(cli, tmp_path, monkeypatch):
     outcome = cli("text", "a red cube", "--out", out, "--resume", "--steps", "4", "--quiet")  # with space again, the run goes on
     assert outcome.code == 0, outcome.stderr
 
+
+# ----------------------------------------------------------------------------- every setting's range (issue 28)
+
+
+def numeric_keys() -> dict[str, object]:
+    """Every numeric setting of every preset and prior (text and image runs), with one value of it."""
+    from dreamlift.config_tree import leaf_keys
+    from dreamlift.guidance.priors import PRIOR_CONFIGS
+    from dreamlift.presets import PRESETS
+
+    found: dict[str, object] = {}
+    trees = [(preset.build(), "") for preset in PRESETS] + [(cls(), "prior") for cls in PRIOR_CONFIGS]
+    trees += [(preset.build().image, "image") for preset in PRESETS if preset.kind == "image"]
+    trees += [(cls(), "image.text.prior") for cls in PRIOR_CONFIGS if cls.kind == "text"]
+    for tree, prefix in trees:
+        for key, (_, value, _) in leaf_keys(tree, prefix).items():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(v, (int, float, list, tuple)) and not isinstance(v, bool) for v in items):
+                found.setdefault(key, value)
+    return found
+
+
+def test_every_numeric_setting_has_a_range():
+    """Validation knows every setting's range: a numeric key without an entry in SETTING_RANGES fails here."""
+    from dreamlift.config_tree import range_of
+    from dreamlift.training.config import SETTING_RANGES
+
+    missing = []
+    for key in numeric_keys():
+        try:
+            range_of(key, SETTING_RANGES)
+        except KeyError:
+            missing.append(key)
+    assert not missing, f"numeric settings without a range in SETTING_RANGES: {missing}"
+    assert len(numeric_keys()) > 100
+
+
+@pytest.mark.parametrize(
+    "setting, words",
+    [
+        ("occupancy.update_every=0", ["occupancy.update_every 0 is out of range: use 1 to 1000000"]),
+        ("occupancy.resolution=0", ["occupancy.resolution 0 is out of range: use 4 to 256"]),
+        ("occupancy.resolution=100000", ["occupancy.resolution 100000 is out of range: use 4 to 256"]),
+        ("steps=1000000000", ["steps 1000000000 is too many: use at most 1000000"]),
+        ("nerf.hidden=1000000000000", ["nerf.hidden 1000000000000 is out of range: use 1 to 1024"]),
+        ("nerf.grid_resolutions=[16,100000]", ["nerf.grid_resolutions 100000 is out of range: use 2 to 256"]),
+        ("shading.ambient=[0.3,7]", ["shading.ambient 7.0 is out of range: use 0.0 to 1.0"]),
+        ("prior.renders_per_object=0", ["prior.renders_per_object 0 is out of range: use 1 to 65536"]),
+        ("refine.steps=100000000", ["refine.steps 100000000 is out of range: use 1 to 1000000"]),
+        ("render.samples_per_ray=1000000", ["render.samples_per_ray 1000000 is out of range: use 2 to 1024"]),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_a_setting_out_of_range_is_refused_before_anything_is_written(cli, tmp_path, setting, words):
+    """Accepted before, then a crash in training (update_every=0: a modulo by zero) or memory exhausted (a 10**12-wide
+    MLP), with a half-made run folder left behind."""
+    cli("text", "a red cube", "--set", setting, "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(*words)
+
+
+def test_every_numeric_setting_at_0_negative_and_huge_is_accepted_or_one_line(cli, tmp_path):
+    """Property over every numeric key: 0, -1 and 10**12 (and a list of them for list settings) through --set and
+    --print-config end in exit 0 or one line, never a traceback; the values refused include every one outside the range."""
+    from dreamlift.config_tree import range_of
+    from dreamlift.training.config import SETTING_RANGES
+
+    from dreamlift.config_tree import leaf_keys
+    from dreamlift.presets import preset_config
+
+    toy = leaf_keys(preset_config("toy", "text"))
+    keys = {k: v for k, v in numeric_keys().items() if k in toy and k not in ("size_milestones",)}  # milestones: real priors only
+    assert len(keys) > 60
+    for key, example in keys.items():
+        for number in (0, -1, 10**12):
+            if isinstance(example, tuple) and example and isinstance(example[0], tuple):
+                text = json.dumps([[number] * len(example[0])])
+            elif isinstance(example, (list, tuple)):
+                text = json.dumps([number] * max(1, len(example)))
+            else:
+                text = str(number)
+            outcome = cli("text", "a red cube", "--set", f"{key}={text}", "--print-config", "--out", tmp_path / "run")
+            assert "Traceback" not in outcome.stderr, (key, number, outcome.stderr)
+            if outcome.code != 0:
+                outcome.one_line_error()
+            bounds = range_of(key, SETTING_RANGES)
+            if bounds is not None and not bounds[0] <= number <= bounds[1]:
+                assert outcome.code == 2, (key, number, "outside its range but accepted")
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_image_run_with_a_view_table_of_1000_rows(cli, tmp_path):
+    Image.fromarray(red_square()).save(tmp_path / "front.png")
+    (tmp_path / "views.csv").write_text("path, elevation, azimuth\n" + "".join(f"front.png, 0, {i % 360}\n" for i in range(1000)))
+    cli("image", "--views", tmp_path / "views.csv", "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(
+        "views.csv lists 1000 views", "at most 32"
+    )
+
+
+def test_a_view_table_over_1_MiB(cli, tmp_path):
+    (tmp_path / "views.json").write_text(json.dumps([{"path": "x" * 1000, "elevation": 0, "azimuth": 0}] * 1100))
+    cli("image", "--views", tmp_path / "views.json", "--out", tmp_path / "run", unchanged=tmp_path).one_line_error("views.json is 1.1 MiB, over the limit of 1.0 MiB")
+
