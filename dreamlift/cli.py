@@ -2,7 +2,9 @@
 
 Each command module has ``add_arguments(parser)`` and ``run(args) -> int``. A
 :class:`~dreamlift.errors.DreamliftError` is printed as one line, ``error: ...``, and
-exits with status 2; Ctrl-C exits with 130.
+exits with status 2. A training run stopped by Ctrl-C (SIGINT) or SIGTERM saves a checkpoint, prints
+one line that says how to resume, and exits with 128 + the signal's number: 130 for SIGINT, 143 for
+SIGTERM (the Unix convention); Ctrl-C anywhere else exits with 130.
 """
 
 from __future__ import annotations
@@ -79,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except DreamliftError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
+        status = getattr(error, "exit_status", 2)
+        sys.stderr.write(f"error: {error}\n" if status == 2 else f"{error}\n")
+        return status
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

@@ -41,7 +41,12 @@ def adam(groups: list[dict]) -> torch.optim.Adam:
 
 
 class RunInterrupted(DreamliftError):
-    """The run was stopped by a signal after saving a checkpoint (exit status 130)."""
+    """The run was stopped by a signal after saving a checkpoint: exit status 128 + the signal's number, as a shell
+    reports a process killed by it (130 for SIGINT / Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.exit_status = 128 + int(signum)
 
 
 class LoopSchedule(Protocol):
@@ -181,7 +186,9 @@ class DistillationLoop:
             while self.step < schedule.steps:
                 if self._stop_signal is not None:
                     self.save()
-                    raise RunInterrupted(f"stopped by {self._stop_signal} at step {self.step}; checkpoint saved. {self.resume_hint}")
+                    raise RunInterrupted(
+                        f"stopped by {self._stop_signal} at step {self.step}; checkpoint saved. {self.resume_hint}", signal.Signals[self._stop_signal]
+                    )
                 started = time.perf_counter()
                 record = self.train_step()
                 if record is None:  # the step is skipped: no update, but it counts as done

@@ -914,3 +914,29 @@ def test_a_view_table_over_1_MiB(cli, tmp_path):
     (tmp_path / "views.json").write_text(json.dumps([{"path": "x" * 1000, "elevation": 0, "azimuth": 0}] * 1100))
     cli("image", "--views", tmp_path / "views.json", "--out", tmp_path / "run", unchanged=tmp_path).one_line_error("views.json is 1.1 MiB, over the limit of 1.0 MiB")
 
+
+# ----------------------------------------------------------------------------- signals (issue 28)
+
+
+@pytest.mark.parametrize("signame, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_run_stopped_by_a_signal_exits_128_plus_its_number(tmp_path, child_env, signame, status):
+    """A real process, signalled once training has begun: a checkpoint is saved, one line says how to resume, and the
+    exit status is 128 + the signal's number (130 SIGINT, 143 SIGTERM), as cli.py's docstring and the README say."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "dreamlift.cli", "text", "a red cube", "--out", str(out), "--steps", "100000", "--no-export", "--refine", "off", "--quiet"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env)
+    deadline = time.monotonic() + 120
+    while not (out / "log.jsonl").exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    process.send_signal(getattr(signal, signame))
+    _, stderr = process.communicate(timeout=120)
+    stderr = stderr.decode()
+    assert process.returncode == status, (process.returncode, stderr[-2000:])
+    assert "Traceback" not in stderr and f"stopped by {signame} at step" in stderr and "--resume" in stderr, stderr
+    assert list((out / "checkpoints").glob("step-*.json"))
