@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load(run_dir: Path):
     from dreamlift.training.run_folder import load_run
 
-    return load_run(run_dir)
+    return load_run(run_dir, warn_fallback=False)  # refuse_older_over_newer warns, or refuses
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -46,6 +46,24 @@ def _format(args: argparse.Namespace) -> str:
     return "glb"
 
 
+def refuse_older_over_newer(loaded, fmt: str, args: argparse.Namespace) -> None:
+    """Issue 28: when the newest checkpoint is damaged and ``load_run`` fell back to an older step, the run's own
+    assets (``RUN/mesh.<fmt>``, ``RUN/turntable.mp4``), made from the newer step, are not overwritten with an older
+    mesh (a one-line error that says to give ``--out``); any other export of the older step warns, naming both steps."""
+    if getattr(loaded, "fallback", None) is None:
+        return
+    targets = [] if args.out is not None else [loaded.path / f"mesh.{fmt}"] + ([loaded.path / "turntable.mp4"] if (args.turntable or args.gif) else [])
+    existing = [path for path in targets if path.exists()]
+    if existing:
+        raise DreamliftError(
+            f"{loaded.path}: {loaded.fallback}: not overwriting {existing[0]} with the older mesh; export it with --out other.{fmt}, "
+            "or continue the run with --resume to write a new checkpoint"
+        )
+    import warnings
+
+    warnings.warn(f"{loaded.path}: {loaded.fallback}", stacklevel=2)
+
+
 def run(args: argparse.Namespace) -> int:
     from dreamlift.export import ColourConfig, TurntableConfig, export_run
 
@@ -55,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_file(args.out)
     loaded = _load(args.run)
+    refuse_older_over_newer(loaded, fmt, args)
     result = export_run(
         loaded.path,
         loaded.field,

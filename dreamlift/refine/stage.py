@@ -36,7 +36,7 @@ from dreamlift.rendering.shading import Lights, ShadingMode, head_lights
 from dreamlift.rendering.views import PREVIEW_VIEWS
 from dreamlift.scene.background import Background
 from dreamlift.scene.field import NeRFField
-from dreamlift.training.checkpoint import list_checkpoints, load_latest_checkpoint, prefixed
+from dreamlift.training.checkpoint import fallback_note, list_checkpoints, load_latest_checkpoint, prefixed
 from dreamlift.training.config import TrainConfig
 from dreamlift.training.loop import DistillationLoop, StepRecord, adam
 from dreamlift.training.trainer import draw_lights, draw_shading, draw_views, resolve_device
@@ -53,9 +53,15 @@ def load_stage1(folder: Path, config: TrainConfig, device) -> tuple[NeRFField, B
     """The stage-1 field, background and occupancy grid from the run's newest checkpoint."""
     from dreamlift.rendering.occupancy import OccupancyGrid
 
-    checkpoint, _ = load_latest_checkpoint(folder / "checkpoints")
+    checkpoint, skipped = load_latest_checkpoint(folder / "checkpoints")
     if checkpoint is None:
         raise DreamliftError(f"{folder} has no stage-1 checkpoint to refine: run `dreamlift text` (or `image`) into it first")
+    fallback = fallback_note(checkpoint, skipped)  # issue 28: a torn newest checkpoint is said as such, not as an unfinished stage 1
+    if fallback is not None and checkpoint.step < config.steps:
+        raise DreamliftError(
+            f"stage 1 of {folder} cannot be refined: {fallback}, and stage 1 asks for {config.steps} steps: "
+            f"continue it with --resume (from step {checkpoint.step}) before refining"
+        )
     if checkpoint.step < config.steps:
         raise DreamliftError(
             f"stage 1 of {folder} stopped at step {checkpoint.step} of {config.steps}: finish it with --resume before refining"

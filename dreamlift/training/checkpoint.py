@@ -99,6 +99,17 @@ def load_latest_checkpoint(folder: Path) -> tuple[Checkpoint | None, list[str]]:
     return None, skipped
 
 
+def fallback_note(checkpoint: Checkpoint | None, skipped: list[str]) -> str | None:
+    """When :func:`load_latest_checkpoint` fell back past damaged checkpoints: one line naming the newest one, why it
+    was skipped, and the step it fell back to (None when the newest checkpoint was good)."""
+    if checkpoint is None or not skipped:
+        return None
+    name, _, reason = skipped[0].partition(": ")
+    newest = name.removesuffix(".json")
+    step = newest.removeprefix("step-").lstrip("0") or "0"
+    return f"the newest checkpoint, {newest} (step {step}), is damaged ({reason}); fell back to {checkpoint.name} (step {checkpoint.step})"
+
+
 def _record_problem(record_path: Path, meta: Any) -> str | None:
     """Why a checkpoint record cannot be trusted, or None."""
     if not isinstance(meta, dict):

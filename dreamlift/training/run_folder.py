@@ -220,13 +220,17 @@ class LoadedRun:
     field: Any
     occupancy: Any
     step: int
+    fallback: str | None = None
+    """Set when the newest checkpoint was damaged: which it was, why, and the older step loaded instead
+    (:func:`~dreamlift.training.checkpoint.fallback_note`); it is also warned on stderr."""
 
 
-def load_run(run_dir: str | os.PathLike) -> LoadedRun:
-    """Load the newest good checkpoint of a run folder (field in eval mode, on the CPU)."""
+def load_run(run_dir: str | os.PathLike, warn_fallback: bool = True) -> LoadedRun:
+    """Load the newest good checkpoint of a run folder (field in eval mode, on the CPU). When the newest checkpoint is
+    damaged and an older one is loaded, ``fallback`` says so, and (``warn_fallback``) a warning names both steps."""
     from dreamlift.rendering.occupancy import OccupancyGrid
     from dreamlift.scene.field import NeRFField
-    from dreamlift.training.checkpoint import load_latest_checkpoint, prefixed
+    from dreamlift.training.checkpoint import fallback_note, load_latest_checkpoint, prefixed
 
     folder = Path(run_dir)
     if not folder.is_dir():
@@ -255,7 +259,14 @@ def load_run(run_dir: str | os.PathLike) -> LoadedRun:
     except RuntimeError:
         raise mismatch from None
     field.eval()
-    return LoadedRun(path=folder, config=record["config"], kind=record["kind"], field=field, occupancy=occupancy, step=checkpoint.step)
+    fallback = fallback_note(checkpoint, skipped)
+    if fallback is not None and warn_fallback:
+        import warnings
+
+        warnings.warn(f"{folder}: {fallback}", stacklevel=2)
+    return LoadedRun(
+        path=folder, config=record["config"], kind=record["kind"], field=field, occupancy=occupancy, step=checkpoint.step, fallback=fallback
+    )
 
 
 @dataclass

@@ -940,3 +940,49 @@ def test_a_run_stopped_by_a_signal_exits_128_plus_its_number(tmp_path, child_env
     assert process.returncode == status, (process.returncode, stderr[-2000:])
     assert "Traceback" not in stderr and f"stopped by {signame} at step" in stderr and "--resume" in stderr, stderr
     assert list((out / "checkpoints").glob("step-*.json"))
+
+
+# ----------------------------------------------------------------------------- a torn newest checkpoint (issue 28)
+
+
+def tear_newest_checkpoint(folder: Path) -> None:
+    """An older good checkpoint at step 2 (a copy of step 4's), and step 4's tensor file cut in half, as a crash would."""
+    record, tensors = checkpoint_files(folder)
+    older = record.with_name("step-000002.json")
+    shutil.copy(tensors, older.with_suffix(".safetensors"))
+    older.write_text(json.dumps(dict(json.loads(record.read_text()), step=2)))
+    tensors.write_bytes(tensors.read_bytes()[: tensors.stat().st_size // 2])
+
+
+FALLBACK = "the newest checkpoint, step-000004 (step 4), is damaged (tensor file does not match its checksum); fell back to step-000002 (step 2)"
+
+
+def test_refine_of_a_run_whose_newest_checkpoint_is_torn(cli, run_copy):
+    """It said 'stage 1 stopped at step 2 of 4'; now it names the damaged checkpoint and the step it falls back to."""
+    tear_newest_checkpoint(run_copy)
+    cli("refine", run_copy, "--steps", "2", unchanged=run_copy).one_line_error(
+        f"stage 1 of {run_copy} cannot be refined: {FALLBACK}, and stage 1 asks for 4 steps", "continue it with --resume (from step 2)"
+    )
+
+
+def test_export_does_not_overwrite_mesh_glb_from_an_older_checkpoint(cli, run_copy, tmp_path):
+    """export fell back to the older step in silence and overwrote mesh.glb with an older mesh: now it refuses (one
+    line naming both steps and --out), and an export elsewhere warns with both steps."""
+    tear_newest_checkpoint(run_copy)
+    (run_copy / "mesh.glb").write_bytes(b"the mesh of step 4")
+    cli("export", run_copy, unchanged=run_copy).one_line_error(
+        f"{run_copy}: {FALLBACK}: not overwriting {run_copy / 'mesh.glb'} with the older mesh", "--out other.glb"
+    )
+    with pytest.warns(UserWarning) as warned:  # main() prints it as one line, "warning: ..."
+        outcome = cli("export", run_copy, "--out", tmp_path / "older.glb", "--resolution", "16", unchanged=run_copy)
+    assert outcome.code == 0 and (tmp_path / "older.glb").is_file(), outcome.stderr
+    assert [str(w.message) for w in warned] == [f"{run_copy}: {FALLBACK}"]
+
+
+def test_render_from_an_older_checkpoint_warns_with_both_steps(cli, run_copy, tmp_path):
+    tear_newest_checkpoint(run_copy)
+    with pytest.warns(UserWarning) as warned:
+        outcome = cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png", unchanged=run_copy)
+    assert outcome.code == 0 and (tmp_path / "v.png").is_file(), outcome.stderr
+    assert [str(w.message) for w in warned] == [f"{run_copy}: {FALLBACK}"]
+
