@@ -91,7 +91,7 @@ def parse_json(text: str, what: str, max_depth: int = MAX_DEPTH, max_nodes: int 
     """``json.loads(text)`` within the limits; a ``ValueError`` (bad JSON) is left to the caller, a broken limit is
     a one-line error."""
     if not json_depth_ok(text, max_depth):
-        raise DreamliftError(f"{what} nests lists or objects more than {max_depth} levels deep: it is damaged, or not a file dreamlift reads")
+        raise DreamliftError(f"{what} nests lists or objects more than {max_depth} levels deep: it is damaged or not meant for dreamlift")
     try:
         value = json.loads(text)
     except RecursionError:  # cannot happen after the depth check; kept as a last guard
@@ -111,7 +111,7 @@ def parse_yaml(text: str, what: str, max_depth: int = MAX_DEPTH, max_nodes: int 
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > max_depth:
-                raise DreamliftError(f"{what} nests lists or mappings more than {max_depth} levels deep: it is damaged, or not a file dreamlift reads")
+                raise DreamliftError(f"{what} nests lists or mappings more than {max_depth} levels deep: it is damaged or not meant for dreamlift")
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
         elif isinstance(event, yaml.AliasEvent):
@@ -137,10 +137,10 @@ def check_size(value: Any, what: str, max_depth: int = MAX_DEPTH, max_nodes: int
         count += 1
         if count > max_nodes:
             raise DreamliftError(
-                f"{what} holds more than {max_nodes} values (YAML aliases counted as expanded): it is damaged, or not a file dreamlift reads"
+                f"{what} holds more than {max_nodes} values (YAML aliases counted as expanded): it is damaged or not meant for dreamlift"
             )
         if depth > max_depth:
-            raise DreamliftError(f"{what} nests lists or objects more than {max_depth} levels deep: it is damaged, or not a file dreamlift reads")
+            raise DreamliftError(f"{what} nests lists or objects more than {max_depth} levels deep: it is damaged or not meant for dreamlift")
         if isinstance(item, dict):
             count += len(item)  # the keys
             stack.extend((child, depth + 1) for child in item.values())

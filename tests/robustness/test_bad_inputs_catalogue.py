@@ -986,3 +986,76 @@ def test_render_from_an_older_checkpoint_warns_with_both_steps(cli, run_copy, tm
     assert outcome.code == 0 and (tmp_path / "v.png").is_file(), outcome.stderr
     assert [str(w.message) for w in warned] == [f"{run_copy}: {FALLBACK}"]
 
+
+# ----------------------------------------------------------------------------- the app and batch files (issue 28)
+
+
+@pytest.fixture
+def jobs_app(tmp_path, monkeypatch):
+    """The app's request handling (JobsApp: what POST /api/jobs calls) on a fresh folder, without a server or
+    <model-viewer> (not needed to check submissions)."""
+    from dreamlift.web import app
+
+    monkeypatch.setattr(app, "model_viewer_script", lambda: tmp_path / "model-viewer.js")
+    return app.JobsApp(tmp_path / "app")
+
+
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"prompt": "a red cube", "set": {"steps": 1_000_000_000}}, "steps 1000000000 is too many: use at most 1000000"),
+        ({"prompt": "a red cube", "set": {"refine.steps": 10**9}}, "refine.steps 1000000000 is out of range: use 1 to 1000000"),
+        ({"prompt": "a red cube", "set": {"occupancy.update_every": 0}}, "occupancy.update_every 0 is out of range"),
+        ({"prompt": "a red cube", "set": {"size": 100000}}, "render size 100000 is not allowed: use 8 to 1024 pixels"),
+        ({"prompt": "a red cube", "set": {f"k{i}": 1 for i in range(65)}}, "set has 65 settings; a job takes at most 64"),
+        ({"prompt": "a red cube", "set": {"prompt": "x" * 1001}}, "set: the value of prompt has 1001 characters; give at most 1000"),
+        ({"prompt": "a red cube", "seed": 2**64}, "seed must be a whole number from 0 to 18446744073709551615"),
+    ],
+    ids=["set-steps-10**9", "set-refine-steps-10**9", "set-update-every-0", "set-size-100000", "65-set-entries", "set-value-1001-chars", "seed-2**64"],
+)
+def test_the_app_validates_through_the_same_code_as_the_command(jobs_app, fields, words):
+    """The app accepted {"set": {"steps": 1000000000}} past its own step limit: a submission's settings are now
+    validated by TrainConfig.validate, every range included, as the command's; answered 400, nothing queued."""
+    from http import HTTPStatus
+
+    from dreamlift.web.app import RequestError
+
+    with pytest.raises(RequestError) as refused:
+        jobs_app.submit(fields)
+    assert refused.value.status == HTTPStatus.BAD_REQUEST and words in refused.value.message, refused.value.message
+    assert jobs_app.queue.jobs() == []
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [(b"[" * 65_536, "the request body nests lists or objects more than 64 levels deep"), (b'{"prompt": "\xff"}', "not valid JSON")],
+    ids=["64KiB-of-brackets", "not-utf8"],
+)
+def test_an_app_request_body_past_the_limits(body, words):
+    from dreamlift.web.forms import parse_json
+
+    error_message(lambda: parse_json(body), words)
+
+
+@pytest.mark.parametrize(
+    "name, text, words",
+    [
+        ("deep.jsonl", '{"prompt": "a red cube", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n", ["deep.jsonl:1 nests lists or objects more than 64 levels deep"]),
+        ("big.txt", "a red cube\n" * 3_100_000, ["big.txt is 32.5 MiB, over the limit of 32.0 MiB"]),
+    ],
+    ids=["jsonl-100000-deep", "txt-over-32MiB"],
+)
+def test_a_batch_file_past_the_limits(cli, tmp_path, name, text, words):
+    (tmp_path / name).write_text(text)
+    cli("batch", tmp_path / name, "--out", tmp_path / "runs", unchanged=tmp_path).one_line_error(*words)
+
+
+def test_a_damaged_view_prior_file_on_resume(tmp_path):
+    """view_prior.json of an image run (the toy view prior's candidates), read back on --resume: nested deep, too many
+    rows, or NaN weights are 'damaged', never a RecursionError."""
+    from dreamlift.guidance.toy_view import candidates_from_json
+
+    row = {"shape": "cube", "color": "red", "turn": 0.0, "weight": 1.0}
+    for text in (nested_json(200_000), json.dumps({"candidates": [row] * 1025}), json.dumps({"candidates": [dict(row, weight=float("nan"))]})):
+        error_message(lambda: candidates_from_json(text), "the toy view prior's candidates file is damaged")
+    assert len(candidates_from_json(json.dumps({"candidates": [row]}))) == 1
