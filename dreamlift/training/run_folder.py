@@ -80,8 +80,39 @@ def check_run_folder(path: str | os.PathLike, kind: str, resume: bool) -> Path:
         _validate(config, config_path)
     elif config_path.exists():
         raise DreamliftError(f"{folder} already holds a run: add --resume to continue it, or choose another --out")
+    else:
+        _check_empty(folder)
     _check_creatable(folder)
     return folder
+
+
+RUN_FILES = ("config.json", "log.jsonl", "checkpoints", "previews", "refine", "inputs", "input.png", "mesh.glb", "mesh-stage1.glb", "turntable.mp4")
+"""Names a run writes in its folder (besides files named by its settings): a new run would overwrite these."""
+
+
+def _check_empty(folder: Path) -> None:
+    """Refuse a new run in an existing folder that holds anything (a user's own files: ``--out .``), naming a file the
+    run would overwrite if there is one; temporary files a killed dreamlift left do not count."""
+    import fnmatch
+
+    if not folder.is_dir():
+        return
+    try:
+        names = sorted(p.name for p in folder.iterdir() if not any(fnmatch.fnmatch(p.name, t) for t in TEMPORARY_PATTERNS))
+    except OSError as error:
+        raise DreamliftError(f"cannot read output folder {folder}: {error.strerror or error.__class__.__name__}; choose another --out") from None
+    if not names:
+        return
+    clashes = [name for name in RUN_FILES if name in names]
+    if clashes:
+        raise DreamliftError(
+            f"{folder} is not empty and holds no dreamlift run (no config.json): a run there would overwrite {folder / clashes[0]}; "
+            "choose a new or empty folder for --out"
+        )
+    raise DreamliftError(
+        f"{folder} is not empty and holds no dreamlift run (no config.json; it has {names[0]!r}"
+        f"{f' and {len(names) - 1} more' if len(names) > 1 else ''}): choose a new or empty folder for --out"
+    )
 
 
 def prepare_run_folder(path: str | os.PathLike, kind: str, resume: bool) -> Path:

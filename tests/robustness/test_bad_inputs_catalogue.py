@@ -1059,3 +1059,40 @@ def test_a_damaged_view_prior_file_on_resume(tmp_path):
     for text in (nested_json(200_000), json.dumps({"candidates": [row] * 1025}), json.dumps({"candidates": [dict(row, weight=float("nan"))]})):
         error_message(lambda: candidates_from_json(text), "the toy view prior's candidates file is damaged")
     assert len(candidates_from_json(json.dumps({"candidates": [row]}))) == 1
+
+
+# ----------------------------------------------------------------------------- a new run in a folder of one's own files (issue 28)
+
+
+@pytest.mark.parametrize(
+    "files, words",
+    [
+        ({"mesh.glb": b"my mesh", "turntable.mp4": b"my video", "log.jsonl": b"my log\n"}, ["(no config.json): a run there would overwrite log.jsonl"]),
+        ({"mesh.glb": b"my mesh"}, ["(no config.json): a run there would overwrite mesh.glb"]),
+        ({"notes.txt": b"keep", "photo.jpg": b"keep"}, ["it has 'notes.txt' and 1 more"]),
+    ],
+    ids=["mesh-turntable-log", "mesh", "other-files"],
+)
+def test_a_new_run_in_a_non_empty_folder_that_is_not_a_run(cli, tmp_path, monkeypatch, files, words):
+    """`--out .` in a folder of the user's own mesh.glb, turntable.mp4 and log.jsonl (no config.json) overwrote them
+    and exited 0: a new run refuses any non-empty folder that holds no run, leaving it byte for byte."""
+    own = tmp_path / "own"
+    own.mkdir()
+    for name, data in files.items():
+        (own / name).write_bytes(data)
+    monkeypatch.chdir(own)
+    cli("text", "a red cube", "--out", ".", "--steps", "2", unchanged=own).one_line_error(
+        ". is not empty and holds no dreamlift run (no config.json", "choose a new or empty folder for --out", *words
+    )
+    Image.fromarray(red_square()).save(tmp_path / "square.png")
+    cli("image", tmp_path / "square.png", "--out", own, "--steps", "2", unchanged=own).one_line_error("is not empty and holds no dreamlift run")
+
+
+def test_a_folder_holding_only_what_a_killed_run_left_is_used(cli, tmp_path):
+    """Temporary files a killed dreamlift leaves (.write-test-*, .*.tmp) do not make a folder 'not empty'."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".write-test-abc").write_bytes(b"")
+    outcome = cli("text", "a red cube", "--out", out, "--steps", "2", "--no-export", "--refine", "off", "--quiet")
+    assert outcome.code == 0 and (out / "config.json").is_file(), outcome.stderr
+
