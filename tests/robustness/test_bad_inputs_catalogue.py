@@ -1096,3 +1096,16 @@ def test_a_folder_holding_only_what_a_killed_run_left_is_used(cli, tmp_path):
     outcome = cli("text", "a red cube", "--out", out, "--steps", "2", "--no-export", "--refine", "off", "--quiet")
     assert outcome.code == 0 and (out / "config.json").is_file(), outcome.stderr
 
+
+@pytest.mark.parametrize("suffix", [".npy", ".png"])
+def test_a_depth_map_over_the_image_limit_is_refused_before_it_is_read(tmp_path, monkeypatch, suffix):
+    """A depth map holds at most as many values as an image may have pixels (8192x8192), checked from the .npy header
+    or the PNG header before anything is read (the limit is lowered here to keep the file small)."""
+    from dreamlift.inputs import image
+    from dreamlift.inputs.depth import read_depth_map
+
+    monkeypatch.setattr(image, "MAX_PIXELS", 32 * 32)
+    values = np.random.default_rng(0).random((40, 40))
+    path = tmp_path / f"depth{suffix}"
+    np.save(path, values) if suffix == ".npy" else Image.fromarray((values * 255).astype(np.uint8)).save(path)
+    error_message(lambda: read_depth_map(path), f"depth map {path} holds 1600 values, over the limit of 32x32")
