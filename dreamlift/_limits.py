@@ -160,3 +160,10 @@ def json_or_none(text: str, max_depth: int = MAX_DEPTH) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):
         return None
+
+
+def read_json(path: str | os.PathLike, what: str | None = None, max_bytes: int = MAX_SETTINGS_BYTES) -> Any:
+    """The JSON value of the file ``path`` within the limits (``what`` names it in messages; default its path).
+    ``OSError`` and ``ValueError`` (bad JSON, not UTF-8) are left to the caller; a broken limit is a one-line error."""
+    what = what or str(path)
+    return parse_json(read_text(path, what, max_bytes), what)

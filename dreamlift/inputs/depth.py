@@ -22,7 +22,6 @@ top, the same pixels as the image it belongs to.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +120,9 @@ def _dpt_normalisation(folder: Path) -> tuple[tuple, tuple]:
     config = folder / "preprocessor_config.json"
     if config.is_file():
         try:
-            data = json.loads(config.read_text())
+            from dreamlift._limits import read_json
+
+            data = read_json(config)
             return tuple(float(v) for v in data["image_mean"]), tuple(float(v) for v in data["image_std"])
         except (ValueError, KeyError, TypeError):
             raise DreamliftError(f"{config} is not a valid image processor config: re-download the model") from None

@@ -72,9 +72,9 @@ def load_latest_checkpoint(folder: Path) -> tuple[Checkpoint | None, list[str]]:
 
     skipped: list[str] = []
     for record_path in list_checkpoints(folder):
+        tensor_path = record_path.with_suffix(".safetensors")
         try:
             meta = parse_json(read_text(record_path, "record"), "record")  # within 1 MiB and 64 levels: never a RecursionError
-            data = record_path.with_suffix(".safetensors").read_bytes()
         except (OSError, ValueError) as error:
             skipped.append(f"{record_path.name}: unreadable ({error.__class__.__name__})")
             continue
@@ -84,6 +84,14 @@ def load_latest_checkpoint(folder: Path) -> tuple[Checkpoint | None, list[str]]:
         problem = _record_problem(record_path, meta)
         if problem is not None:
             skipped.append(f"{record_path.name}: {problem}")
+            continue
+        try:
+            if tensor_path.stat().st_size != meta["size"]:  # a torn or foreign file is not read whole to find out
+                skipped.append(f"{record_path.name}: tensor file does not match its checksum")
+                continue
+            data = tensor_path.read_bytes()
+        except OSError as error:
+            skipped.append(f"{record_path.name}: unreadable ({error.__class__.__name__})")
             continue
         if len(data) != meta["size"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
             skipped.append(f"{record_path.name}: tensor file does not match its checksum")

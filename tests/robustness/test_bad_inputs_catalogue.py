@@ -569,7 +569,9 @@ def test_model_file_in_the_wrong_format(cli, tmp_path):
     )
 
 
-@pytest.mark.parametrize("content", ['{"_class_name": ', "[1, 2]"], ids=["truncated", "a-list"])
+@pytest.mark.parametrize(
+    "content", ['{"_class_name": ', "[1, 2]", "[" * 200_000 + "]" * 200_000], ids=["truncated", "a-list", "nested-200000-deep"]
+)
 def test_model_folder_with_a_damaged_model_index(cli, tmp_path, content):
     model = tmp_path / "model"
     model.mkdir()
@@ -1109,3 +1111,16 @@ def test_a_depth_map_over_the_image_limit_is_refused_before_it_is_read(tmp_path,
     path = tmp_path / f"depth{suffix}"
     np.save(path, values) if suffix == ".npy" else Image.fromarray((values * 255).astype(np.uint8)).save(path)
     error_message(lambda: read_depth_map(path), f"depth map {path} holds 1600 values, over the limit of 32x32")
+
+
+def test_a_checkpoint_tensor_file_of_another_size_is_skipped_unread(cli, run_copy, tmp_path, monkeypatch):
+    """A tensor file whose size is not its record's (torn, or replaced by something huge) is skipped from its size
+    alone: it is never read whole to find out."""
+    from pathlib import Path as PathType
+
+    _, tensors = checkpoint_files(run_copy)
+    with open(tensors, "ab") as handle:
+        handle.truncate(10 << 30)  # 10 GiB, sparse: nothing to read without reading it all
+    real_read_bytes = PathType.read_bytes
+    monkeypatch.setattr(PathType, "read_bytes", lambda self: pytest.fail(f"{self} was read") if self == tensors else real_read_bytes(self))
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("no usable checkpoint (step-000004.json: tensor file does not match its checksum)")
