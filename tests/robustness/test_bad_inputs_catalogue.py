@@ -308,8 +308,11 @@ def test_unknown_device_leaves_no_folder(cli, tmp_path, device):
         (("--radius", "0.5"), ["--radius", "larger than 1"]),
         (("--fovy", "180"), ["--fovy", "between 0 and 180"]),
         (("--elevation", "inf"), ["--elevation", "finite"]),
+        (("--radius", "1e308"), ["--radius 1e+308 is too far: use at most 1000"]),
+        (("--azimuth", "1e308"), ["--azimuth 1e+308 is outside [-360, 360] degrees"]),
+        (("--elevation", "100"), ["--elevation 100 is outside [-90, 90] degrees"]),
     ],
-    ids=["size-0", "size-4096", "radius-inside", "fovy-180", "elevation-inf"],
+    ids=["size-0", "size-4096", "radius-inside", "fovy-180", "elevation-inf", "radius-1e308", "azimuth-1e308", "elevation-100"],
 )
 def test_bad_render_settings(cli, good_run, tmp_path, snapshot, args, words):
     before = snapshot(good_run)
