@@ -65,6 +65,8 @@ def previous_lines(out_dir: Path) -> dict[str, dict[str, str]]:
     """The previous ``summary.csv`` of ``out_dir`` by folder (empty when there is none or it is unreadable)."""
     path = out_dir / "summary.csv"
     try:
+        if path.stat().st_size > 64 << 20:  # 100,000 rows are about 20 MB: anything larger is not ours
+            return {}
         with open(path, newline="", encoding="utf-8") as handle:
             return {line["folder"]: line for line in csv.DictReader(handle) if line.get("folder")}
     except (OSError, ValueError, KeyError, csv.Error):

@@ -31,6 +31,13 @@ _DEGREES = (0.0, 180.0)
 _PIXELS = (8, 1024)
 _LEARNING_RATE = (0.0, 10.0)
 
+MAX_ENCODING_PARAMETERS = 1 << 28
+"""Most parameters of the field's position encoding (1 GiB of float32; the presets use at most 17 million)."""
+MAX_SAMPLES_PER_STEP = 1 << 26
+"""Most ray samples a training step evaluates (the presets: at most 2 million, at 256 px)."""
+MAX_REFINE_PIXELS = 1 << 24
+"""Most pixels a refinement step rasterises (the presets: at most half a million)."""
+
 SETTING_RANGES: dict[str, tuple[float, float] | None] = {
     # the run
     "steps": _STEPS, "seed": None, "size": _PIXELS, "batch_size": (1, 64), "size_milestones": None,
@@ -255,6 +262,40 @@ class TrainConfig:
         from dreamlift.config_tree import check_ranges
 
         check_ranges(self, SETTING_RANGES)
+        self._validate_memory()
+
+    def _validate_memory(self) -> None:
+        """Settings each in range can still multiply past any machine's memory (a 32-level hash grid of 2**24 entries of
+        8 features, 1024-px renders of 64 cameras at 1024 samples): refuse the products before anything runs."""
+        from dreamlift.scene.settings import EncodingKind
+
+        nerf, kind = self.nerf, EncodingKind(self.nerf.encoding)
+        parameters = {
+            EncodingKind.GRID: ("nerf.grid_resolutions and grid_features", sum(r**3 for r in nerf.grid_resolutions) * nerf.grid_features),
+            EncodingKind.HASH_GRID: (
+                "nerf.hash_grid levels, log2_table_size and features_per_level",
+                nerf.hash_grid.levels * 2**nerf.hash_grid.log2_table_size * nerf.hash_grid.features_per_level,
+            ),
+            EncodingKind.TRIPLANE: ("nerf.triplane_resolution and triplane_features", 3 * nerf.triplane_resolution**2 * nerf.triplane_features),
+        }.get(kind)
+        if parameters is not None and parameters[1] > MAX_ENCODING_PARAMETERS:
+            raise DreamliftError(
+                f"the {kind.value} encoding would hold {parameters[1]} parameters, over the limit of {MAX_ENCODING_PARAMETERS} (1 GiB): "
+                f"lower {parameters[0]}"
+            )
+        views = [(self.size, self.batch_size)] + [(size, batch) for _, size, batch in self.size_milestones]
+        samples = max(size * size * batch for size, batch in views) * self.render.samples_per_ray
+        if samples > MAX_SAMPLES_PER_STEP:
+            raise DreamliftError(
+                f"a training step would evaluate {samples} samples (size x size x batch_size x render.samples_per_ray), over the limit of "
+                f"{MAX_SAMPLES_PER_STEP}: lower the render size, batch_size or samples_per_ray"
+            )
+        pixels = (self.refine.size * self.refine.supersample) ** 2 * self.refine.batch_size
+        if pixels > MAX_REFINE_PIXELS:
+            raise DreamliftError(
+                f"a refinement step would rasterise {pixels} pixels ((refine.size x refine.supersample)^2 x refine.batch_size), "
+                f"over the limit of {MAX_REFINE_PIXELS}: lower one of them"
+            )
 
     def _validate_size_milestones(self) -> None:
         if not self.size_milestones:
@@ -269,6 +310,8 @@ class TrainConfig:
                 raise DreamliftError(f"size_milestones steps must be positive and increasing, got {start} after {previous}")
             if not 8 <= size <= 1024:
                 raise DreamliftError(f"size_milestones render size {size} is not allowed: use 8 to 1024 pixels")
-            if not 1 <= batch <= 64:
-                raise DreamliftError(f"size_milestones batch size must be 1 to 64, got {batch}")
+            if batch < 1:
+                raise DreamliftError(f"size_milestones batch size must be at least 1, got {batch}")
+            if batch > 64:
+                raise DreamliftError(f"size_milestones batch size {batch} is too large: use at most 64 (as batch_size)")
             previous = start

@@ -1127,3 +1127,22 @@ def test_a_checkpoint_tensor_file_of_another_size_is_skipped_unread(cli, run_cop
     real_read_bytes = PathType.read_bytes
     monkeypatch.setattr(PathType, "read_bytes", lambda self: pytest.fail(f"{self} was read") if self == tensors else real_read_bytes(self))
     cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("no usable checkpoint (step-000004.json: tensor file does not match its checksum)")
+
+
+@pytest.mark.parametrize(
+    "settings, words",
+    [
+        (
+            ["nerf.encoding=hash-grid", "nerf.hash_grid.levels=32", "nerf.hash_grid.log2_table_size=24", "nerf.hash_grid.features_per_level=8"],
+            ["the hash-grid encoding would hold 4294967296 parameters, over the limit of 268435456 (1 GiB)"],
+        ),
+        (["nerf.grid_resolutions=[256,256]", "nerf.grid_features=64"], ["the grid encoding would hold 2147483648 parameters"]),
+        (["prior.name=stable-diffusion", "size=1024", "batch_size=64", "render.samples_per_ray=1024"], ["a training step would evaluate 68719476736 samples"]),
+        (["prior.name=stable-diffusion", "refine.size=1024", "refine.supersample=4", "refine.batch_size=64"], ["a refinement step would rasterise 1073741824 pixels"]),
+    ],
+    ids=["hash-grid-4G", "grid-2G", "samples-68G", "refine-1G-pixels"],
+)
+def test_settings_in_range_whose_product_is_past_any_memory(cli, tmp_path, settings, words):
+    """Each value in its range, the product not: refused before anything is written (found probing: issue 28's kind)."""
+    sets = [x for item in settings for x in ("--set", item)]
+    cli("text", "a red cube", *sets, "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(*words)
