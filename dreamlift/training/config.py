@@ -263,6 +263,23 @@ class TrainConfig:
 
         check_ranges(self, SETTING_RANGES)
         self._validate_memory()
+        self._validate_view_of_the_scene()
+
+    def _validate_view_of_the_scene(self) -> None:
+        """The training cameras must stay outside the scene's bounding sphere (``render.bound``) and see it as more than a
+        couple of pixels: render.bound=0.01 was accepted, then no ray met the scene and training crashed (no gradient)."""
+        import math
+
+        bound, (near, far), (_, widest) = self.render.bound, self.cameras.radius, self.cameras.fovy
+        if near <= bound:
+            raise DreamliftError(f"cameras.radius starts at {near:g}, inside the scene's bounding sphere (render.bound {bound:g}): keep the cameras farther out")
+        smallest = min([self.size] + [size for _, size, _ in self.size_milestones])
+        pixels = math.tan(math.asin(bound / far)) / math.tan(math.radians(widest) / 2.0) * smallest / 2.0
+        if pixels < 2.0:
+            raise DreamliftError(
+                f"the scene's bounding sphere (render.bound {bound:g}) is {pixels:.2g} pixels across in radius from the farthest camera "
+                f"(cameras.radius {far:g}, fovy {widest:g}, {smallest} px): raise render.bound or bring the cameras closer"
+            )
 
     def _validate_memory(self) -> None:
         """Settings each in range can still multiply past any machine's memory (a 32-level hash grid of 2**24 entries of

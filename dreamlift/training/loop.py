@@ -225,7 +225,7 @@ class DistillationLoop:
         """Sum ``terms``, back-propagate and step; ``None`` (and no update) when the loss or a gradient is not finite."""
         loss = sum(terms.values())
         self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        if not torch.isfinite(loss) or not getattr(loss, "requires_grad", False):  # no ray met the scene: nothing to learn
             return None
         loss.backward()
         grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]

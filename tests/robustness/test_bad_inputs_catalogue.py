@@ -1146,3 +1146,19 @@ def test_settings_in_range_whose_product_is_past_any_memory(cli, tmp_path, setti
     """Each value in its range, the product not: refused before anything is written (found probing: issue 28's kind)."""
     sets = [x for item in settings for x in ("--set", item)]
     cli("text", "a red cube", *sets, "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(*words)
+
+
+@pytest.mark.parametrize(
+    "settings, words",
+    [
+        (["render.bound=0.01"], ["the scene's bounding sphere (render.bound 0.01) is 0.14 pixels across in radius"]),
+        (["cameras.radius=[0.5,3]"], ["cameras.radius starts at 0.5, inside the scene's bounding sphere (render.bound 1)"]),
+        (["cameras.radius=[900,1000]"], ["(cameras.radius 1000, fovy 40, 32 px): raise render.bound or bring the cameras closer"]),
+    ],
+    ids=["bound-0.01", "camera-inside", "cameras-1000-away"],
+)
+def test_cameras_that_cannot_see_the_scene(cli, tmp_path, settings, words):
+    """render.bound=0.01 passed validation, then no training ray met the scene and the first step crashed (RuntimeError:
+    no gradient) with a half-made run folder (found probing the range ends)."""
+    sets = [x for item in settings for x in ("--set", item)]
+    cli("text", "a red cube", *sets, "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(*words)
