@@ -70,9 +70,9 @@ SETTING_RANGES: dict[str, tuple[float, float] | None] = {
     # the priors (any prior section: prior.*, image.text.prior.*)
     "prior.timesteps.t_min": _FRACTION, "prior.timesteps.t_max_start": _FRACTION, "prior.timesteps.t_max_end": _FRACTION,
     "prior.timesteps.anneal_until": _FRACTION,
-    "prior.resolution": _PIXELS, "prior.renders_per_object": (1, 65536), "prior.unconditional_renders_per_object": (1, 65536),
+    "prior.resolution": _PIXELS, "prior.renders_per_object": (1, 8192), "prior.unconditional_renders_per_object": (1, 1024),
     "prior.azimuth_window": _DEGREES, "prior.elevation_window": _DEGREES, "prior.guidance_scale": (0.0, 1000.0),
-    "prior.seed": (0, SEED_LIMIT - 1), "prior.supersample": (1, 8),
+    "prior.seed": (0, SEED_LIMIT - 1), "prior.supersample": (1, 4),
     "prior.front_half_angle": _DEGREES, "prior.back_half_angle": _DEGREES, "prior.overhead_elevation": (-90.0, 90.0),
     "prior.perp_neg_weight": (0.0, 100.0), "prior.perp_neg_front_decay": (0.0, 1000.0), "prior.perp_neg_side_decay": (0.0, 1000.0),
     "prior.max_text_length": (1, 512),

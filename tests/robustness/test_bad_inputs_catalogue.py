@@ -865,7 +865,7 @@ def test_every_numeric_setting_has_a_range():
         ("nerf.hidden=1000000000000", ["nerf.hidden 1000000000000 is out of range: use 1 to 1024"]),
         ("nerf.grid_resolutions=[16,100000]", ["nerf.grid_resolutions 100000 is out of range: use 2 to 256"]),
         ("shading.ambient=[0.3,7]", ["shading.ambient 7.0 is out of range: use 0.0 to 1.0"]),
-        ("prior.renders_per_object=0", ["prior.renders_per_object 0 is out of range: use 1 to 65536"]),
+        ("prior.renders_per_object=0", ["prior.renders_per_object 0 is out of range: use 1 to 8192"]),
         ("refine.steps=100000000", ["refine.steps 100000000 is out of range: use 1 to 1000000"]),
         ("render.samples_per_ray=1000000", ["render.samples_per_ray 1000000 is out of range: use 2 to 1024"]),
     ],
