@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from dreamlift.errors import DreamliftError
@@ -139,6 +140,9 @@ class ImageSettings:
                 raise DreamliftError("input camera radius must exceed 1 and fovy lie in (0, 180) degrees")
             if v.weight < 0:
                 raise DreamliftError("input view weights must be >= 0")
+            file = PurePosixPath(str(v.file))
+            if not str(v.file) or file.is_absolute() or ".." in file.parts or "\\" in str(v.file):
+                raise DreamliftError(f"input view file {str(v.file)[:80]!r} must be a file name inside the run folder (such as input.png)")
         if sum(v.weight for v in self.views) <= 0:
             raise DreamliftError("input view weights must not all be 0")
         if not 0.0 <= self.border_ratio < 0.9:

@@ -1162,3 +1162,12 @@ def test_cameras_that_cannot_see_the_scene(cli, tmp_path, settings, words):
     no gradient) with a half-made run folder (found probing the range ends)."""
     sets = [x for item in settings for x in ("--set", item)]
     cli("text", "a red cube", *sets, "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(*words)
+
+
+@pytest.mark.parametrize("file", ["../../victim.png", "/etc/passwd", ""], ids=["parent", "absolute", "empty"])
+def test_an_input_view_file_outside_the_run_folder(cli, tmp_path, file):
+    """image.views[].file names where a run keeps (and on --resume reads back) an input view: a hand-edited
+    config.json pointing outside the run folder is refused (found probing)."""
+    from dreamlift.training.image_settings import ImageSettings, ReferenceCamera
+
+    error_message(lambda: ImageSettings(views=[ReferenceCamera(file=file)]).validate(), "must be a file name inside the run folder")
