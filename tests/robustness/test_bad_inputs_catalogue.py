@@ -1171,3 +1171,16 @@ def test_an_input_view_file_outside_the_run_folder(cli, tmp_path, file):
     from dreamlift.training.image_settings import ImageSettings, ReferenceCamera
 
     error_message(lambda: ImageSettings(views=[ReferenceCamera(file=file)]).validate(), "must be a file name inside the run folder")
+
+
+@pytest.mark.parametrize("name", ["index.html", "summary.csv"])
+def test_a_batch_into_a_folder_with_the_users_own_index_or_summary(cli, tmp_path, name):
+    """batch writes --out/summary.csv and --out/index.html: a user's own files of those names are not overwritten
+    (the run folders of its rows are protected by the run's own check). Found probing, as --out . of a run."""
+    (tmp_path / "prompts.txt").write_text("a red cube\n")
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / name).write_text("my own page\n")
+    cli("batch", tmp_path / "prompts.txt", "--out", out, unchanged=tmp_path).one_line_error(
+        f"--out {out} holds {name} that is not a batch's summary: the batch would overwrite it"
+    )
