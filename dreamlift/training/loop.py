@@ -126,12 +126,7 @@ class DistillationLoop:
     def save(self) -> None:
         _, optimizer_meta = optimizer_to_tensors(self.optimizer)
         meta = {"optimizer": optimizer_meta, "skipped_steps": self.skipped_steps, "rollbacks": self.rollbacks}
-        try:
-            save_checkpoint(self.stage_folder / "checkpoints", self.step, self.state_tensors(), meta)
-        except WriteFailed as failure:  # nothing half-written is left: the previous checkpoint is the one to resume from
-            if failure.disk_full:
-                raise DreamliftError(f"no space left on device writing {failure.path}: free space and run again with --resume") from None
-            raise
+        save_checkpoint(self.stage_folder / "checkpoints", self.step, self.state_tensors(), meta)  # a full disk: see run()
 
     def restore(self) -> bool:
         """Load the newest good checkpoint; False when there is none."""
@@ -167,12 +162,17 @@ class DistillationLoop:
         for sig in previous:
             signal.signal(sig, self._on_signal)
         try:
-            self._loop()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        self.save()
-        return self.finish(self.write_previews())
+            try:
+                self._loop()
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+            self.save()
+            return self.finish(self.write_previews())
+        except WriteFailed as failure:  # a log line or preview on a full disk: the last checkpoint is whole
+            if failure.disk_full:
+                raise DreamliftError(f"no space left on device writing {failure.path}: free space and run again with --resume") from None
+            raise
 
     def _loop(self) -> None:
         schedule = self.schedule

@@ -1184,3 +1184,29 @@ def test_a_batch_into_a_folder_with_the_users_own_index_or_summary(cli, tmp_path
     cli("batch", tmp_path / "prompts.txt", "--out", out, unchanged=tmp_path).one_line_error(
         f"--out {out} holds {name} that is not a batch's summary: the batch would overwrite it"
     )
+
+
+@pytest.mark.parametrize("where", ["/previews/", "/log.jsonl"])
+def test_a_full_disk_at_a_preview_or_a_log_line(cli, tmp_path, monkeypatch, where):
+    """The same as at a checkpoint for the other files a run writes while it trains: one line that says --resume."""
+    import errno
+
+    from dreamlift import _atomic
+
+    real_fsync = os.fsync
+    written = {"log": 0}
+
+    def full_disk(fd):
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if where in name:
+            written["log"] += 1
+            if where != "/log.jsonl" or written["log"] > 2:  # the log: after two rows
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(_atomic.os, "fsync", full_disk)
+    out = tmp_path / "run"
+    cli("text", "a red cube", "--out", out, "--steps", "4", "--set", "log_every=1", "--set", "preview_every=2", "--no-export", "--quiet", "--refine", "off").one_line_error(
+        "no space left on device writing", "free space and run again with --resume"
+    )
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
