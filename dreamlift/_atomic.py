@@ -8,6 +8,7 @@ not creatable, read-only, ``/proc``) is a one-line :class:`DreamliftError` namin
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -16,6 +17,25 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dreamlift.errors import DreamliftError
+
+
+class WriteFailed(DreamliftError):
+    """Writing ``path`` failed part-way (a full disk, a quota, an I/O error); nothing half-written was left."""
+
+    def __init__(self, path: Path, error: OSError, advice: str = "free space and run the command again"):
+        self.path, self.error = Path(path), error
+        self.disk_full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+        reason = "no space left on device" if self.disk_full else f"{error.strerror or type(error).__name__} (errno {error.errno})"
+        super().__init__(f"{reason} writing {path}: {advice if self.disk_full else 'check the disk and run the command again'}")
+
+
+@contextlib.contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    """An ``OSError`` from writing ``path`` (not from the block's own code) as a one-line :class:`WriteFailed`."""
+    try:
+        yield
+    except OSError as error:
+        raise WriteFailed(path, error) from None
 
 
 @contextlib.contextmanager
@@ -53,8 +73,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     with _renamed_over(tmp, path):
         with os.fdopen(fd, mode) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            with _write_errors(path):
+                handle.flush()
+                os.fsync(handle.fileno())
 
 
 @contextlib.contextmanager
@@ -99,8 +120,10 @@ def _umask() -> int:
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """``data`` as the file ``path``, whole or not at all; a full disk is a one-line :class:`WriteFailed`."""
     with atomic_open(path, "wb") as handle:
-        handle.write(data)
+        with _write_errors(Path(path)):
+            handle.write(data)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -112,8 +135,9 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def append_line(path: str | os.PathLike, line: str) -> None:
-    """Append one line and fsync (a log line is either whole or absent after a crash)."""
-    with open(path, "a", encoding="utf-8") as handle:
+    """Append one line and fsync (a log line is either whole or absent after a crash; a torn line from a full disk
+    is skipped by the log's readers); a full disk is a one-line :class:`WriteFailed`."""
+    with _write_errors(Path(path)), open(path, "a", encoding="utf-8") as handle:
         handle.write(line.rstrip("\n") + "\n")
         handle.flush()
         os.fsync(handle.fileno())

@@ -1,7 +1,9 @@
 """The ``dreamlift`` command: the console entry point over :mod:`dreamlift.commands`.
 
 A :class:`~dreamlift.errors.DreamliftError` is printed as one line, ``error: ...``, and
-exits with status 2; Ctrl-C exits with 130.
+exits with status 2. A training run stopped by Ctrl-C (SIGINT) or SIGTERM saves a checkpoint, prints
+one line that says how to resume, and exits with 128 + the signal's number: 130 for SIGINT, 143 for
+SIGTERM (the Unix convention); Ctrl-C anywhere else exits with 130.
 """
 
 from __future__ import annotations

@@ -308,6 +308,40 @@ def _parse_one(hint: Any, word: str) -> Any:
     return _NO
 
 
+# --------------------------------------------------------------------------- ranges
+
+
+def range_of(key: str, ranges: dict[str, Any]) -> Any:
+    """The entry of ``ranges`` for dotted ``key``; a prior's key anywhere (``image.text.prior.seed``) is looked up as
+    ``prior.<rest>``. ``KeyError`` when the key has no entry."""
+    if key in ranges:
+        return ranges[key]
+    if ".prior." in key:
+        return ranges["prior." + key.split(".prior.", 1)[1]]
+    raise KeyError(key)
+
+
+def check_ranges(root: Any, ranges: dict[str, Any]) -> None:
+    """Every number of the tree ``root`` inside its range: ``ranges`` maps a dotted key to ``(low, high)``
+    (inclusive; every item of a list of numbers is checked) or to None (checked elsewhere, e.g. by a
+    section's own ``validate``). A value outside is a one-line error naming the key and the range."""
+    for key, (hint, value, _) in leaf_keys(root).items():
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        numbers = [v for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if not numbers:
+            continue
+        try:
+            bounds = range_of(key, ranges)
+        except KeyError:
+            continue  # a key without a range fails tests/robustness (every numeric key has one); here it is unchecked
+        if bounds is None:
+            continue
+        low, high = bounds
+        for number in numbers:
+            if not (low <= number <= high):  # NaN fails too
+                raise DreamliftError(f"{key} {_show(number)} is out of range: use {_show(low)} to {_show(high)}")
+
+
 # --------------------------------------------------------------------------- messages
 
 
@@ -324,9 +358,41 @@ def wrong_type(key: str, hint: Any, value: Any) -> DreamliftError:
     return DreamliftError(f"{key} takes {type_name(hint)}, got {_show(value)}")
 
 
-def _show(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _show(value: Any, limit: int = 60) -> str:
+    """A short JSON-like text of ``value`` for a message: at most ``limit`` characters, made without formatting the
+    whole value (a list of a billion items, a 5000-digit number or a deeply nested one costs no more than a small one)."""
+    text = repr(value[: limit + 1]) if isinstance(value, str) else _bounded_json(value, limit + 3)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bounded_json(value: Any, budget: int, depth: int = 0) -> str:
+    """JSON text of ``value``, cut off once it is longer than ``budget`` (and at nesting depth 8)."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int):
+        if value.bit_length() > 200:
+            return f"<a {'negative ' if value < 0 else ''}number of about {int(value.bit_length() * 0.30103)} digits>"
+        return str(value)
+    if isinstance(value, float):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return json.dumps(value[:budget])
+    if depth >= 8:
+        return "..."
+    if isinstance(value, dict):
+        opening, closing, items = "{", "}", ((f"{_bounded_json(str(k), budget, depth + 1)}: ", v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        opening, closing, items = "[", "]", (("", v) for v in value)
+    else:
+        return repr(value)[:budget]
+    parts, used = [], 0
+    for prefix, item in items:
+        part = prefix + _bounded_json(item, budget - used, depth + 1)
+        parts.append(part)
+        used += len(part) + 2
+        if used > budget:
+            return opening + ", ".join(parts)[:budget] + "..."
+    return opening + ", ".join(parts) + closing
 
 
 def _join(prefix: str, name: str) -> str:

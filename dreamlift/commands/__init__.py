@@ -1,7 +1,7 @@
 """The commands of ``dreamlift``: each module has ``add_arguments(parser)`` and ``run(args) -> int``.
 
 :func:`build_parser` makes the whole command line; :func:`run_argv` parses and runs one command
-line with the one-line errors of :func:`dreamlift.errors.exit_status`. ``dreamlift.cli`` is the
+line with the one-line errors of :func:`dreamlift.errors.main_status`. ``dreamlift.cli`` is the
 console entry point over these; ``dreamlift batch`` runs its rows with :func:`run_argv`.
 """
 
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_argv(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (a usage error exits with status 2) and run the command: its exit status."""
-    from dreamlift.errors import exit_status
+    from dreamlift.errors import main_status
 
     args = build_parser().parse_args(argv)
-    return exit_status(lambda: args._run(args))
+    return main_status(lambda: args._run(args))

@@ -58,10 +58,12 @@ def resolve_settings(args: argparse.Namespace, kind: str, prior: str | None, nam
 
 def read_config_file(path: Path, kind: str) -> dict:
     """The settings of a ``--config`` file: a run's ``config.json`` (its ``config`` part) or a plain JSON/YAML mapping."""
+    from dreamlift._limits import read_text
+
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise DreamliftError(f"--config {path} is over {MAX_CONFIG_BYTES >> 20} MiB: give a settings file")
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, f"--config {path}", MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise DreamliftError(f"--config {path} does not exist: give a JSON or YAML settings file (a run's config.json works)") from None
     except IsADirectoryError:
@@ -81,17 +83,20 @@ def read_config_file(path: Path, kind: str) -> dict:
 
 
 def _parse(path: Path, text: str) -> Any:
+    """The file's value, within :mod:`dreamlift._limits` (depth, aliases, values): never a RecursionError or MemoryError."""
+    from dreamlift._limits import parse_json, parse_yaml
+
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
         try:
-            return yaml.safe_load(text)
+            return parse_yaml(text, f"--config {path}")
         except yaml.YAMLError as error:
             where = getattr(error, "problem_mark", None)
             at = f" at line {where.line + 1}" if where is not None else ""
             raise DreamliftError(f"--config {path} is not valid YAML{at}: fix the file") from None
     try:
-        return json.loads(text)
+        return parse_json(text, f"--config {path}")
     except ValueError as error:
         raise DreamliftError(f"--config {path} is not valid JSON (line {getattr(error, 'lineno', '?')}): fix the file, or name it .yaml for YAML") from None
 

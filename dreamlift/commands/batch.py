@@ -97,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
         raise DreamliftError(f"--out {args.out} is a file: give a folder for the batch")
     if not nearest_existing(args.out).is_dir():
         raise DreamliftError(f"cannot create --out {args.out}: {nearest_existing(args.out)} is a file")
+    from dreamlift.jobs.summary import check_batch_folder
+
+    check_batch_folder(args.out)  # a user's own index.html or summary.csv is not overwritten (issue 28's kind)
     import_ray()
     from dreamlift.commands import run_argv
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from dreamlift.commands._common import add_stage_option, finite_float, positive_int
@@ -65,12 +64,12 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None and stage == 1 and run.final_stage == 2 and _same_file(out, run.mesh_file(2).with_suffix(f".{fmt}")):
         raise DreamliftError(f"{out} is the refined (stage 2) mesh of the run: write stage 1 to another --out")
     with run.lock():
-        asset = run.asset(stage)
-        if asset.skipped:
-            note = f"the newest checkpoint of stage {stage} is damaged ({'; '.join(asset.skipped)}); read step {asset.step}"
-            if args.out is None:
-                raise DreamliftError(f"{note}: the run's files may be newer, so nothing is replaced; export it with --out OTHER.{fmt}")
-            sys.stderr.write(f"warning: {note}\n")
+        asset = run.asset(stage, warn=args.out is not None)  # an export elsewhere of an older step warns
+        if asset.fallback is not None and args.out is None:  # the run's own files come from the newer step
+            raise DreamliftError(
+                f"{run.path}: {asset.fallback}: not overwriting {out} with the older mesh; export it with --out other.{fmt}, "
+                "or continue the run with --resume to write a new checkpoint"
+            )
         if stage == 2:
             written = export_refined(run, asset, fmt, out, args)
         else:

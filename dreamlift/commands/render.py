@@ -34,6 +34,12 @@ def run(args: argparse.Namespace) -> int:
         raise DreamliftError(f"--size {args.size} is too large: use at most 2048")
     if args.radius <= 1.0:
         raise DreamliftError("--radius must be larger than 1 (the scene's bounding sphere)")
+    if args.radius > 1000.0:  # 1e308 rendered NaNs with a numpy warning (issue 28's kind)
+        raise DreamliftError(f"--radius {args.radius:g} is too far: use at most 1000 (the toy world's camera is at 3)")
+    if not -90.0 <= args.elevation <= 90.0:
+        raise DreamliftError(f"--elevation {args.elevation:g} is outside [-90, 90] degrees")
+    if not -360.0 <= args.azimuth <= 360.0:
+        raise DreamliftError(f"--azimuth {args.azimuth:g} is outside [-360, 360] degrees")
     if not 0 < args.fovy < 180:
         raise DreamliftError("--fovy must lie between 0 and 180 degrees")
     if args.out.is_dir():

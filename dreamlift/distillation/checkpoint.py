@@ -15,7 +15,6 @@ damaged too. Tensors are only ever read with safetensors (no pickle).
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
 from dreamlift._atomic import write_bytes, write_json
+from dreamlift.errors import DreamliftError
 
 
 @dataclass
@@ -50,7 +50,11 @@ def save_checkpoint(folder: Path, step: int, tensors: dict[str, Tensor], meta: d
     tensor_path = folder / f"{_name(step)}.safetensors"
     write_bytes(tensor_path, data)
     record = dict(meta, step=step, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
-    write_json(folder / f"{_name(step)}.json", record)
+    try:
+        write_json(folder / f"{_name(step)}.json", record)
+    except BaseException:  # a tensor file without its record is no checkpoint: leave none behind
+        tensor_path.unlink(missing_ok=True)
+        raise
     for old in sorted(folder.glob("step-*.json"))[:-keep]:
         old.unlink(missing_ok=True)
         old.with_suffix(".safetensors").unlink(missing_ok=True)
@@ -73,17 +77,30 @@ def newest_step(folder: Path) -> int:
 
 def load_latest_checkpoint(folder: Path) -> tuple[Checkpoint | None, list[str]]:
     """The newest checkpoint that verifies, and a note for each one that did not."""
+    from dreamlift._limits import parse_json, read_text
+
     skipped: list[str] = []
     for record_path in list_checkpoints(folder):
+        tensor_path = record_path.with_suffix(".safetensors")
         try:
-            meta = json.loads(record_path.read_text(encoding="utf-8"))
-            data = record_path.with_suffix(".safetensors").read_bytes()
+            meta = parse_json(read_text(record_path, "record"), "record")  # within 1 MiB and 64 levels: never a RecursionError
         except (OSError, ValueError) as error:
             skipped.append(f"{record_path.name}: unreadable ({error.__class__.__name__})")
+            continue
+        except DreamliftError as error:  # past a limit: damaged like any other unreadable record
+            skipped.append(f"{record_path.name}: {str(error).split(':')[0]}")
             continue
         problem = _record_problem(record_path, meta)
         if problem is not None:
             skipped.append(f"{record_path.name}: {problem}")
+            continue
+        try:
+            if tensor_path.stat().st_size != meta["size"]:  # a torn or foreign file is not read whole to find out
+                skipped.append(f"{record_path.name}: tensor file does not match its checksum")
+                continue
+            data = tensor_path.read_bytes()
+        except OSError as error:
+            skipped.append(f"{record_path.name}: unreadable ({error.__class__.__name__})")
             continue
         if len(data) != meta["size"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
             skipped.append(f"{record_path.name}: tensor file does not match its checksum")
@@ -97,6 +114,17 @@ def load_latest_checkpoint(folder: Path) -> tuple[Checkpoint | None, list[str]]:
         tensors = {key: value.clone() for key, value in loaded.items()}
         return Checkpoint(step=meta["step"], tensors=tensors, meta=meta), skipped
     return None, skipped
+
+
+def fallback_note(checkpoint: Checkpoint | None, skipped: list[str]) -> str | None:
+    """When :func:`load_latest_checkpoint` fell back past damaged checkpoints: one line naming the newest one, why it
+    was skipped, and the step it fell back to (None when the newest checkpoint was good)."""
+    if checkpoint is None or not skipped:
+        return None
+    name, _, reason = skipped[0].partition(": ")
+    newest = name.removesuffix(".json")
+    step = newest.removeprefix("step-").lstrip("0") or "0"
+    return f"the newest checkpoint, {newest} (step {step}), is damaged ({reason}); fell back to {checkpoint.name} (step {checkpoint.step})"
 
 
 def _record_problem(record_path: Path, meta: Any) -> str | None:

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+from dreamlift._limits import MAX_VIEWS
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.priors import TextGuidanceSettings
 from dreamlift.rendering.settings import TOY_CAMERA, ShadingMode
 
 if TYPE_CHECKING:
     from dreamlift.rendering.cameras import OrbitCameras
-
 
 
 
@@ -129,13 +130,18 @@ class ImageSettings:
     def validate(self) -> None:
         if not self.views:
             raise DreamliftError("an image run needs at least one input view")
+        if len(self.views) > MAX_VIEWS:
+            raise DreamliftError(f"an image run takes at most {MAX_VIEWS} input views, got {len(self.views)}")
         for v in self.views:
             if not -90.0 <= v.elevation <= 90.0:
                 raise DreamliftError(f"--elevation {v.elevation:g} is outside [-90, 90] degrees")
-            if v.radius <= 1.0 or not 0.0 < v.fovy < 180.0:
+            if not 1.0 < v.radius <= 1000.0 or not 0.0 < v.fovy < 180.0:
                 raise DreamliftError("input camera radius must exceed 1 and fovy lie in (0, 180) degrees")
             if v.weight < 0:
                 raise DreamliftError("input view weights must be >= 0")
+            file = PurePosixPath(str(v.file))
+            if not str(v.file) or file.is_absolute() or ".." in file.parts or "\\" in str(v.file):
+                raise DreamliftError(f"input view file {str(v.file)[:80]!r} must be a file name inside the run folder (such as input.png)")
         if sum(v.weight for v in self.views) <= 0:
             raise DreamliftError("input view weights must not all be 0")
         if not 0.0 <= self.border_ratio < 0.9:

@@ -28,7 +28,7 @@ from typing import Callable, Protocol
 import torch
 from torch import Tensor
 
-from dreamlift._atomic import append_line, write_text
+from dreamlift._atomic import WriteFailed, append_line, write_text
 from dreamlift.errors import DreamliftError
 from dreamlift.distillation.checkpoint import load_latest_checkpoint, optimizer_from_tensors, optimizer_to_tensors, prefixed, save_checkpoint
 
@@ -48,7 +48,12 @@ def guidance_extras(guidance) -> dict[str, float]:
 
 
 class RunInterrupted(DreamliftError):
-    """The run was stopped by a signal after saving a checkpoint (exit status 130)."""
+    """The run was stopped by a signal after saving a checkpoint: exit status 128 + the signal's number, as a shell
+    reports a process killed by it (130 for SIGINT / Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.exit_status = 128 + int(signum)
 
 
 class LoopSchedule(Protocol):
@@ -132,7 +137,7 @@ class DistillationLoop:
     def save(self) -> None:
         _, optimizer_meta = optimizer_to_tensors(self.optimizer)
         meta = {"optimizer": optimizer_meta, "skipped_steps": self.skipped_steps, "rollbacks": self.rollbacks}
-        save_checkpoint(self.stage_folder / "checkpoints", self.step, self.state_tensors(), meta)
+        save_checkpoint(self.stage_folder / "checkpoints", self.step, self.state_tensors(), meta)  # a full disk: see run()
 
     def restore(self) -> bool:
         """Load the newest good checkpoint; False when there is none."""
@@ -169,12 +174,17 @@ class DistillationLoop:
         for sig in previous:
             signal.signal(sig, self._on_signal)
         try:
-            self._loop()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        self.save()
-        return self.finish(self.write_previews())
+            try:
+                self._loop()
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+            self.save()
+            return self.finish(self.write_previews())
+        except WriteFailed as failure:  # a log line or preview on a full disk: the last checkpoint is whole
+            if failure.disk_full:
+                raise DreamliftError(f"no space left on device writing {failure.path}: free space and run again with --resume") from None
+            raise
 
     def _loop(self) -> None:
         schedule = self.schedule
@@ -190,7 +200,9 @@ class DistillationLoop:
                     self._stop_signal = "a cancel"
                 if self._stop_signal is not None:
                     self.save()
-                    raise RunInterrupted(f"stopped by {self._stop_signal} at step {self.step}; checkpoint saved. {self.resume_hint}")
+                    raise RunInterrupted(
+                        f"stopped by {self._stop_signal} at step {self.step}; checkpoint saved. {self.resume_hint}", signal.Signals[self._stop_signal]
+                    )
                 started = time.perf_counter()
                 record = self.train_step()
                 if record is None:  # the step is skipped: no update, but it counts as done
@@ -229,7 +241,7 @@ class DistillationLoop:
         """Sum ``terms``, back-propagate and step; ``None`` (and no update) when the loss or a gradient is not finite."""
         loss = sum(terms.values())
         self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        if not torch.isfinite(loss) or not getattr(loss, "requires_grad", False):  # no ray met the scene: nothing to learn
             return None
         loss.backward()
         grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
@@ -268,16 +280,33 @@ class DistillationLoop:
         append_line(self.stage_folder / "log.jsonl", json.dumps(clean))
 
     def _truncate_log(self, step: int) -> None:
+        """Keep the log's rows up to ``step`` (the checkpoint resumed from). A line that is not a JSON object (a torn
+        last line from a crash, bytes that are not UTF-8, garbage) is dropped, and said so; a log over
+        :data:`~dreamlift._limits.MAX_LOG_BYTES` is a one-line error."""
+        from dreamlift._limits import MAX_LOG_BYTES, json_or_none, read_text
+
         path = self.stage_folder / "log.jsonl"
         if not path.exists():
             return
-        kept = []
-        for line in path.read_text().splitlines():
+        try:
+            raw = read_text(path, str(path), MAX_LOG_BYTES, encoding="latin-1")  # bytes as they are; lines decoded one by one
+        except OSError as error:
+            raise DreamliftError(f"{path} cannot be read ({error.strerror or error.__class__.__name__}): the run folder is damaged") from None
+        kept, damaged = [], 0
+        for line in raw.encode("latin-1").split(b"\n"):
+            if not line.strip():
+                continue
             try:
-                if json.loads(line).get("step", 0) <= step:
-                    kept.append(line)
-            except ValueError:
-                continue  # a torn last line from a crash
+                row = json_or_none(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                row = None
+            if not isinstance(row, dict) or not isinstance(row.get("step", 0), (int, float)):
+                damaged += 1
+                continue
+            if row.get("step", 0) <= step:
+                kept.append(line.decode("utf-8"))
+        if damaged:
+            self._say(f"{path}: dropped {damaged} damaged line{'s' if damaged != 1 else ''} (not JSON rows)")
         write_text(path, "".join(line + "\n" for line in kept))
 
     def _on_signal(self, signum, _frame) -> None:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +141,9 @@ def _resolve_hub_id(model: str, *, allow_network: bool, cache_dir: str | None, g
 
 def read_model_index(folder: str) -> dict:
     """The ``model_index.json`` of a local diffusers folder."""
-    return json.loads((Path(folder) / "model_index.json").read_text(encoding="utf-8"))
+    from dreamlift._limits import read_json
+
+    return read_json(Path(folder) / "model_index.json")  # 1 MiB, 64 levels at most
 
 
 def check_components(source: ModelSource, prior: str, required: tuple[str, ...], pipeline_names: tuple[str, ...] = ()) -> None:
@@ -213,8 +214,10 @@ def load_tiny_vae(model: str, prior: str, config, dtype: torch.dtype) -> torch.n
     )
     if source.kind == "folder":
         try:
-            name = json.loads((Path(source.location) / "config.json").read_text(encoding="utf-8")).get("_class_name", "?")
-        except (OSError, ValueError, AttributeError):
+            from dreamlift._limits import read_json
+
+            name = read_json(Path(source.location) / "config.json").get("_class_name", "?")
+        except (OSError, ValueError, AttributeError, DreamliftError):
             name = "?"
         if name != "AutoencoderTiny":
             raise DreamliftError(f"tiny_vae {model} holds a {name}, not an AutoencoderTiny: give a TAESD folder (e.g. madebyollin/taesd)")

@@ -247,7 +247,6 @@ def prior_config_class(name: str, kind: str | None = None) -> type:
 def prior_for_model_path(path: str) -> str:
     """Which text prior a local model is for (``--prior PATH``): an IFPipeline folder → ``deepfloyd-if``;
     a Stable Diffusion folder or a ``.safetensors`` checkpoint → ``stable-diffusion``."""
-    import json
     from pathlib import Path
 
     location = Path(path).expanduser()
@@ -261,7 +260,9 @@ def prior_for_model_path(path: str) -> str:
     if not index.is_file():
         raise DreamliftError(f"{path} is neither a diffusers folder (with model_index.json) nor a .safetensors file: give a model folder or a prior name")
     try:
-        record = json.loads(index.read_text(encoding="utf-8"))
+        from dreamlift._limits import read_json
+
+        record = read_json(index)  # 1 MiB, 64 levels at most
     except (OSError, ValueError) as error:
         raise DreamliftError(f"{index} is unreadable ({error.__class__.__name__}): the model folder is damaged") from None
     if not isinstance(record, dict):

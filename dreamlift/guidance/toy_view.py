@@ -91,15 +91,25 @@ def candidates_to_json(candidates: list[ViewCandidate]) -> str:
     return json.dumps({"candidates": [c.as_dict() for c in candidates]}, indent=2) + "\n"
 
 
+MAX_SAVED_CANDIDATES = 1024
+"""Most candidates a saved file holds (``prior.max_candidates`` is at most this)."""
+
+
 def candidates_from_json(text: str) -> list[ViewCandidate]:
     """Inverse of :func:`candidates_to_json` (a damaged file is a one-line error)."""
+    from dreamlift._limits import parse_json
     from dreamlift.toyworld import ToyObject
 
+    damaged = DreamliftError("the toy view prior's candidates file is damaged: start a new run")
     try:
-        rows = json.loads(text)["candidates"]
+        rows = parse_json(text, "the toy view prior's candidates file")["candidates"]  # 64 levels, 100,000 values at most
+        if len(rows) > MAX_SAVED_CANDIDATES:
+            raise damaged
         result = [ViewCandidate(ToyObject(r["shape"], r["color"]), float(r["turn"]), float(r["weight"])) for r in rows]
-    except (ValueError, KeyError, TypeError):
-        raise DreamliftError("the toy view prior's candidates file is damaged: start a new run") from None
+    except (ValueError, KeyError, TypeError, DreamliftError):
+        raise damaged from None
+    if not all(math.isfinite(c.turn) and math.isfinite(c.weight) and c.weight >= 0 for c in result):
+        raise damaged
     if not result:
         raise DreamliftError("the toy view prior's candidates file is empty: start a new run")
     return result

@@ -57,7 +57,6 @@ writes the folder once, so later loads are fast and pickle-free.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -394,7 +393,9 @@ def _clip_preprocessing(folder: Path) -> tuple[tuple, tuple]:
     if not path.is_file():
         return CLIP_MEAN, CLIP_STD
     try:
-        data = json.loads(path.read_text())
+        from dreamlift._limits import read_json
+
+        data = read_json(path)
         mean = tuple(float(v) for v in data.get("image_mean", CLIP_MEAN))
         std = tuple(float(v) for v in data.get("image_std", CLIP_STD))
     except (ValueError, TypeError, AttributeError):

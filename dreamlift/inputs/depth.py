@@ -22,7 +22,6 @@ top, the same pixels as the image it belongs to.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,14 @@ from dreamlift.inputs.framing import Windows, frame_windows, unframe
 DPT_INSTALL = "pip install 'dreamlift[diffusers]' (transformers)"
 
 
+def _check_depth_size(path: Path, values: int) -> None:
+    """A depth map holds at most as many values as an input image may have pixels (8192x8192)."""
+    from dreamlift.inputs.image import MAX_PIXELS, _limit_text
+
+    if values > MAX_PIXELS:
+        raise DreamliftError(f"depth map {path} holds {values} values, over the limit of {_limit_text()}: downscale it first")
+
+
 def read_depth_map(path: str | Path, disparity: bool = False) -> Tensor:
     """``(H, W)`` float32 depth (larger = farther) from ``path`` (module doc); bad files are one-line errors."""
     path = Path(path).expanduser()
@@ -43,9 +50,10 @@ def read_depth_map(path: str | Path, disparity: bool = False) -> Tensor:
         raise DreamliftError(f"depth map {path} does not exist: give a .npy array or a one-channel PNG of the image's size")
     if path.suffix.lower() == ".npy":
         try:
-            values = np.load(path, allow_pickle=False)
+            values = np.load(path, allow_pickle=False, mmap_mode="r")  # the header only: the size is checked before reading
         except (ValueError, OSError):
             raise DreamliftError(f"depth map {path} is not a readable .npy array (object arrays are refused)") from None
+        _check_depth_size(path, values.size)
         if values.dtype.kind not in "fiu":
             raise DreamliftError(f"depth map {path} holds {values.dtype} values, not numbers")
         values = np.squeeze(values)
@@ -54,6 +62,7 @@ def read_depth_map(path: str | Path, disparity: bool = False) -> Tensor:
 
         try:
             with Image.open(path) as image:
+                _check_depth_size(path, image.size[0] * image.size[1])  # from the header, before any pixel is decoded
                 image.load()
                 if image.mode not in ("L", "I", "I;16", "I;16B", "I;16L", "F"):
                     raise DreamliftError(f"depth map {path} is a {image.mode} image: give one channel (8- or 16-bit grayscale PNG, or .npy)")
@@ -111,7 +120,9 @@ def _dpt_normalisation(folder: Path) -> tuple[tuple, tuple]:
     config = folder / "preprocessor_config.json"
     if config.is_file():
         try:
-            data = json.loads(config.read_text())
+            from dreamlift._limits import read_json
+
+            data = read_json(config)
             return tuple(float(v) for v in data["image_mean"]), tuple(float(v) for v in data["image_std"])
         except (ValueError, KeyError, TypeError):
             raise DreamliftError(f"{config} is not a valid image processor config: re-download the model") from None

@@ -39,6 +39,10 @@ from dreamlift.inputs.framing import view_windows
 from dreamlift.inputs.depth import frame_depth
 from dreamlift.inputs.image import MattedImage, ReferenceImage, check_load_options, framed_images, load_matted
 from dreamlift.rendering.cameras import TOY_CAMERA, OrbitCameras, wrap_degrees
+from dreamlift._limits import MAX_VIEWS
+
+MAX_TABLE_BYTES = 1 << 20
+"""Largest view table read (1 MiB: a few thousand rows, far more than :data:`MAX_VIEWS`)."""
 
 _ALIASES = {
     "path": "path",
@@ -91,6 +95,8 @@ def load_view_table(
     rows = _read_rows(table)
     if not rows:
         raise DreamliftError(f"view table {table} lists no images: add one row per image")
+    if len(rows) > MAX_VIEWS:  # before any image is read: each is held at full size
+        raise DreamliftError(f"view table {table} lists {len(rows)} views; an image run takes at most {MAX_VIEWS}: choose the views to keep")
     matted, cameras, weights = [], [], []
     for label, row in rows:
         where = f"{label} of {table}"
@@ -139,14 +145,19 @@ def load_one_view(
 
 def _read_rows(table: Path) -> list[tuple[str, dict]]:
     """``(label, {canonical column: raw value})`` per row; labels like ``line 3`` or ``entry 2``."""
+    from dreamlift._limits import parse_json, read_text
+
     suffix = table.suffix.lower()
     try:
-        text = table.read_text(encoding="utf-8-sig")
+        text = read_text(table, f"view table {table}", MAX_TABLE_BYTES, encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         raise DreamliftError(f"view table {table} cannot be read as UTF-8 text: save it as a .csv or .json text file") from None
     if suffix == ".csv":
         reader = csv.reader(text.splitlines(), skipinitialspace=True)
-        lines = [(number, cells) for number, cells in enumerate(reader, start=1) if any(c.strip() for c in cells)]
+        try:
+            lines = [(number, cells) for number, cells in enumerate(reader, start=1) if any(c.strip() for c in cells)]
+        except csv.Error as exc:  # a field over csv's own limit (128 kB), a NUL byte
+            raise DreamliftError(f"view table {table} is not valid CSV at line {reader.line_num} ({exc})") from None
         if not lines:
             return []
         header_line, header = lines[0]
@@ -162,7 +173,7 @@ def _read_rows(table: Path) -> list[tuple[str, dict]]:
         return rows
     if suffix == ".json":
         try:
-            data = json.loads(text)
+            data = parse_json(text, f"view table {table}")
         except json.JSONDecodeError as exc:
             raise DreamliftError(f"view table {table} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
         if isinstance(data, dict) and "views" in data:

@@ -15,7 +15,6 @@ steps times the steps left (training only: the export at the end is not in it).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,10 +61,12 @@ def _read(path: Path, limit: int = MAX_LOG_BYTES) -> str:
 
 def _configured_steps(folder: Path) -> tuple[int | None, int]:
     """``(stage-1 steps, refinement steps)`` from ``config.json`` (None, 0 while it is not there)."""
+    from dreamlift._limits import MAX_SETTINGS_BYTES, json_or_none
+
     try:
-        config = json.loads(_read(folder / "config.json"))["config"]
+        config = json_or_none(_read(folder / "config.json", MAX_SETTINGS_BYTES))["config"]
         steps, refine = config["steps"], config.get("refine") or {}
-    except (ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         return None, 0
     steps = steps if isinstance(steps, int) and not isinstance(steps, bool) else None
     refine_steps = refine.get("steps") if isinstance(refine, dict) and refine.get("enabled") is True else 0
@@ -73,12 +74,11 @@ def _configured_steps(folder: Path) -> tuple[int | None, int]:
 
 
 def _logged(lines: list[str]) -> list[int]:
+    from dreamlift._limits import json_or_none
+
     steps = []
     for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
+        row = json_or_none(line)
         if isinstance(row, dict) and isinstance(row.get("step"), int):
             steps.append(row["step"])
     return steps

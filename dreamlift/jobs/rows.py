@@ -25,6 +25,8 @@ from dreamlift.errors import DreamliftError
 OPTION_COLUMNS = {"seed": "--seed", "steps": "--steps", "prior": "--prior", "model": "--model"}
 """Columns that become the run command's own options; every other column is a ``--set`` key."""
 MAX_ROWS = 100_000
+MAX_BATCH_BYTES = 32 << 20
+"""Largest batch file read (32 MiB: 100,000 rows of about 300 characters)."""
 
 
 @dataclass
@@ -65,8 +67,10 @@ def read_rows(path: str | Path) -> list[Row]:
     suffix = path.suffix.lower()
     if suffix not in (".txt", ".csv", ".jsonl"):
         raise DreamliftError(f"batch file {path} is not .txt, .csv or .jsonl: give one prompt a line (.txt) or a table")
+    from dreamlift._limits import read_text
+
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path, f"batch file {path}", MAX_BATCH_BYTES, encoding="utf-8-sig")
     except FileNotFoundError:
         raise DreamliftError(f"batch file {path} does not exist") from None
     except IsADirectoryError:
@@ -112,14 +116,16 @@ def _csv_records(text: str, path: Path) -> list[tuple[int, dict[str, str]]]:
 
 
 def _jsonl_records(text: str, path: Path) -> list[tuple[int, dict[str, str]]]:
+    from dreamlift._limits import parse_json
+
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = parse_json(line, f"{path}:{number}")  # 64 levels at most: never a RecursionError
         except ValueError as error:
-            raise DreamliftError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            raise DreamliftError(f"{path}:{number}: not valid JSON ({getattr(error, 'msg', error)})") from None
         if not isinstance(value, dict):
             raise DreamliftError(f"{path}:{number}: each line must be a JSON object with a 'prompt' or 'image' key")
         flat = _flatten(value)

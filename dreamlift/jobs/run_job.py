@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from dreamlift.errors import DreamliftError, exit_status
+from dreamlift.errors import DreamliftError, main_status
 from dreamlift.jobs.spec import JobSpec, spec_config
 
 MAX_SPEC_CHARACTERS = 1 << 16
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", required=True, help="the job's JobSpec as JSON")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     args = parser.parse_args(argv)
-    return exit_status(lambda: run_job(_spec(args.spec), args.out, args.resume))
+    return main_status(lambda: run_job(_spec(args.spec), args.out, args.resume))
 
 
 if __name__ == "__main__":

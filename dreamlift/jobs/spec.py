@@ -20,8 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from dreamlift.errors import DreamliftError
+from dreamlift.training.config import MAX_STEPS
+from dreamlift.training.seed import SEED_LIMIT
 
-MAX_STEPS = 1_000_000
+MAX_SETTINGS = 64
+"""Most ``set`` entries of one submission (a run has about 120 settings; a job changes a few)."""
+MAX_SETTING_CHARACTERS = 1000
+"""Longest value of one ``set`` entry, as text."""
 IMAGE_PRIORS = ("toy", "zero123")
 FIELDS = ("prompt", "prior", "steps", "seed", "checkpoint_every", "export", "model", "set")
 """Fields a submission may have (besides the uploaded ``image`` of a form)."""
@@ -93,6 +98,8 @@ def _flag(name: str, value: Any) -> bool:
 def _settings(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise DreamliftError('set must be an object of settings, e.g. {"preview_every": 50}')
+    if len(value) > MAX_SETTINGS:
+        raise DreamliftError(f"set has {len(value)} settings; a job takes at most {MAX_SETTINGS}")
     settings = {}
     for key, item in value.items():
         if not isinstance(key, str) or not _SET_KEY.match(key):
@@ -100,6 +107,8 @@ def _settings(value: Any) -> dict[str, str]:
         settings[key] = item if isinstance(item, str) else json.dumps(item)
         if "\n" in settings[key] or "\x00" in settings[key]:
             raise DreamliftError(f"set: the value of {key} must be one line of text")
+        if len(settings[key]) > MAX_SETTING_CHARACTERS:
+            raise DreamliftError(f"set: the value of {key} has {len(settings[key])} characters; give at most {MAX_SETTING_CHARACTERS}")
     return settings
 
 
@@ -110,7 +119,9 @@ def _text_priors() -> tuple[str, ...]:
 
 
 def spec_config(spec: JobSpec):
-    """The :class:`~dreamlift.training.config.TrainConfig` of a new job, resolved as its command would resolve it, validated."""
+    """The :class:`~dreamlift.training.config.TrainConfig` of a new job, resolved as its command would resolve it and
+    validated with the same code (every setting's range included: ``set``'s ``steps`` too), so a bad key or value is
+    refused now, not when the job runs."""
     from dreamlift.pipeline.settings import finish_prior, prior_and_model, resolve_config
 
     prior, model = prior_and_model(spec.kind, spec.prior, spec.model)
@@ -179,7 +190,7 @@ def parse_submission(fields: dict[str, Any], has_image: bool) -> JobSpec:
     if fields.get("steps") not in (None, ""):
         spec.steps = _whole("steps", fields["steps"], 1, MAX_STEPS)
     if fields.get("seed") not in (None, ""):
-        spec.seed = _whole("seed", fields["seed"], 0, 2**63 - 1)
+        spec.seed = _whole("seed", fields["seed"], 0, SEED_LIMIT - 1)  # the range of --seed (check_seed)
     if fields.get("checkpoint_every") not in (None, ""):
         spec.checkpoint_every = _whole("checkpoint_every", fields["checkpoint_every"], 1, MAX_STEPS)
     if fields.get("export") not in (None, ""):

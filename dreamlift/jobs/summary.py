@@ -64,10 +64,35 @@ def format_value(value) -> str:
     return str(value)
 
 
+def check_batch_folder(out_dir: Path) -> None:
+    """Refuse a ``--out`` whose ``summary.csv`` or ``index.html`` the batch would overwrite and did not write: a
+    folder that holds an ``index.html`` but no summary, or a ``summary.csv`` whose header is not a batch's."""
+    from dreamlift.errors import DreamliftError
+
+    summary, index = Path(out_dir) / "summary.csv", Path(out_dir) / "index.html"
+    if not Path(out_dir).is_dir():
+        return
+    ours = False
+    if summary.exists():
+        try:
+            with open(summary, newline="", encoding="utf-8") as handle:
+                ours = next(csv.reader([handle.readline(4096)]), []) == list(COLUMNS)
+        except (OSError, ValueError, csv.Error):
+            ours = False
+    for path in (summary, index):
+        if path.exists() and not ours:
+            raise DreamliftError(
+                f"--out {out_dir} holds {path.name} that is not a batch's summary: the batch would overwrite it; "
+                "choose a new or empty folder for --out"
+            )
+
+
 def previous_lines(out_dir: Path) -> dict[str, dict[str, str]]:
     """The previous ``summary.csv`` of ``out_dir`` by folder (empty when there is none or it is unreadable)."""
     path = out_dir / "summary.csv"
     try:
+        if path.stat().st_size > 64 << 20:  # 100,000 rows are about 20 MB: anything larger is not ours
+            return {}
         with open(path, newline="", encoding="utf-8") as handle:
             return {line["folder"]: line for line in csv.DictReader(handle) if line.get("folder")}
     except (OSError, ValueError, KeyError, csv.Error):

@@ -169,7 +169,12 @@ def read_saved_candidates(folder: Path, config) -> list | None:
     path = folder / CANDIDATES_FILE
     if not path.is_file():
         raise DreamliftError(f"{path} is missing: the run folder is damaged; start a new run")
-    return candidates_from_json(path.read_text())
+    from dreamlift._limits import read_text
+
+    try:
+        return candidates_from_json(read_text(path, str(path)))
+    except (OSError, UnicodeDecodeError):
+        raise DreamliftError(f"{path} cannot be read: the run folder is damaged; start a new run") from None
 
 
 def read_saved_views(folder: Path, config) -> list:

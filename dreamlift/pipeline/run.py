@@ -38,6 +38,8 @@ class StageAsset:
     """Stage 2's :class:`~dreamlift.refine.asset.RefinedSurface` (None for stage 1)."""
     skipped: list = dataclass_field(default_factory=list)
     """Newer checkpoints of the stage that were damaged and passed over (empty: the newest was read)."""
+    fallback: str | None = None
+    """When the stage's newest checkpoint was damaged: which, why, and the older step read instead."""
 
     def render(self, cameras, size: int, shading: str = "lambertian", lights=None) -> dict:
         """``{"image": (B, H, W, 3) on white, "opacity": (B, H, W, 1)}`` of this stage from ``cameras``."""
@@ -120,16 +122,28 @@ class Run:
 
         return load_stage1(self.path, self.record, finished=finished)
 
-    def asset(self, stage: str | int = "final") -> StageAsset:
-        """The result of ``stage`` (``1``, ``2`` or ``final``), loaded."""
+    def asset(self, stage: str | int = "final", warn: bool = True) -> StageAsset:
+        """The result of ``stage`` (``1``, ``2`` or ``final``), loaded; with ``warn``, a warning (``{path}: {fallback}``)
+        when its newest checkpoint was damaged and an older step was read."""
         number = self.stage(stage)
         first = self.stage1()
         if number == 1:
-            return StageAsset(stage=1, step=first.step, field=first.field, occupancy=first.occupancy, skipped=first.skipped)
-        from dreamlift.refine.asset import load_refined
+            asset = StageAsset(
+                stage=1, step=first.step, field=first.field, occupancy=first.occupancy, skipped=first.skipped, fallback=first.fallback
+            )
+        else:
+            from dreamlift.refine.asset import load_refined
 
-        refined = load_refined(self.path, self.config, first.field)
-        return StageAsset(stage=2, step=refined.step, field=refined.field, occupancy=None, surface=refined, skipped=refined.skipped)
+            refined = load_refined(self.path, self.config, first.field)
+            asset = StageAsset(
+                stage=2, step=refined.step, field=refined.field, occupancy=None, surface=refined, skipped=refined.skipped,
+                fallback=refined.fallback,
+            )
+        if warn and asset.fallback is not None:
+            import warnings
+
+            warnings.warn(f"{self.path}: {asset.fallback}", stacklevel=2)
+        return asset
 
     def lock(self):
         """The folder's writer lock (:class:`~dreamlift.pipeline.lock.RunLock`), not yet taken."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import trimesh
 
-from dreamlift.distillation.checkpoint import load_latest_checkpoint, newest_step, prefixed
+from dreamlift.distillation.checkpoint import fallback_note, load_latest_checkpoint, newest_step, prefixed
 from dreamlift.errors import DreamliftError
 from dreamlift.refine.export import clean_surface
 from dreamlift.refine.geometry import DMTetGeometry
@@ -38,6 +38,8 @@ class RefinedSurface:
     """Refinement step of the checkpoint it was read from."""
     skipped: list[str]
     """Newer refinement checkpoints that were damaged and passed over."""
+    fallback: str | None = None
+    """When the newest refinement checkpoint was damaged: which, why, and the older step read instead."""
 
     def mesh(self) -> trimesh.Trimesh:
         """The cleaned, outward-wound mesh that ``mesh.glb`` is made of (uncoloured)."""
@@ -82,5 +84,5 @@ def load_refined(folder: Path, config, stage1_field) -> RefinedSurface:
     field.eval()
     return RefinedSurface(
         surface=SurfaceMesh(mesh.vertices.detach().cpu(), mesh.faces.cpu()), field=field, spacing=grid.spacing, step=checkpoint.step,
-        skipped=list(skipped),
+        skipped=list(skipped), fallback=fallback_note(checkpoint, skipped),
     )

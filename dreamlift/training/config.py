@@ -19,7 +19,77 @@ from dreamlift.refine.config import RefineConfig
 from dreamlift.rendering.settings import VIEW_SOURCES, CameraRanges, OccupancyConfig, RenderConfig, ShadingSchedule
 from dreamlift.scene.settings import BackgroundKind, FieldConfig
 from dreamlift.distillation.image_settings import ImageSettings
-from dreamlift.training.seed import check_seed
+from dreamlift.training.seed import SEED_LIMIT, check_seed
+
+MAX_STEPS = 1_000_000
+"""The most training steps (and steps between checkpoints, previews, logs) a run takes, from every front end."""
+_STEPS = (1, MAX_STEPS)
+_STEP_OR_0 = (0, MAX_STEPS)
+_FRACTION = (0.0, 1.0)
+_WEIGHT = (0.0, 1e6)
+_DEGREES = (0.0, 180.0)
+_PIXELS = (8, 1024)
+_LEARNING_RATE = (0.0, 10.0)
+
+MAX_ENCODING_PARAMETERS = 1 << 28
+"""Most parameters of the field's position encoding (1 GiB of float32; the presets use at most 17 million)."""
+MAX_SAMPLES_PER_STEP = 1 << 26
+"""Most ray samples a training step evaluates (the presets: at most 2 million, at 256 px)."""
+MAX_REFINE_PIXELS = 1 << 24
+"""Most pixels a refinement step rasterises (the presets: at most half a million)."""
+
+SETTING_RANGES: dict[str, tuple[float, float] | None] = {
+    # the run
+    "steps": _STEPS, "seed": None, "size": _PIXELS, "batch_size": (1, 64), "size_milestones": None,
+    "learning_rate": _LEARNING_RATE, "mlp_learning_rate": _LEARNING_RATE,
+    "checkpoint_every": _STEPS, "preview_every": _STEPS, "log_every": _STEPS, "max_bad_steps": (1, 1000),
+    "turntable_size": (16, 2048),
+    "cameras.elevation": (-90.0, 90.0), "cameras.azimuth": (-360.0, 360.0), "cameras.radius": (0.0, 1000.0), "cameras.fovy": _DEGREES,
+    # the field
+    "nerf.grid_resolutions": (2, 256), "nerf.grid_features": (1, 64), "nerf.triplane_resolution": (2, 2048),
+    "nerf.triplane_features": (1, 128), "nerf.frequency_levels": (1, 16), "nerf.hidden": (1, 1024), "nerf.layers": (1, 16),
+    "nerf.bound": (0.01, 100.0), "nerf.blob_density": (-1e4, 1e4), "nerf.blob_radius": (0.0, 100.0), "nerf.normal_epsilon": (1e-6, 1.0),
+    "nerf.hash_grid.levels": (1, 32), "nerf.hash_grid.features_per_level": (1, 8), "nerf.hash_grid.log2_table_size": (4, 24),
+    "nerf.hash_grid.base_resolution": (1, 2**20), "nerf.hash_grid.finest_resolution": (1, 2**20), "nerf.hash_grid.init_scale": (0.0, 1.0),
+    # rendering
+    "render.samples_per_ray": (2, 1024), "render.bound": (0.01, 100.0), "render.min_transmittance": _FRACTION, "render.min_weight": _FRACTION,
+    "occupancy.resolution": (4, 256), "occupancy.threshold": (0.0, 1e4), "occupancy.decay": _FRACTION, "occupancy.update_every": _STEPS,
+    "shading.albedo_warmup_steps": _STEP_OR_0, "shading.lambertian_probability": _FRACTION, "shading.textureless_share": _FRACTION,
+    "shading.light_jitter": _DEGREES, "shading.ambient": _FRACTION,
+    "losses.opacity": _WEIGHT,
+    "losses.orientation.start": _WEIGHT, "losses.orientation.end": _WEIGHT, "losses.orientation.start_step": _STEP_OR_0, "losses.orientation.end_step": _STEP_OR_0,
+    "losses.entropy.start": _WEIGHT, "losses.entropy.end": _WEIGHT, "losses.entropy.start_step": _STEP_OR_0, "losses.entropy.end_step": _STEP_OR_0,
+    # stage 2
+    "refine.steps": _STEPS, "refine.size": (16, 1024), "refine.supersample": (1, 4), "refine.tet_resolution": (8, 256),
+    "refine.initial_level": (0.0, 4.0), "refine.max_shift": (0.0, 0.5), "refine.batch_size": (1, 64),
+    "refine.sdf_learning_rate": _LEARNING_RATE, "refine.deform_learning_rate": _LEARNING_RATE, "refine.colour_learning_rate": _LEARNING_RATE,
+    "refine.timesteps.t_min": _FRACTION, "refine.timesteps.t_max_start": _FRACTION, "refine.timesteps.t_max_end": _FRACTION,
+    "refine.timesteps.anneal_until": _FRACTION,
+    "refine.normal_consistency": _WEIGHT, "refine.laplacian": _WEIGHT, "refine.preview_size": (16, 1024),
+    "refine.checkpoint_every": _STEPS, "refine.preview_every": _STEPS, "refine.log_every": _STEPS, "refine.max_bad_steps": (1, 1000),
+    # the priors (any prior section: prior.*, image.text.prior.*)
+    "prior.timesteps.t_min": _FRACTION, "prior.timesteps.t_max_start": _FRACTION, "prior.timesteps.t_max_end": _FRACTION,
+    "prior.timesteps.anneal_until": _FRACTION,
+    "prior.resolution": _PIXELS, "prior.renders_per_object": (1, 8192), "prior.unconditional_renders_per_object": (1, 1024),
+    "prior.azimuth_window": _DEGREES, "prior.elevation_window": _DEGREES, "prior.guidance_scale": (0.0, 1000.0),
+    "prior.seed": (0, SEED_LIMIT - 1), "prior.supersample": (1, 4),
+    "prior.front_half_angle": _DEGREES, "prior.back_half_angle": _DEGREES, "prior.overhead_elevation": (-90.0, 90.0),
+    "prior.perp_neg_weight": (0.0, 100.0), "prior.perp_neg_front_decay": (0.0, 1000.0), "prior.perp_neg_side_decay": (0.0, 1000.0),
+    "prior.max_text_length": (1, 512),
+    "prior.pixel_sigma": (1e-6, 100.0), "prior.coarse_turn_step": _DEGREES, "prior.refine_factor": (1, 99), "prior.refine_count": (0, 100),
+    "prior.colour_share": _FRACTION, "prior.max_colours": (1, 16), "prior.min_weight": _FRACTION, "prior.max_candidates": (1, 1024),
+    "prior.max_objects": (1, 64), "prior.reference_weight": _WEIGHT,
+    "prior.checkpoint_image_size": _PIXELS, "prior.render_size": _PIXELS, "prior.radius_scale": (0.0, 100.0),
+    # image runs
+    "image.views": None, "image.border_ratio": _FRACTION, "image.loss.ambient": _FRACTION, "image.loss.depth": _WEIGHT,
+    "image.loss.every": _STEPS, "image.loss.mask": _WEIGHT, "image.loss.normal": _WEIGHT, "image.loss.rgb": _WEIGHT,
+    "image.text.front_azimuth": (-360.0, 360.0), "image.text.weight": _WEIGHT,
+}
+"""The valid range of every number of a run's settings, by dotted key (inclusive; None: checked by its section's own
+``validate``, as ``seed`` by :func:`check_seed`). :meth:`TrainConfig.validate` checks them all, so a setting from any
+front end (``--set``, ``--config``, a hand-edited ``config.json``, a batch row, the app's ``set``) that would crash or
+exhaust memory in training is refused before anything is written; a test checks that every numeric key of every
+prior and run kind has an entry here."""
 
 
 @dataclass
@@ -134,6 +204,8 @@ class TrainConfig:
         """Raise a one-line :class:`DreamliftError` for settings that cannot run."""
         if self.steps <= 0:
             raise DreamliftError(f"--steps must be a positive number of training steps, got {self.steps}")
+        if self.steps > MAX_STEPS:
+            raise DreamliftError(f"steps {self.steps} is too many: use at most {MAX_STEPS}")
         if self.size < 8 or self.size > 1024:
             raise DreamliftError(f"render size {self.size} is not allowed: use 8 to 1024 pixels")
         if isinstance(self.prior, ToyPriorConfig) and self.size != self.prior.resolution:
@@ -171,6 +243,60 @@ class TrainConfig:
                     f"the toy text prior takes {text_prior.resolution}x{text_prior.resolution} renders but the run renders {self.size}: "
                     "choose --prior-text stable-diffusion or deepfloyd-if, or leave size at the toy prior's resolution"
                 )
+        from dreamlift.config_tree import check_ranges
+
+        check_ranges(self, SETTING_RANGES)
+        self._validate_memory()
+        self._validate_view_of_the_scene()
+
+    def _validate_view_of_the_scene(self) -> None:
+        """The training cameras must stay outside the scene's bounding sphere (``render.bound``) and see it as more than a
+        couple of pixels: render.bound=0.01 was accepted, then no ray met the scene and training crashed (no gradient)."""
+        import math
+
+        bound, (near, far), (_, widest) = self.render.bound, self.cameras.radius, self.cameras.fovy
+        if near <= bound:
+            raise DreamliftError(f"cameras.radius starts at {near:g}, inside the scene's bounding sphere (render.bound {bound:g}): keep the cameras farther out")
+        smallest = min([self.size] + [size for _, size, _ in self.size_milestones])
+        pixels = math.tan(math.asin(bound / far)) / math.tan(math.radians(widest) / 2.0) * smallest / 2.0
+        if pixels < 2.0:
+            raise DreamliftError(
+                f"the scene's bounding sphere (render.bound {bound:g}) is {pixels:.2g} pixels across in radius from the farthest camera "
+                f"(cameras.radius {far:g}, fovy {widest:g}, {smallest} px): raise render.bound or bring the cameras closer"
+            )
+
+    def _validate_memory(self) -> None:
+        """Settings each in range can still multiply past any machine's memory (a 32-level hash grid of 2**24 entries of
+        8 features, 1024-px renders of 64 cameras at 1024 samples): refuse the products before anything runs."""
+        from dreamlift.scene.settings import EncodingKind
+
+        nerf, kind = self.nerf, EncodingKind(self.nerf.encoding)
+        parameters = {
+            EncodingKind.GRID: ("nerf.grid_resolutions and grid_features", sum(r**3 for r in nerf.grid_resolutions) * nerf.grid_features),
+            EncodingKind.HASH_GRID: (
+                "nerf.hash_grid levels, log2_table_size and features_per_level",
+                nerf.hash_grid.levels * 2**nerf.hash_grid.log2_table_size * nerf.hash_grid.features_per_level,
+            ),
+            EncodingKind.TRIPLANE: ("nerf.triplane_resolution and triplane_features", 3 * nerf.triplane_resolution**2 * nerf.triplane_features),
+        }.get(kind)
+        if parameters is not None and parameters[1] > MAX_ENCODING_PARAMETERS:
+            raise DreamliftError(
+                f"the {kind.value} encoding would hold {parameters[1]} parameters, over the limit of {MAX_ENCODING_PARAMETERS} (1 GiB): "
+                f"lower {parameters[0]}"
+            )
+        views = [(self.size, self.batch_size)] + [(size, batch) for _, size, batch in self.size_milestones]
+        samples = max(size * size * batch for size, batch in views) * self.render.samples_per_ray
+        if samples > MAX_SAMPLES_PER_STEP:
+            raise DreamliftError(
+                f"a training step would evaluate {samples} samples (size x size x batch_size x render.samples_per_ray), over the limit of "
+                f"{MAX_SAMPLES_PER_STEP}: lower the render size, batch_size or samples_per_ray"
+            )
+        pixels = (self.refine.size * self.refine.supersample) ** 2 * self.refine.batch_size
+        if pixels > MAX_REFINE_PIXELS:
+            raise DreamliftError(
+                f"a refinement step would rasterise {pixels} pixels ((refine.size x refine.supersample)^2 x refine.batch_size), "
+                f"over the limit of {MAX_REFINE_PIXELS}: lower one of them"
+            )
 
     def _validate_size_milestones(self) -> None:
         if not self.size_milestones:
@@ -187,4 +313,6 @@ class TrainConfig:
                 raise DreamliftError(f"size_milestones render size {size} is not allowed: use 8 to 1024 pixels")
             if batch < 1:
                 raise DreamliftError(f"size_milestones batch size must be at least 1, got {batch}")
+            if batch > 64:
+                raise DreamliftError(f"size_milestones batch size {batch} is too large: use at most 64 (as batch_size)")
             previous = start

@@ -11,7 +11,6 @@ not fit its settings is a one-line :class:`DreamliftError`, never a traceback.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -81,8 +80,39 @@ def check_run_folder(path: str | os.PathLike, kind: str, resume: bool) -> Path:
         _validate(config, config_path)
     elif config_path.exists():
         raise DreamliftError(f"{folder} already holds a run: add --resume to continue it, or choose another --out")
+    else:
+        _check_empty(folder)
     _check_creatable(folder)
     return folder
+
+
+RUN_FILES = ("config.json", "log.jsonl", "checkpoints", "previews", "refine", "inputs", "input.png", "mesh.glb", "mesh-stage1.glb", "turntable.mp4")
+"""Names a run writes in its folder (besides files named by its settings): a new run would overwrite these."""
+
+
+def _check_empty(folder: Path) -> None:
+    """Refuse a new run in an existing folder that holds anything (a user's own files: ``--out .``), naming a file the
+    run would overwrite if there is one; temporary files a killed dreamlift left do not count."""
+    import fnmatch
+
+    if not folder.is_dir():
+        return
+    try:
+        names = sorted(p.name for p in folder.iterdir() if not any(fnmatch.fnmatch(p.name, t) for t in TEMPORARY_PATTERNS))
+    except OSError as error:
+        raise DreamliftError(f"cannot read output folder {folder}: {error.strerror or error.__class__.__name__}; choose another --out") from None
+    if not names:
+        return
+    clashes = [name for name in RUN_FILES if name in names]
+    if clashes:
+        raise DreamliftError(
+            f"{folder} is not empty and holds no dreamlift run (no config.json): a run there would overwrite {folder / clashes[0]}; "
+            "choose a new or empty folder for --out"
+        )
+    raise DreamliftError(
+        f"{folder} is not empty and holds no dreamlift run (no config.json; it has {names[0]!r}"
+        f"{f' and {len(names) - 1} more' if len(names) > 1 else ''}): choose a new or empty folder for --out"
+    )
 
 
 def prepare_run_folder(path: str | os.PathLike, kind: str, resume: bool) -> Path:
@@ -118,9 +148,11 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
 
 def read_run_record(folder: Path) -> dict[str, Any]:
     """The parsed ``config.json`` of a run folder, with format checks."""
+    from dreamlift._limits import parse_json, read_text
+
     config_path = Path(folder) / "config.json"
     try:
-        record = json.loads(config_path.read_text(encoding="utf-8"))
+        record = parse_json(read_text(config_path, str(config_path)), str(config_path))
     except FileNotFoundError:
         raise DreamliftError(f"{folder} is not a dreamlift run folder (no config.json): give the --out folder of a run") from None
     except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
@@ -223,6 +255,9 @@ class Stage1:
     """Step of the checkpoint it was read from."""
     skipped: list[str]
     """Newer checkpoints that were damaged and passed over (empty when the newest was read)."""
+    fallback: str | None = None
+    """When the newest checkpoint was damaged: which it was, why, and the older step read instead
+    (:func:`~dreamlift.distillation.checkpoint.fallback_note`)."""
 
 
 def load_stage1(run_dir: str | os.PathLike, record: dict[str, Any] | None = None, *, finished: bool = False) -> Stage1:
@@ -231,7 +266,7 @@ def load_stage1(run_dir: str | os.PathLike, record: dict[str, Any] | None = None
     ``finished``: refuse a stage 1 that stopped before its ``steps`` (the refinement starts only from a
     finished one). Every failure is a one-line :class:`DreamliftError` that says what to do.
     """
-    from dreamlift.distillation.checkpoint import load_latest_checkpoint, prefixed
+    from dreamlift.distillation.checkpoint import fallback_note, load_latest_checkpoint, prefixed
     from dreamlift.rendering.occupancy import OccupancyGrid
     from dreamlift.scene.background import Background
     from dreamlift.scene.field import NeRFField
@@ -249,9 +284,14 @@ def load_stage1(run_dir: str | os.PathLike, record: dict[str, Any] | None = None
     if checkpoint is None:
         raise DreamliftError(f"{folder} has no usable checkpoint yet: let the run reach its first checkpoint")
     if finished and checkpoint.step < config.steps:
-        damaged = f" (newer ones are damaged: {'; '.join(skipped)})" if skipped else ""
+        fallback = fallback_note(checkpoint, skipped)  # a torn newest checkpoint is said as such, not as an unfinished stage 1
+        if fallback is not None:
+            raise DreamliftError(
+                f"stage 1 of {folder} cannot be refined: {fallback}, and stage 1 asks for {config.steps} steps: "
+                f"continue it with --resume (from step {checkpoint.step}) before refining"
+            )
         raise DreamliftError(
-            f"stage 1 of {folder} stopped at step {checkpoint.step} of {config.steps}{damaged}: finish it with --resume first"
+            f"stage 1 of {folder} stopped at step {checkpoint.step} of {config.steps}: finish it with --resume before refining"
         )
     try:
         field = NeRFField(config.nerf)
@@ -271,7 +311,7 @@ def load_stage1(run_dir: str | os.PathLike, record: dict[str, Any] | None = None
     field.eval()
     return Stage1(
         path=folder, config=config, kind=record["kind"], field=field, background=background, occupancy=occupancy,
-        step=checkpoint.step, skipped=list(skipped),
+        step=checkpoint.step, skipped=list(skipped), fallback=fallback_note(checkpoint, skipped),
     )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 
 
-
 def _binned(points: list[tuple[float, float]], max_points: int) -> list[tuple[float, float]]:
     if len(points) <= max_points:
         return points

@@ -148,9 +148,13 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def _read_json(path: Path) -> dict:
+    """A run's JSON record, or {} when it is missing, damaged, over 1 MiB or nested too deep (the page leaves it out)."""
+    from dreamlift._limits import check_size, json_or_none, read_text
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json_or_none(read_text(path, str(path)))
+        check_size(data, str(path))
+    except (OSError, ValueError, DreamliftError):
         return {}
     return data if isinstance(data, dict) else {}
 

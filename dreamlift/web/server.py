@@ -251,6 +251,11 @@ class _IPv6Server(ThreadingHTTPServer):
     address_family = socket.AF_INET6
 
 
+def check_port(port: int) -> None:
+    if not 0 <= int(port) <= 65535:
+        raise DreamliftError(f"port {port} is out of range: give 0 (any free port) to 65535")
+
+
 class LocalServer:
     """A :class:`GuardedHandler` subclass served on ``host:port`` (port 0 picks a free one); ``start()`` serves in a thread.
 
@@ -258,8 +263,7 @@ class LocalServer:
     """
 
     def __init__(self, handler: type[GuardedHandler], host: str = "127.0.0.1", port: int = 0, name: str = "dreamlift-server"):
-        if not 0 <= int(port) <= 65535:
-            raise DreamliftError(f"port {port} is out of range: give 0 (any free port) to 65535")
+        check_port(port)
         server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
         handler = type(handler.__name__, (handler,), {"check_host": is_loopback(host)})
         try:
@@ -309,6 +313,7 @@ class ViewerServer(LocalServer):
     """The viewer of ``paths`` (run folders or folders of runs) bound to ``host:port``."""
 
     def __init__(self, paths: list[Path], host: str = "127.0.0.1", port: int = 0):
+        check_port(port)  # the arguments first, before the runs and <model-viewer> are looked for
         app = ViewerApp(paths)
         super().__init__(type("Handler", (ViewerHandler,), {"app": app}), host, port, name="dreamlift-viewer")
         self.app = app

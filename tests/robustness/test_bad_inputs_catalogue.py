@@ -308,8 +308,11 @@ def test_unknown_device_leaves_no_folder(cli, tmp_path, device):
         (("--radius", "0.5"), ["--radius", "larger than 1"]),
         (("--fovy", "180"), ["--fovy", "between 0 and 180"]),
         (("--elevation", "inf"), ["--elevation", "finite"]),
+        (("--radius", "1e308"), ["--radius 1e+308 is too far: use at most 1000"]),
+        (("--azimuth", "1e308"), ["--azimuth 1e+308 is outside [-360, 360] degrees"]),
+        (("--elevation", "100"), ["--elevation 100 is outside [-90, 90] degrees"]),
     ],
-    ids=["size-0", "size-4096", "radius-inside", "fovy-180", "elevation-inf"],
+    ids=["size-0", "size-4096", "radius-inside", "fovy-180", "elevation-inf", "radius-1e308", "azimuth-1e308", "elevation-100"],
 )
 def test_bad_render_settings(cli, good_run, tmp_path, snapshot, args, words):
     before = snapshot(good_run)
@@ -569,7 +572,9 @@ def test_model_file_in_the_wrong_format(cli, tmp_path):
     )
 
 
-@pytest.mark.parametrize("content", ['{"_class_name": ', "[1, 2]"], ids=["truncated", "a-list"])
+@pytest.mark.parametrize(
+    "content", ['{"_class_name": ', "[1, 2]", "[" * 200_000 + "]" * 200_000], ids=["truncated", "a-list", "nested-200000-deep"]
+)
 def test_model_folder_with_a_damaged_model_index(cli, tmp_path, content):
     model = tmp_path / "model"
     model.mkdir()
@@ -689,3 +694,519 @@ def test_view_port_out_of_range(cli, good_run):
 
 def test_view_of_a_folder_that_does_not_exist(cli, tmp_path):
     cli("view", tmp_path / "nothing", unchanged=tmp_path).one_line_error("is not a folder")
+
+
+# ----------------------------------------------------------------------------- limits on what is read (issue 28)
+
+
+def nested_json(depth: int) -> str:
+    return '{"render": ' + "[" * depth + "]" * depth + "}"
+
+
+def alias_bomb_yaml(levels: int = 9) -> str:
+    """A "billion laughs" under one key: 9 levels of 9 aliases each, 9**9 (387 million) strings once expanded."""
+    items = ['&a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    previous = "a"
+    for name in "bcdefghijk"[: levels - 1]:
+        items.append(f"&{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+        previous = name
+    return "steps: [" + ", ".join(items) + "]\n"
+
+
+@pytest.mark.parametrize(
+    "name, text, words",
+    [
+        ("deep.json", nested_json(200_000), ["--config", "deep.json nests lists or objects more than 64 levels deep"]),
+        ("deep.yaml", "render: " + "[" * 200_000 + "]" * 200_000 + "\n", ["deep.yaml nests lists or mappings more than 64 levels deep"]),
+        ("deep-block.yaml", "".join(" " * i + "- \n" for i in range(0, 1400)), ["deep-block.yaml nests lists or mappings more than 64 levels deep"]),
+        ("bomb.yaml", alias_bomb_yaml(), ["bomb.yaml holds more than 100000 values (YAML aliases counted as expanded)"]),
+        ("aliases.yaml", "a: &x 1\nsteps: [" + ", ".join(["*x"] * 101) + "]\n", ["aliases.yaml has more than 100 YAML aliases"]),
+        ("values.json", json.dumps({"steps": [0] * 100_001}), ["values.json holds more than 100000 values"]),
+        ("big.json", '{"prompt": "' + "x" * (1 << 20) + '"}', ["big.json is over 1 MiB"]),
+    ],
+    ids=["json-200000-deep", "yaml-200000-deep", "yaml-block-1400-deep", "yaml-alias-bomb", "yaml-101-aliases", "json-100001-values", "json-over-1MiB"],
+)
+def test_config_files_past_the_limits(cli, tmp_path, name, text, words):
+    """A --config file is read within limits on size (1 MiB), depth (64) and count (100,000 values, YAML aliases
+    expanded; 100 aliases): never a RecursionError, and a wrong-type message never formats a huge value."""
+    (tmp_path / name).write_text(text)
+    cli("text", "a red cube", "--config", tmp_path / name, "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(*words)
+
+
+def test_a_wrong_type_message_shows_a_huge_value_in_a_few_characters():
+    """The alias bomb within the count limit reaches the wrong-type message: it is shown cut short, not expanded."""
+    import yaml
+
+    from dreamlift.config_tree import from_dict
+    from dreamlift.training.config import TrainConfig
+
+    value = yaml.safe_load(alias_bomb_yaml())  # shared lists: small in memory, 387 million strings as JSON
+    message = error_message(lambda: from_dict(TrainConfig, value), "steps takes whole number, got [[")
+    assert len(message) < 120, message
+    error_message(lambda: from_dict(TrainConfig, {"prompt": 10**5000}), "prompt takes text, got <a number of about 5000 digits>")
+
+
+@pytest.mark.parametrize("command", ["export", "render", "resume"])
+def test_a_run_folder_whose_config_json_is_nested_200000_deep(cli, run_copy, tmp_path, command):
+    (run_copy / "config.json").write_text('{"kind": "text", "format": 2, "config": ' + nested_json(200_000) + "}")
+    args = {
+        "export": ("export", run_copy),
+        "render": ("render", run_copy, *RENDER, "--out", tmp_path / "v.png"),
+        "resume": ("text", "a red cube", "--out", run_copy, "--resume"),
+    }[command]
+    cli(*args, unchanged=run_copy).one_line_error(f"{run_copy / 'config.json'} nests lists or objects more than 64 levels deep")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [nested_json(200_000), b"\xff\xfe" + bytes(range(256)) * 4, "{" * 2_000_000],
+    ids=["nested-200000-deep", "binary", "over-1MiB"],
+)
+def test_the_viewer_page_of_a_run_whose_config_json_is_damaged_leaves_the_settings_out(run_copy, content):
+    """`dreamlift view` reads config.json for the page's settings table: past the limits (or not text) it leaves the
+    table out, as for any damaged file, instead of a RecursionError; the log's curves are still read."""
+    from dreamlift.web.runs import Run, read_run
+
+    path = run_copy / "config.json"
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    info = read_run(Run(id="run", path=run_copy))
+    assert info.settings == [] and info.prompt is None and "loss" in info.series
+
+
+def test_a_checkpoint_record_nested_200000_deep_is_skipped(cli, run_copy, tmp_path):
+    record, _ = checkpoint_files(run_copy)
+    record.write_text(nested_json(200_000))
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png", unchanged=run_copy).one_line_error(
+        "no usable checkpoint (step-000004.json: record nests lists or objects more than 64 levels deep)"
+    )
+
+
+def test_resume_with_binary_garbage_in_the_log(cli, run_copy):
+    """--resume of a run whose log.jsonl holds bytes that are not UTF-8: the damaged lines are dropped (said on
+    stderr), the good rows kept, and the run goes on."""
+    good = (run_copy / "log.jsonl").read_bytes()
+    (run_copy / "log.jsonl").write_bytes(good + bytes(range(256)) * 8 + b"\n{not json\n" + b"[" * 100_000 + b"\n")
+    outcome = cli("text", "a red cube", "--out", run_copy, "--resume", "--steps", "6", "--quiet")
+    assert outcome.code == 0, outcome.stderr
+    assert "Traceback" not in outcome.stderr and "log.jsonl: dropped" in outcome.stderr, outcome.stderr
+    rows = [json.loads(line) for line in (run_copy / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows][-1] == 6 and good.decode().splitlines()[0] in (run_copy / "log.jsonl").read_text()
+
+
+def test_a_full_disk_at_the_first_checkpoint(cli, tmp_path, monkeypatch):
+    """ENOSPC while the first checkpoint is written: one line that says to free space and --resume, exit 2, and no
+    half-written file (no temporary, no tensor file without its record)."""
+    import errno
+
+    from dreamlift import _atomic
+
+    real_fsync = os.fsync
+
+    def full_disk(fd):
+        if "/checkpoints/" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(_atomic.os, "fsync", full_disk)
+    out = tmp_path / "run"
+    line = cli("text", "a red cube", "--out", out, "--steps", "4", "--checkpoint-every", "2", "--no-export", "--quiet", "--refine", "off").one_line_error(
+        "no space left on device writing", "free space and run again with --resume"
+    )
+    assert f"{out}/checkpoints/step-000002.safetensors" in line
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == []
+    monkeypatch.setattr(_atomic.os, "fsync", real_fsync)
+    outcome = cli("text", "a red cube", "--out", out, "--resume", "--steps", "4", "--quiet")  # with space again, the run goes on
+    assert outcome.code == 0, outcome.stderr
+
+
+# ----------------------------------------------------------------------------- every setting's range (issue 28)
+
+
+def numeric_keys() -> dict[str, object]:
+    """Every numeric setting of every preset and prior (text and image runs), with one value of it."""
+    from dreamlift.config_tree import leaf_keys
+    from dreamlift.guidance.priors import PRIOR_CONFIGS
+    from dreamlift.presets import PRESETS
+
+    found: dict[str, object] = {}
+    trees = [(preset.build(), "") for preset in PRESETS] + [(cls(), "prior") for cls in PRIOR_CONFIGS]
+    trees += [(preset.build().image, "image") for preset in PRESETS if preset.kind == "image"]
+    trees += [(cls(), "image.text.prior") for cls in PRIOR_CONFIGS if cls.kind == "text"]
+    for tree, prefix in trees:
+        for key, (_, value, _) in leaf_keys(tree, prefix).items():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(v, (int, float, list, tuple)) and not isinstance(v, bool) for v in items):
+                found.setdefault(key, value)
+    return found
+
+
+def test_every_numeric_setting_has_a_range():
+    """Validation knows every setting's range: a numeric key without an entry in SETTING_RANGES fails here."""
+    from dreamlift.config_tree import range_of
+    from dreamlift.training.config import SETTING_RANGES
+
+    missing = []
+    for key in numeric_keys():
+        try:
+            range_of(key, SETTING_RANGES)
+        except KeyError:
+            missing.append(key)
+    assert not missing, f"numeric settings without a range in SETTING_RANGES: {missing}"
+    assert len(numeric_keys()) > 100
+
+
+@pytest.mark.parametrize(
+    "setting, words",
+    [
+        ("occupancy.update_every=0", ["occupancy.update_every 0 is out of range: use 1 to 1000000"]),
+        ("occupancy.resolution=0", ["occupancy.resolution 0 is out of range: use 4 to 256"]),
+        ("occupancy.resolution=100000", ["occupancy.resolution 100000 is out of range: use 4 to 256"]),
+        ("steps=1000000000", ["steps 1000000000 is too many: use at most 1000000"]),
+        ("nerf.hidden=1000000000000", ["nerf.hidden 1000000000000 is out of range: use 1 to 1024"]),
+        ("nerf.grid_resolutions=[16,100000]", ["nerf.grid_resolutions 100000 is out of range: use 2 to 256"]),
+        ("shading.ambient=[0.3,7]", ["shading.ambient 7.0 is out of range: use 0.0 to 1.0"]),
+        ("prior.renders_per_object=0", ["prior.renders_per_object 0 is out of range: use 1 to 8192"]),
+        ("refine.steps=100000000", ["refine.steps 100000000 is out of range: use 1 to 1000000"]),
+        ("render.samples_per_ray=1000000", ["render.samples_per_ray 1000000 is out of range: use 2 to 1024"]),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_a_setting_out_of_range_is_refused_before_anything_is_written(cli, tmp_path, setting, words):
+    """Accepted before, then a crash in training (update_every=0: a modulo by zero) or memory exhausted (a 10**12-wide
+    MLP), with a half-made run folder left behind."""
+    cli("text", "a red cube", "--set", setting, "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(*words)
+
+
+def test_every_numeric_setting_at_0_negative_and_huge_is_accepted_or_one_line(cli, tmp_path):
+    """Property over every numeric key: 0, -1 and 10**12 (and a list of them for list settings) through --set and
+    --print-config end in exit 0 or one line, never a traceback; the values refused include every one outside the range."""
+    from dreamlift.config_tree import range_of
+    from dreamlift.training.config import SETTING_RANGES
+
+    from dreamlift.config_tree import leaf_keys
+    from dreamlift.presets import preset_config
+
+    toy = leaf_keys(preset_config("toy", "text"))
+    keys = {k: v for k, v in numeric_keys().items() if k in toy and k not in ("size_milestones",)}  # milestones: real priors only
+    assert len(keys) > 60
+    for key, example in keys.items():
+        for number in (0, -1, 10**12):
+            if isinstance(example, tuple) and example and isinstance(example[0], tuple):
+                text = json.dumps([[number] * len(example[0])])
+            elif isinstance(example, (list, tuple)):
+                text = json.dumps([number] * max(1, len(example)))
+            else:
+                text = str(number)
+            outcome = cli("text", "a red cube", "--set", f"{key}={text}", "--print-config", "--out", tmp_path / "run")
+            assert "Traceback" not in outcome.stderr, (key, number, outcome.stderr)
+            if outcome.code != 0:
+                outcome.one_line_error()
+            bounds = range_of(key, SETTING_RANGES)
+            if bounds is not None and not bounds[0] <= number <= bounds[1]:
+                assert outcome.code == 2, (key, number, "outside its range but accepted")
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_image_run_with_a_view_table_of_1000_rows(cli, tmp_path):
+    Image.fromarray(red_square()).save(tmp_path / "front.png")
+    (tmp_path / "views.csv").write_text("path, elevation, azimuth\n" + "".join(f"front.png, 0, {i % 360}\n" for i in range(1000)))
+    cli("image", "--views", tmp_path / "views.csv", "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(
+        "views.csv lists 1000 views", "at most 32"
+    )
+
+
+def test_a_view_table_over_1_MiB(cli, tmp_path):
+    (tmp_path / "views.json").write_text(json.dumps([{"path": "x" * 1000, "elevation": 0, "azimuth": 0}] * 1100))
+    cli("image", "--views", tmp_path / "views.json", "--out", tmp_path / "run", unchanged=tmp_path).one_line_error("views.json is 1.1 MiB, over the limit of 1.0 MiB")
+
+
+# ----------------------------------------------------------------------------- signals (issue 28)
+
+
+@pytest.mark.parametrize("signame, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_run_stopped_by_a_signal_exits_128_plus_its_number(tmp_path, child_env, signame, status):
+    """A real process, signalled once training has begun: a checkpoint is saved, one line says how to resume, and the
+    exit status is 128 + the signal's number (130 SIGINT, 143 SIGTERM), as cli.py's docstring and the README say."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "dreamlift.cli", "text", "a red cube", "--out", str(out), "--steps", "100000", "--no-export", "--refine", "off", "--quiet"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env)
+    deadline = time.monotonic() + 120
+    while not (out / "log.jsonl").exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    process.send_signal(getattr(signal, signame))
+    _, stderr = process.communicate(timeout=120)
+    stderr = stderr.decode()
+    assert process.returncode == status, (process.returncode, stderr[-2000:])
+    assert "Traceback" not in stderr and f"stopped by {signame} at step" in stderr and "--resume" in stderr, stderr
+    assert list((out / "checkpoints").glob("step-*.json"))
+
+
+# ----------------------------------------------------------------------------- a torn newest checkpoint (issue 28)
+
+
+def tear_newest_checkpoint(folder: Path) -> None:
+    """An older good checkpoint at step 2 (a copy of step 4's), and step 4's tensor file cut in half, as a crash would."""
+    record, tensors = checkpoint_files(folder)
+    older = record.with_name("step-000002.json")
+    shutil.copy(tensors, older.with_suffix(".safetensors"))
+    older.write_text(json.dumps(dict(json.loads(record.read_text()), step=2)))
+    tensors.write_bytes(tensors.read_bytes()[: tensors.stat().st_size // 2])
+
+
+FALLBACK = "the newest checkpoint, step-000004 (step 4), is damaged (tensor file does not match its checksum); fell back to step-000002 (step 2)"
+
+
+def test_refine_of_a_run_whose_newest_checkpoint_is_torn(cli, run_copy):
+    """It said 'stage 1 stopped at step 2 of 4'; now it names the damaged checkpoint and the step it falls back to."""
+    tear_newest_checkpoint(run_copy)
+    cli("refine", run_copy, "--steps", "2", unchanged=run_copy).one_line_error(
+        f"stage 1 of {run_copy} cannot be refined: {FALLBACK}, and stage 1 asks for 4 steps", "continue it with --resume (from step 2)"
+    )
+
+
+def test_export_does_not_overwrite_mesh_glb_from_an_older_checkpoint(cli, run_copy, tmp_path):
+    """export fell back to the older step in silence and overwrote mesh.glb with an older mesh: now it refuses (one
+    line naming both steps and --out), and an export elsewhere warns with both steps."""
+    tear_newest_checkpoint(run_copy)
+    (run_copy / "mesh.glb").write_bytes(b"the mesh of step 4")
+    cli("export", run_copy, unchanged=run_copy).one_line_error(
+        f"{run_copy}: {FALLBACK}: not overwriting {run_copy / 'mesh.glb'} with the older mesh", "--out other.glb"
+    )
+    with pytest.warns(UserWarning) as warned:  # main() prints it as one line, "warning: ..."
+        outcome = cli("export", run_copy, "--out", tmp_path / "older.glb", "--resolution", "16", unchanged=run_copy)
+    assert outcome.code == 0 and (tmp_path / "older.glb").is_file(), outcome.stderr
+    assert [str(w.message) for w in warned] == [f"{run_copy}: {FALLBACK}"]
+
+
+def test_render_from_an_older_checkpoint_warns_with_both_steps(cli, run_copy, tmp_path):
+    tear_newest_checkpoint(run_copy)
+    with pytest.warns(UserWarning) as warned:
+        outcome = cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png", unchanged=run_copy)
+    assert outcome.code == 0 and (tmp_path / "v.png").is_file(), outcome.stderr
+    assert [str(w.message) for w in warned] == [f"{run_copy}: {FALLBACK}"]
+
+
+# ----------------------------------------------------------------------------- the app and batch files (issue 28)
+
+
+@pytest.fixture
+def jobs_app(tmp_path, monkeypatch):
+    """The app's request handling (JobsApp: what POST /api/jobs calls) on a fresh folder, without a server or
+    <model-viewer> (not needed to check submissions)."""
+    from dreamlift.web import app
+
+    monkeypatch.setattr(app, "model_viewer_script", lambda: tmp_path / "model-viewer.js")
+    return app.JobsApp(tmp_path / "app")
+
+
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"prompt": "a red cube", "set": {"steps": 1_000_000_000}}, "steps 1000000000 is too many: use at most 1000000"),
+        ({"prompt": "a red cube", "set": {"refine.steps": 10**9}}, "refine.steps 1000000000 is out of range: use 1 to 1000000"),
+        ({"prompt": "a red cube", "set": {"occupancy.update_every": 0}}, "occupancy.update_every 0 is out of range"),
+        ({"prompt": "a red cube", "set": {"size": 100000}}, "render size 100000 is not allowed: use 8 to 1024 pixels"),
+        ({"prompt": "a red cube", "set": {f"k{i}": 1 for i in range(65)}}, "set has 65 settings; a job takes at most 64"),
+        ({"prompt": "a red cube", "set": {"prompt": "x" * 1001}}, "set: the value of prompt has 1001 characters; give at most 1000"),
+        ({"prompt": "a red cube", "seed": 2**64}, "seed must be a whole number from 0 to 18446744073709551615"),
+    ],
+    ids=["set-steps-10**9", "set-refine-steps-10**9", "set-update-every-0", "set-size-100000", "65-set-entries", "set-value-1001-chars", "seed-2**64"],
+)
+def test_the_app_validates_through_the_same_code_as_the_command(jobs_app, fields, words):
+    """The app accepted {"set": {"steps": 1000000000}} past its own step limit: a submission's settings are now
+    validated by TrainConfig.validate, every range included, as the command's; answered 400, nothing queued."""
+    from http import HTTPStatus
+
+    from dreamlift.web.app import RequestError
+
+    with pytest.raises(RequestError) as refused:
+        jobs_app.submit(fields)
+    assert refused.value.status == HTTPStatus.BAD_REQUEST and words in refused.value.message, refused.value.message
+    assert jobs_app.queue.jobs() == []
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [(b"[" * 65_536, "the request body nests lists or objects more than 64 levels deep"), (b'{"prompt": "\xff"}', "not valid JSON")],
+    ids=["64KiB-of-brackets", "not-utf8"],
+)
+def test_an_app_request_body_past_the_limits(body, words):
+    from dreamlift.web.forms import parse_json
+
+    error_message(lambda: parse_json(body), words)
+
+
+@pytest.mark.parametrize(
+    "name, text, words",
+    [
+        ("deep.jsonl", '{"prompt": "a red cube", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n", ["deep.jsonl:1 nests lists or objects more than 64 levels deep"]),
+        ("big.txt", "a red cube\n" * 3_100_000, ["big.txt is 32.5 MiB, over the limit of 32.0 MiB"]),
+    ],
+    ids=["jsonl-100000-deep", "txt-over-32MiB"],
+)
+def test_a_batch_file_past_the_limits(cli, tmp_path, name, text, words):
+    (tmp_path / name).write_text(text)
+    cli("batch", tmp_path / name, "--out", tmp_path / "runs", unchanged=tmp_path).one_line_error(*words)
+
+
+def test_a_damaged_view_prior_file_on_resume(tmp_path):
+    """view_prior.json of an image run (the toy view prior's candidates), read back on --resume: nested deep, too many
+    rows, or NaN weights are 'damaged', never a RecursionError."""
+    from dreamlift.guidance.toy_view import candidates_from_json
+
+    row = {"shape": "cube", "color": "red", "turn": 0.0, "weight": 1.0}
+    for text in (nested_json(200_000), json.dumps({"candidates": [row] * 1025}), json.dumps({"candidates": [dict(row, weight=float("nan"))]})):
+        error_message(lambda: candidates_from_json(text), "the toy view prior's candidates file is damaged")
+    assert len(candidates_from_json(json.dumps({"candidates": [row]}))) == 1
+
+
+# ----------------------------------------------------------------------------- a new run in a folder of one's own files (issue 28)
+
+
+@pytest.mark.parametrize(
+    "files, words",
+    [
+        ({"mesh.glb": b"my mesh", "turntable.mp4": b"my video", "log.jsonl": b"my log\n"}, ["(no config.json): a run there would overwrite log.jsonl"]),
+        ({"mesh.glb": b"my mesh"}, ["(no config.json): a run there would overwrite mesh.glb"]),
+        ({"notes.txt": b"keep", "photo.jpg": b"keep"}, ["it has 'notes.txt' and 1 more"]),
+    ],
+    ids=["mesh-turntable-log", "mesh", "other-files"],
+)
+def test_a_new_run_in_a_non_empty_folder_that_is_not_a_run(cli, tmp_path, monkeypatch, files, words):
+    """`--out .` in a folder of the user's own mesh.glb, turntable.mp4 and log.jsonl (no config.json) overwrote them
+    and exited 0: a new run refuses any non-empty folder that holds no run, leaving it byte for byte."""
+    own = tmp_path / "own"
+    own.mkdir()
+    for name, data in files.items():
+        (own / name).write_bytes(data)
+    monkeypatch.chdir(own)
+    cli("text", "a red cube", "--out", ".", "--steps", "2", unchanged=own).one_line_error(
+        ". is not empty and holds no dreamlift run (no config.json", "choose a new or empty folder for --out", *words
+    )
+    Image.fromarray(red_square()).save(tmp_path / "square.png")
+    cli("image", tmp_path / "square.png", "--out", own, "--steps", "2", unchanged=own).one_line_error("is not empty and holds no dreamlift run")
+
+
+def test_a_folder_holding_only_what_a_killed_run_left_is_used(cli, tmp_path):
+    """Temporary files a killed dreamlift leaves (.write-test-*, .*.tmp) do not make a folder 'not empty'."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".write-test-abc").write_bytes(b"")
+    outcome = cli("text", "a red cube", "--out", out, "--steps", "2", "--no-export", "--refine", "off", "--quiet")
+    assert outcome.code == 0 and (out / "config.json").is_file(), outcome.stderr
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".png"])
+def test_a_depth_map_over_the_image_limit_is_refused_before_it_is_read(tmp_path, monkeypatch, suffix):
+    """A depth map holds at most as many values as an image may have pixels (8192x8192), checked from the .npy header
+    or the PNG header before anything is read (the limit is lowered here to keep the file small)."""
+    from dreamlift.inputs import image
+    from dreamlift.inputs.depth import read_depth_map
+
+    monkeypatch.setattr(image, "MAX_PIXELS", 32 * 32)
+    values = np.random.default_rng(0).random((40, 40))
+    path = tmp_path / f"depth{suffix}"
+    np.save(path, values) if suffix == ".npy" else Image.fromarray((values * 255).astype(np.uint8)).save(path)
+    error_message(lambda: read_depth_map(path), f"depth map {path} holds 1600 values, over the limit of 32x32")
+
+
+def test_a_checkpoint_tensor_file_of_another_size_is_skipped_unread(cli, run_copy, tmp_path, monkeypatch):
+    """A tensor file whose size is not its record's (torn, or replaced by something huge) is skipped from its size
+    alone: it is never read whole to find out."""
+    from pathlib import Path as PathType
+
+    _, tensors = checkpoint_files(run_copy)
+    with open(tensors, "ab") as handle:
+        handle.truncate(10 << 30)  # 10 GiB, sparse: nothing to read without reading it all
+    real_read_bytes = PathType.read_bytes
+    monkeypatch.setattr(PathType, "read_bytes", lambda self: pytest.fail(f"{self} was read") if self == tensors else real_read_bytes(self))
+    cli("render", run_copy, *RENDER, "--out", tmp_path / "v.png").one_line_error("no usable checkpoint (step-000004.json: tensor file does not match its checksum)")
+
+
+@pytest.mark.parametrize(
+    "settings, words",
+    [
+        (
+            ["nerf.encoding=hash-grid", "nerf.hash_grid.levels=32", "nerf.hash_grid.log2_table_size=24", "nerf.hash_grid.features_per_level=8"],
+            ["the hash-grid encoding would hold 4294967296 parameters, over the limit of 268435456 (1 GiB)"],
+        ),
+        (["nerf.grid_resolutions=[256,256]", "nerf.grid_features=64"], ["the grid encoding would hold 2147483648 parameters"]),
+        (["prior.name=stable-diffusion", "size=1024", "batch_size=64", "render.samples_per_ray=1024"], ["a training step would evaluate 68719476736 samples"]),
+        (["prior.name=stable-diffusion", "refine.size=1024", "refine.supersample=4", "refine.batch_size=64"], ["a refinement step would rasterise 1073741824 pixels"]),
+    ],
+    ids=["hash-grid-4G", "grid-2G", "samples-68G", "refine-1G-pixels"],
+)
+def test_settings_in_range_whose_product_is_past_any_memory(cli, tmp_path, settings, words):
+    """Each value in its range, the product not: refused before anything is written (found probing: issue 28's kind)."""
+    sets = [x for item in settings for x in ("--set", item)]
+    cli("text", "a red cube", *sets, "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(*words)
+
+
+@pytest.mark.parametrize(
+    "settings, words",
+    [
+        (["render.bound=0.01"], ["the scene's bounding sphere (render.bound 0.01) is 0.14 pixels across in radius"]),
+        (["cameras.radius=[0.5,3]"], ["cameras.radius starts at 0.5, inside the scene's bounding sphere (render.bound 1)"]),
+        (["cameras.radius=[900,1000]"], ["(cameras.radius 1000, fovy 40, 32 px): raise render.bound or bring the cameras closer"]),
+    ],
+    ids=["bound-0.01", "camera-inside", "cameras-1000-away"],
+)
+def test_cameras_that_cannot_see_the_scene(cli, tmp_path, settings, words):
+    """render.bound=0.01 passed validation, then no training ray met the scene and the first step crashed (RuntimeError:
+    no gradient) with a half-made run folder (found probing the range ends)."""
+    sets = [x for item in settings for x in ("--set", item)]
+    cli("text", "a red cube", *sets, "--out", tmp_path / "run", unchanged=tmp_path).one_line_error(*words)
+
+
+@pytest.mark.parametrize("file", ["../../victim.png", "/etc/passwd", ""], ids=["parent", "absolute", "empty"])
+def test_an_input_view_file_outside_the_run_folder(cli, tmp_path, file):
+    """image.views[].file names where a run keeps (and on --resume reads back) an input view: a hand-edited
+    config.json pointing outside the run folder is refused (found probing)."""
+    from dreamlift.distillation.image_settings import ImageSettings, ReferenceCamera
+
+    error_message(lambda: ImageSettings(views=[ReferenceCamera(file=file)]).validate(), "must be a file name inside the run folder")
+
+
+@pytest.mark.parametrize("name", ["index.html", "summary.csv"])
+def test_a_batch_into_a_folder_with_the_users_own_index_or_summary(cli, tmp_path, name):
+    """batch writes --out/summary.csv and --out/index.html: a user's own files of those names are not overwritten
+    (the run folders of its rows are protected by the run's own check). Found probing, as --out . of a run."""
+    (tmp_path / "prompts.txt").write_text("a red cube\n")
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / name).write_text("my own page\n")
+    cli("batch", tmp_path / "prompts.txt", "--out", out, unchanged=tmp_path).one_line_error(
+        f"--out {out} holds {name} that is not a batch's summary: the batch would overwrite it"
+    )
+
+
+@pytest.mark.parametrize("where", ["/previews/", "/log.jsonl"])
+def test_a_full_disk_at_a_preview_or_a_log_line(cli, tmp_path, monkeypatch, where):
+    """The same as at a checkpoint for the other files a run writes while it trains: one line that says --resume."""
+    import errno
+
+    from dreamlift import _atomic
+
+    real_fsync = os.fsync
+    written = {"log": 0}
+
+    def full_disk(fd):
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if where in name:
+            written["log"] += 1
+            if where != "/log.jsonl" or written["log"] > 2:  # the log: after two rows
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(_atomic.os, "fsync", full_disk)
+    out = tmp_path / "run"
+    cli("text", "a red cube", "--out", out, "--steps", "4", "--set", "log_every=1", "--set", "preview_every=2", "--no-export", "--quiet", "--refine", "off").one_line_error(
+        "no space left on device writing", "free space and run again with --resume"
+    )
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
