@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
-_FIXED_ON_RESUME = ("--seed", "--size", "--vae-steps", "--batch-size", "--vae-batch-size", "--renders", "--checkpoint-every")
+_FIXED_ON_RESUME = ("--seed", "--size", "--vae-steps", "--batch-size", "--vae-batch-size", "--renders")
 
 
 def _config(args: argparse.Namespace):
@@ -55,17 +55,21 @@ def _config(args: argparse.Namespace):
             raise DreamliftError(f"{out} holds a {config.kind} training, not a {args.kind} one: run 'dreamlift train-prior {config.kind} --out {out} --resume'")
         changed = [flag for flag, value in given.items() if value is not None]
         if changed:
-            raise DreamliftError(f"a resumed training keeps its saved settings: drop {changed[0]} (only --steps and --device change on --resume)")
+            raise DreamliftError(
+                f"a resumed training keeps its saved settings: drop {changed[0]} (only --steps, --checkpoint-every and --device change on --resume)"
+            )
         if args.steps is not None:
             config.steps = args.steps
+        if args.checkpoint_every is not None:
+            config.checkpoint_every = args.checkpoint_every
         return config
     config = config_for(args.kind, args.size or "default")
-    for flag, name in (("--seed", "seed"), ("--vae-steps", "vae_steps"), ("--batch-size", "batch_size"),
-                       ("--vae-batch-size", "vae_batch_size"), ("--checkpoint-every", "checkpoint_every")):
+    for flag, name in (("--seed", "seed"), ("--vae-steps", "vae_steps"), ("--batch-size", "batch_size"), ("--vae-batch-size", "vae_batch_size")):
         if given[flag] is not None:
             setattr(config, name, given[flag])
-    if args.steps is not None:
-        config.steps = args.steps
+    for name in ("steps", "checkpoint_every"):
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
     if args.renders is not None:
         config.data = replace(config.data, renders_per_object=args.renders)
     start_folder(out, config)
