@@ -107,8 +107,19 @@ def _from_dict(cls, data: dict):
             value = _from_dict(type(sample), value)
         elif isinstance(sample, tuple):
             value = tuple(value)
+        elif not _fits(value, sample):
+            raise ValueError(f"{item.name} is {str(value)[:40]!r}, not a {type(sample).__name__}")
         values[item.name] = value
     return cls(**values)
+
+
+def _fits(value, sample) -> bool:
+    """Whether a JSON value has the type of a field's default (a whole number is also a float)."""
+    if isinstance(sample, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(sample, bool)
+    if isinstance(sample, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(sample))
 
 
 def read_config(out: Path) -> TrainingConfig:
@@ -119,7 +130,7 @@ def read_config(out: Path) -> TrainingConfig:
     try:
         config = _from_dict(TrainingConfig, json.loads(path.read_text(encoding="utf-8")))
     except (TypeError, ValueError, AttributeError) as error:
-        raise DreamliftError(f"{path} cannot be read ({type(error).__name__}): start again in a new --out folder") from None
+        raise DreamliftError(f"{path} cannot be read ({error}): start again in a new --out folder") from None
     config.validate()
     return config
 
