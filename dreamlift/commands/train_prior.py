@@ -28,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="the training folder (config, log, checkpoints, model/)")
     parser.add_argument("--steps", type=positive_int, default=None, help="UNet training steps (default 12000; may be raised on --resume)")
     parser.add_argument("--vae-steps", type=positive_int, default=None, help="VAE training steps, before the UNet's (default 1500)")
+    parser.add_argument(
+        "--vae", type=Path, default=None, metavar="DIR",
+        help="use this trained VAE instead of training one (e.g. the text prior's DIR/model, so both priors share it)",
+    )
     parser.add_argument("--seed", type=seed, default=None, help="random seed (default 0); a CPU run repeats exactly")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default cpu)")
     parser.add_argument("--resume", action="store_true", help="continue the training in --out from its latest checkpoint")
@@ -39,13 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
-_FIXED_ON_RESUME = ("--seed", "--size", "--vae-steps", "--batch-size", "--vae-batch-size", "--renders")
+_FIXED_ON_RESUME = ("--seed", "--size", "--vae-steps", "--vae", "--batch-size", "--vae-batch-size", "--renders")
 
 
 def _config(args: argparse.Namespace):
     from dataclasses import replace
 
-    from dreamlift.learned.train import config_for, read_config, start_folder
+    from dreamlift.learned.train import adopt_vae_sizes, config_for, read_config, start_folder
 
     out = args.out.expanduser()
     given = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in _FIXED_ON_RESUME}
@@ -72,6 +76,10 @@ def _config(args: argparse.Namespace):
             setattr(config, name, getattr(args, name))
     if args.renders is not None:
         config.data = replace(config.data, renders_per_object=args.renders)
+    if args.vae is not None:
+        if args.vae_steps is not None:
+            raise DreamliftError("--vae gives a trained VAE, which is not trained further: drop --vae-steps")
+        adopt_vae_sizes(config, args.vae.expanduser())
     start_folder(out, config)
     return config
 

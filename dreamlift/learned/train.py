@@ -57,6 +57,10 @@ class TrainingConfig:
     steps: int = 12000
     """UNet steps."""
     vae_steps: int = 1500
+    """VAE steps (0 with ``vae_from``)."""
+    vae_from: str = ""
+    """A VAE trained before (a model folder with ``vae/``, or an ``AutoencoderKL`` folder) used as it is, with its
+    scaling factor: the VAE phase is skipped (a view prior on the text prior's VAE). Read when the training starts."""
     batch_size: int = 32
     vae_batch_size: int = 16
     learning_rate: float = 3e-4
@@ -80,8 +84,10 @@ class TrainingConfig:
         for name in ("steps", "batch_size", "vae_batch_size", "checkpoint_every"):
             if int(getattr(self, name)) < 1:
                 raise DreamliftError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.vae_steps < 1:
+        if self.vae_steps < (0 if self.vae_from else 1):
             raise DreamliftError(f"vae_steps must be at least 1, got {self.vae_steps}")
+        if self.vae_from and self.vae_steps:
+            raise DreamliftError("a VAE given with --vae is not trained further: drop --vae-steps")
         if not 0.0 <= self.condition_dropout < 1.0:
             raise DreamliftError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
         if self.data.renders_per_object < 1:
@@ -133,6 +139,43 @@ def read_config(out: Path) -> TrainingConfig:
         raise DreamliftError(f"{path} cannot be read ({error}): start again in a new --out folder") from None
     config.validate()
     return config
+
+
+def vae_folder(path: Path) -> Path:
+    """The ``AutoencoderKL`` folder of ``path``: a model folder's ``vae/``, a training folder's ``model/vae``, or itself."""
+    for candidate in (path / "vae", path / "model" / "vae", path):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise DreamliftError(f"--vae {path} holds no VAE: give a model folder with vae/ (e.g. a text prior's DIR/model) or an AutoencoderKL folder")
+
+
+def load_vae(path: Path):
+    """The ``AutoencoderKL`` at ``path`` (see :func:`vae_folder`), loaded offline; one-line errors."""
+    from diffusers import AutoencoderKL
+
+    from dreamlift.guidance._loading import loading_errors
+
+    folder = vae_folder(path)
+    with loading_errors(str(path), "VAE"):
+        return AutoencoderKL.from_pretrained(folder, local_files_only=True)
+
+
+def adopt_vae_sizes(config: TrainingConfig, path: Path) -> None:
+    """Use the VAE at ``path`` in ``config``: its architecture in ``config.sizes.vae``, ``vae_from``, no VAE steps.
+    Its downsampling must give the UNet's latent size at the training's image size."""
+    from dataclasses import replace
+
+    vae = load_vae(path).config
+    sizes = replace(config.sizes.vae, block_out_channels=tuple(vae.block_out_channels), layers_per_block=int(vae.layers_per_block),
+                    latent_channels=int(vae.latent_channels), norm_num_groups=int(vae.norm_num_groups))
+    if config.sizes.image_size // sizes.factor != config.sizes.latent_size or int(vae.latent_channels) != 4:
+        raise DreamliftError(
+            f"--vae {path} turns {config.sizes.image_size} px into {config.sizes.image_size // sizes.factor}x{config.sizes.image_size // sizes.factor}"
+            f"x{vae.latent_channels} latents, this training needs {config.sizes.latent_size}x{config.sizes.latent_size}x4: give a VAE of the same --size"
+        )
+    config.sizes.vae = sizes
+    config.vae_from = str(path.resolve())
+    config.vae_steps = 0
 
 
 def start_folder(out: Path, config: TrainingConfig) -> None:
@@ -275,14 +318,15 @@ class Trainer:
         return float(loss.detach())
 
     def _encode_all(self) -> None:
-        """Latent means of every render (no gradient) and the VAE's scaling factor ``1 / std``."""
+        """Latent means of every render (no gradient) and, for a VAE trained here, its scaling factor ``1 / std``."""
         vae = self.components.vae.eval()
         renders = self._renders()
         with torch.no_grad():
             means = [vae.encode(part.to(self.device)).latent_dist.mean.cpu() for part in renders.images.split(64)]
         vae.train()
         self.latents = torch.cat(means)
-        vae.register_to_config(scaling_factor=float(1.0 / self.latents.std()))
+        if not self.config.vae_from:
+            vae.register_to_config(scaling_factor=float(1.0 / self.latents.std()))
 
     def _noised(self, x0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         t = torch.randint(0, len(self.alphas_cumprod), (x0.shape[0],), generator=self.generator)
@@ -339,6 +383,13 @@ class Trainer:
 
             self.clip_inputs = clip_pixels(renders.images, self.sizes.image_encoder.image_size, CLIP_MEAN, CLIP_STD)
 
+    def _adopt_vae(self) -> None:
+        """Copy the weights and scaling factor of ``config.vae_from`` into the VAE (built to its config by :func:`adopt_vae_sizes`)."""
+        loaded = load_vae(Path(self.config.vae_from))
+        vae = self.components.vae
+        vae.load_state_dict(loaded.state_dict())
+        vae.register_to_config(scaling_factor=float(loaded.config.scaling_factor))
+
     # -- checkpoints and log
 
     def _save(self, phase: str, step: int, optimizer) -> None:
@@ -375,17 +426,18 @@ class Trainer:
         """Train (from the latest checkpoint with ``resume``) and write ``model/``; see the module docstring."""
         phase, start, checkpoint = "vae", 0, None
         if resume:
-            checkpoint = load_checkpoint(self.checkpoints)
-            if checkpoint is None:
-                raise DreamliftError(f"{self.out} has no checkpoint to resume: start without --resume")
-            phase, start = checkpoint.phase, checkpoint.step
-            self.seconds = float(checkpoint.position.get("seconds", 0.0))
+            checkpoint = load_checkpoint(self.checkpoints)  # None: stopped before its first checkpoint, so start afresh
+            if checkpoint is not None:
+                phase, start = checkpoint.phase, checkpoint.step
+                self.seconds = float(checkpoint.position.get("seconds", 0.0))
             self._trim_log(phase, start)
         with _StopFlag(stop_after) as stop:
             if phase == "vae":
                 optimizer = self._module_optimizer("vae")
                 if checkpoint is not None:
                     restore(checkpoint, self.components.trainable(), optimizer, self.generator)
+                elif self.config.vae_from:
+                    self._adopt_vae()
                 self._renders()
                 if self._loop("vae", start, self.config.vae_steps, optimizer, self._vae_step, stop):
                     self._encode_all()

@@ -83,3 +83,11 @@ def test_sigkilled_process_resumes_to_the_same_weights(trained_text, tmp_path, c
     outcome = cli("train-prior", "text", "--out", out, "--resume", "--checkpoint-every", 100, "--quiet")
     assert outcome.code == 0, outcome.stderr[-2000:]
     assert_identical(out, trained_text.out)
+
+
+def test_a_training_stopped_before_its_first_checkpoint_resumes_from_the_start(trained_text, tmp_path):
+    out = tmp_path / "early"
+    start_folder(out, tiny_config("text"))
+    (out / "log.jsonl").write_text('{"phase": "vae", "step": 1, "loss": 9.0, "seconds": 0.1}\n{"phase": "va')  # no checkpoint yet, a torn line
+    Trainer(read_config(out), out).run(resume=True)
+    assert_identical(out, trained_text.out)
