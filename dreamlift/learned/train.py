@@ -29,6 +29,7 @@ import json
 import math
 import signal
 import threading
+import tempfile
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -213,12 +214,18 @@ def learning_rate(step: int, total: int, peak: float, warmup: int) -> float:
 
 
 class _StopFlag:
-    """Set by SIGINT (in the main thread) or after ``stop_after`` steps of this call."""
+    """Set by SIGINT (in the main thread) or after ``stop_after`` steps of this call.
+
+    While ``armed`` (inside a phase's loop) SIGINT only sets the flag, so the step in
+    progress finishes and is checkpointed; outside (rendering, encoding the latents) or
+    at a second SIGINT it raises KeyboardInterrupt at once: the last checkpoint holds.
+    """
 
     def __init__(self, stop_after: int | None):
         self.stop_after = stop_after
         self.steps = 0
         self.requested = False
+        self.armed = False
         self._previous = None
 
     def __enter__(self):
@@ -231,7 +238,7 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._previous)
 
     def _on_signal(self, signum, frame):
-        if self.requested:  # a second Ctrl-C stops at once (the last checkpoint stays valid)
+        if self.requested or not self.armed:
             raise KeyboardInterrupt
         self.requested = True
 
@@ -253,8 +260,6 @@ class Trainer:
         self.sizes = config.sizes
         self.scheduler = noise_scheduler()
         self.alphas_cumprod = self.scheduler.alphas_cumprod.to(torch.float32)
-        import tempfile
-
         with tempfile.TemporaryDirectory() as tokenizer_files:
             self.components = build_components(config.kind, self.sizes, config.seed, Path(tokenizer_files))
         for module in self.components.trainable().values():
@@ -461,10 +466,17 @@ class Trainer:
     def _loop(self, phase: str, start: int, total: int, optimizer, step_fn, stop: _StopFlag) -> bool:
         """Steps ``start + 1 .. total`` of ``phase``; True when it reached ``total``. Raises
         :class:`TrainingInterrupted` after checkpointing when ``stop`` says so."""
-        c = self.config
-        peak = c.vae_learning_rate if phase == "vae" else c.learning_rate
+        peak = self.config.vae_learning_rate if phase == "vae" else self.config.learning_rate
         for module in self.components.trainable().values():
             module.train()
+        stop.armed = True
+        try:
+            return self._steps(phase, start, total, optimizer, step_fn, stop, peak)
+        finally:
+            stop.armed = False
+
+    def _steps(self, phase: str, start: int, total: int, optimizer, step_fn, stop: _StopFlag, peak: float) -> bool:
+        c = self.config
         last_saved = start
         clock = time.monotonic()
         for step in range(start + 1, total + 1):

@@ -57,31 +57,48 @@ def test_stopped_twice_then_resumed_matches_an_uninterrupted_run(trained_text, t
     assert len(list((out / "checkpoints").glob("state-*.safetensors"))) == 1
 
 
-def test_sigkilled_process_resumes_to_the_same_weights(trained_text, tmp_path, cli):
-    out = tmp_path / "killed"
-    args = [str(a) for a in tiny_args("text", out, "--checkpoint-every", 1, "--quiet")]
+def signal_in_the_unet_phase(out: Path, sign: int, *extra) -> subprocess.Popen:
+    """Start a tiny text training in a process, send it ``sign`` once its UNet phase is 3 steps in, wait for it."""
+    args = [str(a) for a in tiny_args("text", out, *extra, "--quiet")]
     process = subprocess.Popen([sys.executable, "-m", "dreamlift.cli", *args], env=process_env(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    latest, deadline, position = out / "checkpoints" / "latest.json", time.monotonic() + 60, None
+    log, deadline = out / "log.jsonl", time.monotonic() + 120
     try:
         while time.monotonic() < deadline and process.poll() is None:
-            try:
-                position = json.loads(latest.read_text())
-            except (OSError, ValueError):
-                position = None
-            if position and position["phase"] == "unet" and position["step"] >= 3:
+            lines = log.read_text().splitlines() if log.is_file() else []
+            if sum('"unet"' in line for line in lines) >= 3:
                 break
             time.sleep(0.02)
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+        os.kill(process.pid, sign)
+        process.wait(timeout=60)
     finally:
-        process.kill()
-        process.wait()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process
+
+
+def test_sigkilled_process_resumes_to_the_same_weights(trained_text, tmp_path, cli):
+    out = tmp_path / "killed"
+    signal_in_the_unet_phase(out, signal.SIGKILL, "--checkpoint-every", 1)
     assert not (out / "model").exists()
-    assert 3 <= json.loads(latest.read_text())["step"] < UNET_STEPS
+    checkpoint = json.loads((out / "checkpoints" / "latest.json").read_text())
+    assert checkpoint["phase"] == "unet" and 2 <= checkpoint["step"] < UNET_STEPS  # killed in the middle of the UNet phase
     outcome = cli("train-prior", "text", "--out", out, "--resume", "--checkpoint-every", 100, "--quiet")
     assert outcome.code == 0, outcome.stderr[-2000:]
+    assert_identical(out, trained_text.out)
+
+
+def test_ctrl_c_checkpoints_the_step_it_stopped_at_and_exits_130(trained_text, tmp_path, cli):
+    out = tmp_path / "interrupted"
+    process = signal_in_the_unet_phase(out, signal.SIGINT, "--checkpoint-every", 100)
+    assert process.returncode == 130, process.stderr.read().decode()[-2000:]
+    assert process.stderr.read().decode().strip().splitlines()[-1] == "interrupted"
+    checkpoint = json.loads((out / "checkpoints" / "latest.json").read_text())
+    logged = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    assert checkpoint["phase"] == logged["phase"] == "unet" and checkpoint["step"] == logged["step"] >= 3  # not a multiple of 100
+    assert cli("train-prior", "text", "--out", out, "--resume", "--quiet").code == 0
     assert_identical(out, trained_text.out)
 
 
