@@ -20,6 +20,7 @@ from dreamlift.commands import presets as presets_command
 from dreamlift.commands import refine as refine_command
 from dreamlift.commands import render as render_command
 from dreamlift.commands import text as text_command
+from dreamlift.commands import train_prior as train_prior_command
 from dreamlift.commands import view as view_command
 
 COMMANDS = {
@@ -34,6 +35,7 @@ COMMANDS = {
     "presets": (presets_command, "list the named presets (--preset NAME), or print one's settings"),
     "convert": (convert_command, "a Zero-1-to-3 checkpoint (zero123-xl.ckpt, stable_zero123.ckpt) to a diffusers folder of safetensors"),
     "app": (app_command, "a local web app: submit a prompt or an image, watch it train, download the asset"),
+    "train-prior": (train_prior_command, "train a small text (Stable Diffusion layout) or view (Zero-1-to-3 layout) prior on toy-world renders"),
 }
 
 
