@@ -1210,3 +1210,50 @@ def test_a_full_disk_at_a_preview_or_a_log_line(cli, tmp_path, monkeypatch, wher
         "no space left on device writing", "free space and run again with --resume"
     )
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+# ----------------------------------------------------------------------------- stages and the run-folder lock (issue 28)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["export", "{run}", "--stage", "2"], ["has no refined surface (stage 2)", "--stage 1"]),
+        (["render", "{run}", "--elevation", "0", "--azimuth", "0", "--stage", "2", "--out", "{tmp}/v.png"], ["has no refined surface"]),
+        (["eval", "{run}", "--truth", "a red cube", "--stage", "2"], ["has no refined surface"]),
+        (["export", "{run}", "--stage", "3"], ["invalid choice: '3'"]),
+        (["text", "a red cube", "--out", "{tmp}/new", "--threads", "0"], ["--threads", "positive whole number"]),
+        (["text", "a red cube", "--out", "{tmp}/new", "--refine-steps", "-2"], ["--refine-steps", "positive whole number"]),
+    ],
+    ids=["export-stage-2", "render-stage-2", "eval-stage-2", "stage-3", "threads-0", "refine-steps-negative"],
+)
+def test_a_stage_the_run_does_not_have_or_a_bad_stage_option(cli, run_copy, tmp_path, args, words):
+    argv = [a.format(run=run_copy, tmp=tmp_path) for a in args]
+    cli(*argv, unchanged=tmp_path).one_line_error(*words)
+
+
+def test_a_bad_dreamlift_threads_is_one_line_before_anything_is_written(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("DREAMLIFT_THREADS", "lots")
+    cli("text", "a red cube", "--out", tmp_path / "new", "--steps", "2", unchanged=tmp_path).one_line_error(
+        "DREAMLIFT_THREADS must be a whole number of threads, got 'lots'"
+    )
+
+
+def test_a_second_writer_of_a_run_folder_is_refused_naming_the_holder(cli, run_copy):
+    """A run (or refine, export) on a folder another process writes: one line naming that process, nothing touched."""
+    import subprocess
+    import sys
+
+    hold = "import sys, time; from dreamlift.pipeline.lock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(run_copy)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        for argv in (
+            ["text", "a red cube", "--out", run_copy, "--resume", "--steps", "6", "--quiet"],
+            ["export", run_copy],
+            ["refine", run_copy, "--steps", "2", "--quiet"],
+        ):
+            cli(*argv, unchanged=run_copy).one_line_error(f"is in use by process {holder.pid}", "wait for it to finish")
+    finally:
+        holder.kill()
+        holder.wait()
