@@ -133,3 +133,27 @@ def upturned_cup_sdf(points):
     from dreamlift.export.analytic import box_sdf
 
     return torch.maximum(box_sdf((-0.5,) * 3, (0.5,) * 3)(points), -box_sdf((-0.3, -0.6, -0.3), (0.3, 0.2, 0.3))(points))
+
+
+def offline_single_thread(monkeypatch):
+    """A fixture's body (``yield from``): one torch thread (tiny models run fastest so on a shared CPU, and bit-exact
+    comparisons across processes need one count), Hugging Face offline, and any network connection fails the test."""
+    import socket
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    attempts = []
+
+    def refuse(sock, address, *args):
+        attempts.append(address)
+        raise OSError(f"network access attempted in a test: {address}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args, **kwargs: refuse(None, host))
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    yield
+    torch.set_num_threads(threads)
+    assert not attempts, f"tried to reach the network: {attempts}"

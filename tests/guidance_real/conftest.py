@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _helpers import offline_single_thread
 import torch
 
 from . import tiny_models
@@ -47,19 +47,5 @@ def tiny(tmp_path_factory) -> TinyModels:
 
 @pytest.fixture(autouse=True)
 def one_thread_offline(monkeypatch):
-    """Tiny models run fastest single-threaded on a shared CPU; any attempt to open a network connection fails the test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    attempts = []
-
-    def refuse(sock, address, *args):
-        attempts.append(address)
-        raise OSError(f"network access attempted in a test: {address}")
-
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args, **kwargs: refuse(None, host))
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    yield
-    torch.set_num_threads(threads)
-    assert not attempts, f"tried to reach the network: {attempts}"
+    """One torch thread, offline, no network (:func:`_helpers.offline_single_thread`)."""
+    yield from offline_single_thread(monkeypatch)

@@ -14,26 +14,15 @@ from pathlib import Path
 
 import torch
 
+from dreamlift.learned.tokenizer import byte_characters
+
 TOKENIZER_MAX_LENGTH = 77
-
-
-def _byte_characters() -> list[str]:
-    """The 256 printable characters GPT-2/CLIP byte-level BPE uses for the bytes 0..255."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    codes, extra = list(printable), 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    table = dict(zip(printable, codes))
-    return [chr(table[b]) for b in range(256)]
 
 
 def write_clip_tokenizer_files(folder: Path) -> tuple[Path, Path]:
     """A CLIP BPE vocabulary with no merges: 256 byte characters, the same with ``</w>``, and the two special tokens."""
     folder.mkdir(parents=True, exist_ok=True)
-    characters = _byte_characters()
+    characters = byte_characters()
     vocab = {c: i for i, c in enumerate(characters)}
     vocab.update({c + "</w>": 256 + i for i, c in enumerate(characters)})
     vocab["<|startoftext|>"] = 512
