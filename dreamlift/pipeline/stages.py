@@ -144,11 +144,21 @@ def stage1_guidance(config, inputs):
     guidance = config.prior.setup(inputs)
     if config.image is None:
         return guidance
-    from dreamlift.guidance.base import GuidanceInputs
     from dreamlift.guidance.combined import with_text_prior
 
-    turn = inputs.candidates[0].turn if inputs.candidates else None  # the recognised turn: where the text prior's front is
-    return with_text_prior(guidance, config.image.text, GuidanceInputs(prompt=config.prompt, device=inputs.device), turn)
+    return with_text_prior(guidance, config.image.text, _text_inputs(config, inputs), _recognised_turn(inputs))
+
+
+def _text_inputs(config, inputs):
+    """What an image run's text prior (``--prompt``) is set up with."""
+    from dreamlift.guidance.base import GuidanceInputs
+
+    return GuidanceInputs(prompt=config.prompt, device=inputs.device)
+
+
+def _recognised_turn(inputs) -> float | None:
+    """The toy view prior's recognised turn (where the text prior's front is), or None."""
+    return inputs.candidates[0].turn if inputs.candidates else None
 
 
 def stage2_guidance(config, inputs, loaded=None):
@@ -165,12 +175,9 @@ def stage2_guidance(config, inputs, loaded=None):
     guidance = _retargeted(config.prior, config.refine, inputs, loaded.image if combined else loaded)
     if config.image is None or not (config.prompt or "").strip():
         return guidance
-    from dreamlift.guidance.base import GuidanceInputs
-
-    text_inputs = GuidanceInputs(prompt=config.prompt, device=inputs.device)
+    text_inputs = _text_inputs(config, inputs)
     text = _retargeted(config.image.text.prior, config.refine, text_inputs, loaded.text if combined else None)
-    turn = inputs.candidates[0].turn if inputs.candidates else None
-    return with_text_prior(guidance, config.image.text, text_inputs, turn, text=text)
+    return with_text_prior(guidance, config.image.text, text_inputs, _recognised_turn(inputs), text=text)
 
 
 def _retargeted(prior, refine, inputs, loaded):
