@@ -19,7 +19,7 @@ from dreamlift.refine.config import RefineConfig
 from dreamlift.rendering.settings import VIEW_SOURCES, CameraRanges, OccupancyConfig, RenderConfig, ShadingSchedule
 from dreamlift.scene.settings import BackgroundKind, FieldConfig
 from dreamlift.distillation.image_settings import ImageSettings
-from dreamlift.training.seed import SEED_LIMIT, check_seed
+from dreamlift.training.seed import check_seed
 
 MAX_STEPS = 1_000_000
 """The most training steps (and steps between checkpoints, previews, logs) a run takes, from every front end."""
@@ -72,7 +72,7 @@ SETTING_RANGES: dict[str, tuple[float, float] | None] = {
     "prior.timesteps.anneal_until": _FRACTION,
     "prior.resolution": _PIXELS, "prior.renders_per_object": (1, 8192), "prior.unconditional_renders_per_object": (1, 1024),
     "prior.azimuth_window": _DEGREES, "prior.elevation_window": _DEGREES, "prior.guidance_scale": (0.0, 1000.0),
-    "prior.seed": (0, SEED_LIMIT - 1), "prior.supersample": (1, 4),
+    "prior.seed": (0, 2**63 - 1), "prior.supersample": (1, 4),
     "prior.front_half_angle": _DEGREES, "prior.back_half_angle": _DEGREES, "prior.overhead_elevation": (-90.0, 90.0),
     "prior.perp_neg_weight": (0.0, 100.0), "prior.perp_neg_front_decay": (0.0, 1000.0), "prior.perp_neg_side_decay": (0.0, 1000.0),
     "prior.max_text_length": (1, 512),

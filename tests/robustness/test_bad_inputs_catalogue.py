@@ -868,6 +868,7 @@ def test_every_numeric_setting_has_a_range():
         ("prior.renders_per_object=0", ["prior.renders_per_object 0 is out of range: use 1 to 8192"]),
         ("refine.steps=100000000", ["refine.steps 100000000 is out of range: use 1 to 1000000"]),
         ("render.samples_per_ray=1000000", ["render.samples_per_ray 1000000 is out of range: use 2 to 1024"]),
+        ("prior.seed=18446744073709551615", ["prior.seed 18446744073709551615 is out of range: use 0 to 9223372036854775807"]),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
