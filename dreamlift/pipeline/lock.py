@@ -12,9 +12,7 @@ import os
 from pathlib import Path
 
 from dreamlift.errors import DreamliftError
-
-LOCK_FILE = ".lock"
-"""The lock's file name inside a run folder."""
+from dreamlift.training.run_folder import LOCK_FILE
 
 
 class RunFolderBusy(DreamliftError):

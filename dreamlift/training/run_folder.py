@@ -24,6 +24,8 @@ RUN_FORMAT = 2
 upgraded in memory (:func:`upgrade_format_1`); other formats cannot be resumed."""
 
 
+LOCK_FILE = ".lock"
+"""The run folder's writer lock (:class:`dreamlift.pipeline.lock.RunLock`): its holder's PID; left behind by a crash, harmless."""
 TEMPORARY_PATTERNS = (".*.tmp", ".write-test-*")
 """Names of the temporary files a killed process can leave (``_atomic`` temp files, write tests)."""
 RUN_SUBFOLDERS = (".", "checkpoints", "previews", "inputs")
@@ -92,13 +94,16 @@ RUN_FILES = ("config.json", "log.jsonl", "checkpoints", "previews", "refine", "i
 
 def _check_empty(folder: Path) -> None:
     """Refuse a new run in an existing folder that holds anything (a user's own files: ``--out .``), naming a file the
-    run would overwrite if there is one; temporary files a killed dreamlift left do not count."""
+    run would overwrite if there is one; temporary files and the lock file a killed dreamlift left do not count (a run
+    that holds the lock now is refused by the lock, naming it)."""
     import fnmatch
 
     if not folder.is_dir():
         return
     try:
-        names = sorted(p.name for p in folder.iterdir() if not any(fnmatch.fnmatch(p.name, t) for t in TEMPORARY_PATTERNS))
+        names = sorted(
+            p.name for p in folder.iterdir() if p.name != LOCK_FILE and not any(fnmatch.fnmatch(p.name, t) for t in TEMPORARY_PATTERNS)
+        )
     except OSError as error:
         raise DreamliftError(f"cannot read output folder {folder}: {error.strerror or error.__class__.__name__}; choose another --out") from None
     if not names:
