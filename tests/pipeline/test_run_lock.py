@@ -67,3 +67,12 @@ def test_two_runs_into_one_folder_one_runs_the_other_exits_2_and_resume_after_ki
     assert resumed.returncode == 0, stderr.decode()[-2000:]
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 300 and [r["step"] for r in rows] == sorted({r["step"] for r in rows})
+
+
+def test_a_lock_file_left_by_a_run_killed_before_its_config_is_no_obstacle(tmp_path, cli):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / LOCK_FILE).write_text("12345\n")  # the holder died before it wrote config.json
+    done = cli("text", "a red cube", "--out", out, "--steps", 2, "--refine", "off", "--no-export", "--quiet")
+    assert done.code == 0, done.stderr
+    assert (out / "config.json").is_file() and (out / LOCK_FILE).read_text().strip() == str(os.getpid())
