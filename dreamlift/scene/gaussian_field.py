@@ -22,7 +22,7 @@ import math
 import torch
 from torch import Tensor
 
-from dreamlift.rendering.splatting.project import MAX_ALPHA, covariances
+from dreamlift.scene.splats import MAX_ALPHA, covariances
 from dreamlift.scene.gaussians import GaussianModel
 from dreamlift.scene.normals import finite_difference_normals
 

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from dreamlift.rendering import raster_torch
 from dreamlift.rendering.cameras import OrbitCameras
+from dreamlift.scene.splats import MAX_ALPHA, Splats, covariances, quaternion_to_matrix  # noqa: F401 - re-exported
 
 NEAR_PLANE = raster_torch.NEAR_PLANE
 """Gaussians whose mean is closer to the camera plane than this (view depth) are culled."""
@@ -32,50 +33,8 @@ LOW_PASS = 0.3
 """Pixels² added to every 2D covariance (the EWA low-pass filter)."""
 MIN_ALPHA = 1.0 / 255.0
 """A (pixel, Gaussian) pair with a smaller alpha is skipped."""
-MAX_ALPHA = 0.99
-"""Alphas are clamped to at most this."""
 JACOBIAN_CLAMP = 1.3
 """The Jacobian's ``x/z``, ``y/z`` are clamped to this many times ``tan(fovy / 2)``."""
-
-
-@dataclass
-class Splats:
-    """The rasteriser's input: ``N`` Gaussians (raw parameters, as optimised).
-
-    ``means (N, 3)`` world positions; ``log_scales (N, 3)`` logs of the standard deviations along the
-    Gaussian's own axes; ``quaternions (N, 4)`` ``(w, x, y, z)``, any length (normalised here);
-    ``opacity_logits (N,)``; ``colours (N, 3)`` albedo in [0, 1].
-    """
-
-    means: Tensor
-    log_scales: Tensor
-    quaternions: Tensor
-    opacity_logits: Tensor
-    colours: Tensor
-
-    def __len__(self) -> int:
-        return int(self.means.shape[0])
-
-    @property
-    def opacities(self) -> Tensor:
-        return torch.sigmoid(self.opacity_logits)
-
-
-def quaternion_to_matrix(quaternions: Tensor) -> Tensor:
-    """Rotation matrices ``(N, 3, 3)`` of quaternions ``(N, 4)`` ``(w, x, y, z)`` (normalised here)."""
-    w, x, y, z = torch.nn.functional.normalize(quaternions, dim=-1).unbind(-1)
-    rows = (
-        (1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)),
-        (2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)),
-        (2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)),
-    )
-    return torch.stack([torch.stack(row, dim=-1) for row in rows], dim=-2)
-
-
-def covariances(log_scales: Tensor, quaternions: Tensor) -> Tensor:
-    """World covariances ``R S Sᵀ Rᵀ`` ``(N, 3, 3)``."""
-    factor = quaternion_to_matrix(quaternions) * torch.exp(log_scales)[:, None, :]
-    return factor @ factor.transpose(-1, -2)
 
 
 def facing_normals(splats: Splats, camera_centres: Tensor) -> Tensor:
