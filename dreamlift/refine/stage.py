@@ -81,11 +81,11 @@ class Refiner(DistillationLoop):
         self.field = copy.deepcopy(stage1.field).train().to(self.device)
         self.background = copy.deepcopy(stage1.background).train().to(self.device)
         occupancy = stage1.occupancy
-        grid = tet_grid(refine.tet_resolution, config.nerf.bound)
+        grid = tet_grid(refine.tet_resolution, config.scene_bound)
         if list_checkpoints(self.stage_folder / "checkpoints"):
             sdf = torch.zeros(grid.vertices.shape[0])  # replaced by the checkpoint's on resume
         else:
-            sdf = initial_sdf(self.field, occupancy, refine.tet_resolution, config.nerf.bound, refine.initial_level).reshape(-1)
+            sdf = initial_sdf(self.field, occupancy, refine.tet_resolution, config.scene_bound, refine.initial_level).reshape(-1)
             if refine.fill_unseen:
                 sdf[unseen_outside(sdf, grid, range_cameras(config.cameras))] = -0.5 * grid.spacing
         self.geometry = DMTetGeometry(grid, sdf, refine.max_shift).to(self.device)
