@@ -135,3 +135,14 @@ def test_means_learning_rate_follows_the_3dgs_schedule():
     assert rates.means_at(0) == pytest.approx(1e-3 * 0.02)  # delay_mult at the start
     assert rates.means_at(300) == pytest.approx(2e-5) and rates.means_at(900) == pytest.approx(2e-5)
     assert rates.means_at(150) == pytest.approx((0.02 + 0.98 * 2**-0.5) * (1e-3 * 2e-5) ** 0.5)
+
+
+def test_the_viewer_serves_a_runs_splats(tmp_path):
+    from dreamlift.web.runs import Run as ViewedRun
+    from dreamlift.web.runs import served_file
+
+    (tmp_path / "splats.ply").write_bytes(b"ply\n")
+    (tmp_path / "other.ply").write_bytes(b"ply\n")
+    run = ViewedRun(id="r", path=tmp_path)
+    assert served_file(run, "splats.ply") == tmp_path / "splats.ply"
+    assert served_file(run, "other.ply") is None
