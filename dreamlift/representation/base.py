@@ -36,7 +36,7 @@ class Representation(Protocol):
     field: Field
     """The :class:`~dreamlift.scene.field.Field` view that export and refinement read (live: it follows training)."""
     occupancy: object | None
-    """Empty-space skipping for volume renders of :meth:`field` (the NeRF's grid; None for Gaussians)."""
+    """Empty-space skipping for volume renders of :attr:`field` (the NeRF's grid; the Gaussians make one from their density)."""
 
     def render(
         self, cameras: OrbitCameras, size: int, shading: ShadingMode, lights: Lights | None,

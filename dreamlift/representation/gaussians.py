@@ -16,10 +16,13 @@ accumulated statistics) and ``background``, so a resumed run densifies as the un
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import Tensor
 
 from dreamlift.rendering.cameras import OrbitCameras
+from dreamlift.rendering.occupancy import OccupancyGrid
 from dreamlift.rendering.renderer import RenderOutput
 from dreamlift.rendering.shading import Lights, ShadingMode
 from dreamlift.rendering.splatting import SplatRender, render_splats
@@ -63,8 +66,6 @@ def splat_backend(choice: str, device: torch.device) -> str:
 class GaussianRepresentation:
     """A :class:`~dreamlift.representation.base.Representation` of 3D Gaussians (see the module docstring)."""
 
-    occupancy = None
-
     def __init__(self, config, device: torch.device):
         """``config``: the run's :class:`~dreamlift.training.config.TrainConfig` (its ``representation`` is Gaussian)."""
         self.config = config
@@ -74,6 +75,21 @@ class GaussianRepresentation:
         self.background = Background(config.background).to(device)
         self.backend = splat_backend(self.settings.backend, device)
         self._train_render: tuple[SplatRender, int] | None = None
+        self._occupancy: tuple[tuple, OccupancyGrid] | None = None
+
+    @property
+    def occupancy(self) -> OccupancyGrid:
+        """An occupancy grid of the Gaussians' density (the run's ``occupancy`` settings, twice as fine, dilated), so that
+        volume renders of :attr:`field` (export's level fit, views, scores) skip empty space; made when first asked
+        for and again whenever the Gaussians have changed since."""
+        key = self.field._key()
+        if self._occupancy is None or self._occupancy[0] != key:
+            settings = dataclasses.replace(self.config.occupancy, resolution=2 * self.config.occupancy.resolution, dilate=True)
+            grid = OccupancyGrid(settings, self.settings.bound, self.model.means.device)
+            with torch.no_grad():
+                grid.update(self.field.density, torch.Generator(device=self.model.means.device).manual_seed(self.config.seed))
+            self._occupancy = (key, grid)
+        return self._occupancy[1]
 
     def render(
         self, cameras: OrbitCameras, size: int, shading: ShadingMode, lights: Lights | None,

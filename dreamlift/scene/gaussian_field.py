@@ -49,6 +49,10 @@ class GaussianField(nn.Module):
         self.max_cells = max_cells
         self._built_for: tuple | None = None
 
+    def colour_parameters(self) -> list[nn.Parameter]:
+        """What the refinement fine-tunes as the albedo: the Gaussians' colours (not their geometry)."""
+        return [self.model.colour_logits]
+
     def _key(self) -> tuple:
         """What the lookup grid depends on: the geometry tensors' identities, versions and device."""
         model = self.model

@@ -227,7 +227,7 @@ class Stage1:
 
 def load_stage1(run_dir: str | os.PathLike, record: dict[str, Any] | None = None, *, finished: bool = False) -> Stage1:
     """Stage 1 of a run folder from the newest good checkpoint: its representation's field (the
-    :class:`~dreamlift.scene.field.Field` view), background and occupancy grid (None for Gaussians), on the CPU.
+    :class:`~dreamlift.scene.field.Field` view), background and occupancy grid (for Gaussians, made from their density), on the CPU.
 
     ``finished``: refuse a stage 1 that stopped before its ``steps`` (the refinement starts only from a
     finished one). Every failure is a one-line :class:`DreamliftError` that says what to do.

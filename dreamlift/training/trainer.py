@@ -73,7 +73,7 @@ class Trainer(DistillationLoop):
 
     @property
     def occupancy(self):
-        """The NeRF's occupancy grid (None for Gaussians)."""
+        """The occupancy grid of volume renders of the field (the NeRF's own; made from the Gaussians' density)."""
         return self.representation.occupancy
 
     # ----------------------------------------------------------------- state
