@@ -37,7 +37,7 @@ class GaussianField(nn.Module):
 
     A module holding the model (``state_dict`` keys ``model.means`` ...; loading resizes), so it can be
     copied, moved and fine-tuned as a NeRF field is (the refinement's colour field). The lookup grid is
-    built from the Gaussians when first queried and rebuilt whenever their positions or shapes have
+    built from the Gaussians at construction and rebuilt, when queried, whenever their positions or shapes have
     changed since (an optimiser step, densification, a load, a move); the values are computed from the
     live parameters, differentiably.
     """
@@ -48,6 +48,7 @@ class GaussianField(nn.Module):
         self.normal_epsilon = normal_epsilon
         self.max_cells = max_cells
         self._built_for: tuple | None = None
+        self._build()
 
     def colour_parameters(self) -> list[nn.Parameter]:
         """What the refinement fine-tunes as the albedo: the Gaussians' colours (not their geometry)."""
