@@ -82,7 +82,7 @@ class GaussianRepresentation:
         """An occupancy grid of the Gaussians' density (the run's ``occupancy`` settings, twice as fine, dilated), so that
         volume renders of :attr:`field` (export's level fit, views, scores) skip empty space; made when first asked
         for and again whenever the Gaussians have changed since."""
-        key = self.field._key()
+        key = self.field.geometry_key()
         if self._occupancy is None or self._occupancy[0] != key:
             settings = dataclasses.replace(self.config.occupancy, resolution=2 * self.config.occupancy.resolution, dilate=True)
             grid = OccupancyGrid(settings, self.settings.bound, self.model.means.device)

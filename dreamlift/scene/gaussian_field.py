@@ -54,14 +54,14 @@ class GaussianField(nn.Module):
         """What the refinement fine-tunes as the albedo: the Gaussians' colours (not their geometry)."""
         return [self.model.colour_logits]
 
-    def _key(self) -> tuple:
+    def geometry_key(self) -> tuple:
         """What the lookup grid depends on: the geometry tensors' identities, versions and device."""
         model = self.model
         tensors = (model.means, model.log_scales, model.quaternions)
         return tuple((id(t), t._version, t.device) for t in tensors)
 
     def _build(self) -> None:
-        self._built_for = self._key()
+        self._built_for = self.geometry_key()
         with torch.no_grad():
             means = self.model.means.detach()
             self.count = len(means)
@@ -93,7 +93,7 @@ class GaussianField(nn.Module):
 
     def _pairs(self, points: Tensor) -> tuple[Tensor, Tensor]:
         """(point, Gaussian) index pairs whose cell lists meet (points outside the grid have none)."""
-        if self._built_for != self._key():
+        if self._built_for != self.geometry_key():
             self._build()
         with torch.no_grad():
             inside = ((points >= self.origin) & (points < self.origin + self.cell * self.cells)).all(-1)
