@@ -5,7 +5,9 @@
 Each tree runs ``dreamlift text PROMPT --steps N --refine off --no-export --set log_every=1`` in a
 fresh process (``PYTHONPATH`` the tree, one thread), then every logged key but ``seconds`` is compared
 line by line. Prints the lines and keys compared and any difference; exits 1 when the logs differ.
-Extra ``--set`` values (``--set representation.name=gaussians``) are passed to every run.
+Extra ``--set`` values (``--set representation.name=gaussians``) are passed to every run. With
+``--refine-steps N`` the runs refine too (``--refine on --set refine.steps=N``) and ``refine/log.jsonl``
+is compared as well.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ RUN = "import sys; from dreamlift.cli import main; sys.argv[0] = 'dreamlift'; sy
 
 
 def run_tree(tree: Path, out: Path, args: argparse.Namespace) -> list[dict]:
-    command = [sys.executable, "-c", RUN, "text", args.prompt, "--out", str(out), "--steps", str(args.steps), "--refine", "off", "--no-export", "--quiet"]
+    refine = ["--refine", "on", "--set", f"refine.steps={args.refine_steps}", "--set", "refine.log_every=1"] if args.refine_steps else ["--refine", "off"]
+    command = [sys.executable, "-c", RUN, "text", args.prompt, "--out", str(out), "--steps", str(args.steps), *refine, "--no-export", "--quiet"]
     for setting in ["log_every=1", *args.set]:
         command += ["--set", setting]
     env = dict(os.environ, PYTHONPATH=str(tree.resolve()), OMP_NUM_THREADS="1")
     subprocess.run(command, check=True, env=env, cwd=tree)
-    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
+    logs = [out / "log.jsonl"] + ([out / "refine" / "log.jsonl"] if args.refine_steps else [])
+    return [dict(json.loads(line), log=log.relative_to(out).as_posix()) for log in logs for line in log.read_text().splitlines() if line.strip()]
 
 
 def differences(a: list[dict], b: list[dict]) -> list[str]:
@@ -46,6 +50,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--prompt", default="a red cube")
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE for every run")
+    parser.add_argument("--refine-steps", type=int, default=0, help="also refine this many steps and compare refine/log.jsonl")
     args = parser.parse_args()
     if len(args.tree) != 2:
         parser.error("give exactly two --tree")
