@@ -110,7 +110,7 @@ class GaussianRepresentation:
     def before_step(self, step: int, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
         for group in optimizer.param_groups:
             if group.get("name") == "means":
-                group["lr"] = self.settings.learning_rates.means_at(step + 1)
+                group["lr"] = self.settings.learning_rates.means_at(step + 1) * group.get("lr_scale", 1.0)  # a roll-back's halving kept
 
     def after_step(self, step: int, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, float]:
         done, settings = step + 1, self.settings

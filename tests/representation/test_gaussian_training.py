@@ -146,3 +146,29 @@ def test_the_viewer_serves_a_runs_splats(tmp_path):
     run = ViewedRun(id="r", path=tmp_path)
     assert served_file(run, "splats.ply") == tmp_path / "splats.ply"
     assert served_file(run, "other.ply") is None
+
+
+class InjectNaN:
+    """Poisons the loss once at each chosen step."""
+
+    def __init__(self, steps):
+        self.steps = set(steps)
+
+    def losses(self, step, trainer):
+        if step in self.steps:
+            self.steps.discard(step)
+            return {"poison": torch.tensor(float("nan"))}
+        return {}
+
+
+def test_a_roll_back_halves_every_rate_the_schedule_included(tmp_path):
+    config = small_config(steps=16)  # densified at 5, 10 and 15: the roll-back to step 8 restores 8's Gaussians
+    config.representation.init.opacity, config.representation.opacity_reset_every = 0.5, 0
+    trainer = make_trainer(config, tmp_path, hooks=[InjectNaN(range(10, 15))])  # 5 bad steps in a row after the checkpoint at 8
+    summary = trainer.run()
+    assert summary["rollbacks"] == 1 and summary["step"] == 16
+    rates = {group["name"]: group["lr"] for group in trainer.optimizer.param_groups}
+    learning = config.representation.learning_rates
+    assert rates["colour_logits"] == pytest.approx(learning.colour_logits * 0.5)
+    assert rates["means"] == pytest.approx(learning.means_at(16) * 0.5)  # set by the schedule before step 16, then halved
+    assert len(trainer.representation.model) == trainer.optimizer.param_groups[0]["params"][0].shape[0]
