@@ -28,6 +28,9 @@ from dreamlift.scene.normals import finite_difference_normals
 
 CUT = math.sqrt(2.0 * math.log(1e4))
 """Kernels are zero beyond this Mahalanobis distance (``g < 1e-4``)."""
+MAX_POINTS = 16384
+"""Points per pass: a pass holds every (point, Gaussian) pair of its points, about a hundred a point inside a
+trained object, so this bounds its memory (a query of more points goes in passes, with the same values)."""
 EMPTY_WEIGHT = 1e-8
 """The ε of the albedo's weighted mean (its colour is grey)."""
 
@@ -121,7 +124,13 @@ class GaussianField(nn.Module):
         return point, gaussian, rows[:, 9] * kernel
 
     def forward(self, points: Tensor) -> tuple[Tensor, Tensor]:
-        """Density ``(M,)`` and albedo ``(M, 3)`` at ``points (M, 3)``."""
+        """Density ``(M,)`` and albedo ``(M, 3)`` at ``points (M, 3)`` (in passes of ``MAX_POINTS``)."""
+        if len(points) <= MAX_POINTS:
+            return self._values(points)
+        parts = [self._values(part) for part in points.split(MAX_POINTS)]
+        return torch.cat([density for density, _ in parts]), torch.cat([albedo for _, albedo in parts])
+
+    def _values(self, points: Tensor) -> tuple[Tensor, Tensor]:
         point, gaussian, weight = self._weights(points)
         density = points.new_zeros(len(points)).index_add(0, point, weight.to(points.dtype))
         coloured = points.new_zeros(len(points), 3).index_add(0, point, (weight[:, None] * self.model.colours[gaussian]).to(points.dtype))
