@@ -10,7 +10,7 @@ After each, the asset is scored against the toy world's truth: the mesh's volume
 and its silhouette IoU at 128 px (:mod:`bench.refine`'s scores), and the run's own render
 (``dreamlift eval``'s :func:`~dreamlift.evaluation.scores.score_text_run`): silhouette IoU, colour
 error and the Janus check at 32 px. Wall time and peak resident memory are those of each command's
-process (``wait4``); on a shared machine the times are only indicative. Usage::
+process (its ``VmHWM``); on a shared machine the times are only indicative. Usage::
 
     python bench/representations.py --captions "a red cube" "a green tree" --out /tmp/bench-rep
 """
@@ -33,15 +33,26 @@ from text import default_captions  # noqa: E402
 PRESETS = {"nerf": "toy", "gaussians": "toy-gaussians"}
 
 
+CHILD = """
+import atexit, os, sys
+def _peak():
+    with open("/proc/self/status") as status, open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+atexit.register(_peak)
+from dreamlift.cli import main
+sys.argv[0] = "dreamlift"
+sys.exit(main(sys.argv[1:]))
+"""
+"""The command in a child that records its own peak resident memory (``VmHWM``: the process's alone, not its parent's)."""
+
+
 def run(command: list[str]) -> tuple[float, float]:
     """Run ``dreamlift COMMAND``; its wall seconds and peak resident memory (MiB)."""
-    started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "dreamlift.cli", *command], stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise subprocess.CalledProcessError(process.returncode, command)
-    return time.perf_counter() - started, usage.ru_maxrss / 1024.0
+    with tempfile.NamedTemporaryFile(suffix=".peak") as peak:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", CHILD, *command], check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, BENCH_PEAK_FILE=peak.name))
+        seconds = time.perf_counter() - started
+        return seconds, int(Path(peak.name).read_text()) / 1024.0
 
 
 def run_scores(folder: Path, caption: str, stage: str) -> dict:
