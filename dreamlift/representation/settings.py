@@ -131,3 +131,5 @@ class GaussianRepresentationConfig:
 
 RepresentationConfig = Union[NeRFRepresentationConfig, GaussianRepresentationConfig]
 """What stage 1 distils into: ``representation.name`` chooses."""
+REPRESENTATION_CONFIGS = (NeRFRepresentationConfig, GaussianRepresentationConfig)
+"""Every representation's config class, in ``--help`` order."""
