@@ -17,6 +17,15 @@ prior's default preset: :func:`default_preset_name`). Sources, named in the comm
   --guidance_scale 100 5 --t_range 0.2 0.6 --iters 5000``) and threestudio's
   ``configs/magic123-coarse-sd.yaml`` (``lambda_sd 1``, ``lambda_3d_sd 40``, ``lambda_rgb 10000``,
   ``lambda_mask 1000``, elevation −45°..45°, fovy 40°, guidance scales 100 and 5, both t ranges 0.2–0.6).
+* **DreamGaussian**: Tang et al., arXiv 2309.16653; its ``configs/text.yaml`` (``iters 500``,
+  ``num_pts 5000``, ``position_lr_init 0.001``, ``position_lr_final 0.00002``,
+  ``position_lr_delay_mult 0.02``, ``position_lr_max_steps 300``, ``feature_lr 0.01``,
+  ``opacity_lr 0.05``, ``scaling_lr 0.005``, ``rotation_lr 0.005``, ``percent_dense 0.01``,
+  ``density_start_iter 0``, ``density_end_iter 3000``, ``densification_interval 50``,
+  ``opacity_reset_interval 700``, ``densify_grad_threshold 0.01``, ``batch_size 1``, ``radius 2.5``,
+  ``fovy 49.1``, ``invert_bg_prob 0.5``), ``main.py`` (``densify_and_prune(threshold, min_opacity=0.01,
+  extent=0.5, max_screen_size=1)``; render size 128 → 256 → 512 at 30 % and 60 % of the run; elevation
+  −30°..30°) and ``guidance/sd_utils.py`` (guidance scale 100; ``t = (1 − step_ratio)·T`` clipped to 0.02–0.98).
 * **ours**: measured in this project (``bench/text.py``, ``bench/image.py``; figures in
   ``docs/measurements.md``).
 
@@ -35,6 +44,9 @@ from dreamlift.guidance.settings import TimestepSchedule, Weighting
 from dreamlift.rendering.settings import CameraRanges
 from dreamlift.refine.config import RefineConfig
 from dreamlift.rendering.settings import ShadingSchedule
+from dreamlift.representation.settings import GaussianLearningRates, GaussianRepresentationConfig
+from dreamlift.scene.gaussian_settings import DensifyConfig, GaussianConfig
+from dreamlift.scene.settings import BackgroundKind
 from dreamlift.training.config import LossWeights, Ramp, TrainConfig
 from dreamlift.distillation.image_settings import ImageSettings, ReferenceLoss
 
@@ -70,6 +82,72 @@ def toy_text() -> TrainConfig:
             fill_unseen=True,  # ours: the hollow stage 1 can leave under a cone's base is filled (bench/refine.py, docs/measurements.md)
             tet_resolution=48,  # ours: a cube of the grid per 1.3 px at 64 px; thin legs come out better and a step costs 22 % less
         ),
+    )
+
+
+def toy_gaussians() -> TrainConfig:
+    """The toy preset with 3D Gaussians in place of the NeRF (DreamGaussian's recipe at the toy prior's scale; ours: bench/refine.py).
+
+    The same prior, views, step count and refinement as ``toy``; the Gaussians start as DreamGaussian's do (a
+    ball of points), are densified every 100 steps until step 400 and never have their opacity reset (a reset
+    needs hundreds of steps to recover, more than a 600-step run has left).
+    """
+    config = toy_text()
+    config.representation = GaussianRepresentationConfig(
+        # ours: DreamGaussian's ball (num_pts 5000, radius 0.5) sized to TOYWORLD's objects, fewer points (they export
+        # faster), and opaque enough (0.5, DreamGaussian 0.1) that the Gaussians hidden inside stay: the Field's mesh of
+        # a red cube is then solid, mesh IoU 0.42 -> 0.72 at opacity 0.1 -> 0.5 (bench/representations.py)
+        init=GaussianConfig(count=2000, radius=0.6, opacity=0.5),
+        densify=DensifyConfig(grad_threshold=0.01, extent=1.0, max_size=0.2),  # DreamGaussian densify_grad_threshold 0.01; ours: extent the object's radius, none above 0.2
+        densify_from=100,  # ours: after the coarse shape has formed
+        densify_until=400,  # ours: the last 200 steps settle the densified Gaussians
+        densify_every=100,  # ours
+        opacity_reset_every=0,  # ours: no reset in a 600-step run (DreamGaussian: 700, after its 500 steps)
+        learning_rates=GaussianLearningRates(means_steps=600),  # DreamGaussian's rates; the means decay over the whole run
+    )
+    return config
+
+
+def dreamgaussian_text() -> TrainConfig:
+    """DreamGaussian's generative stage with Stable Diffusion (a GPU is advised): 500 steps of Gaussians by SDS."""
+    return TrainConfig(
+        prior=StableDiffusionConfig(
+            guidance_scale=100.0,  # DreamGaussian guidance/sd_utils.py train_step guidance_scale=100
+            timesteps=TimestepSchedule(0.02, 0.98, 0.02, 1.0),  # DreamGaussian anneals t from 0.98 T to 0.02 T (sd_utils: (1 - step_ratio)·T); ours draws t uniformly below that maximum
+            weighting=Weighting.SDS,  # DreamGaussian w = 1 - alphas[t]
+            dtype="auto",  # DreamGaussian fp16=True
+        ),
+        representation=GaussianRepresentationConfig(
+            init=GaussianConfig(count=5000, radius=0.5),  # DreamGaussian num_pts 5000, in a ball of radius 0.5 (gs_renderer initialize)
+            densify=DensifyConfig(
+                grad_threshold=0.01,  # DreamGaussian densify_grad_threshold 0.01
+                percent_dense=0.01,  # DreamGaussian percent_dense 0.01
+                extent=0.5,  # DreamGaussian main.py densify_and_prune(..., extent=0.5, ...)
+                min_opacity=0.01,  # DreamGaussian main.py min_opacity=0.01
+                max_size=0.1,  # 3DGS prunes scales above 0.1·extent when max_screen_size is given (DreamGaussian passes 1; no screen-size prune here)
+            ),
+            densify_from=0,  # DreamGaussian density_start_iter 0
+            densify_until=3000,  # DreamGaussian density_end_iter 3000 (the whole run)
+            densify_every=50,  # DreamGaussian densification_interval 50
+            opacity_reset_every=700,  # DreamGaussian opacity_reset_interval 700 (after its 500 steps: never)
+            learning_rates=GaussianLearningRates(),  # DreamGaussian's (position 0.001 -> 0.00002 over 300 steps, delay 0.02; feature 0.01, opacity 0.05, scaling 0.005, rotation 0.005)
+        ),
+        steps=500,  # DreamGaussian iters 500
+        size=128,  # DreamGaussian main.py render_resolution 128 for the first 30 %
+        size_milestones=((150, 256, 1), (300, 512, 1)),  # DreamGaussian: 256 from 30 %, 512 from 60 % of the run
+        batch_size=1,  # DreamGaussian batch_size 1
+        cameras=CameraRanges(
+            elevation=(-30.0, 30.0),  # DreamGaussian main.py: vertical angle in [-30, 30] for elevation 0
+            azimuth=(-180.0, 180.0),  # DreamGaussian np.random.randint(-180, 180)
+            radius=(3.0, 3.0),  # ours: TOYWORLD's framing (DreamGaussian radius 2.5 for its radius-0.5 start)
+            fovy=(49.1, 49.1),  # DreamGaussian fovy 49.1
+        ),
+        background=BackgroundKind.RANDOM,  # ours: a random colour per render (DreamGaussian: white or black, invert_bg_prob 0.5)
+        shading=ShadingSchedule(albedo_warmup_steps=500),  # DreamGaussian renders albedo (no lighting) throughout
+        losses=LossWeights(),  # DreamGaussian: SDS alone
+        checkpoint_every=100,
+        preview_every=100,
+        refine=RefineConfig(enabled=False),  # DreamGaussian's second stage refines a UV texture (not here); refine.enabled=true runs Magic3D's DMTet on it
     )
 
 
@@ -239,6 +317,8 @@ class Preset:
 
 PRESETS: tuple[Preset, ...] = (
     Preset("toy", "text", "bundled toy prior on a CPU, 600 steps of 32-px renders at its memorised views, then 200 refinement steps at 64 px (about a minute on 2 cores)", toy_text),
+    Preset("toy-gaussians", "text", "toy with 3D Gaussians instead of the NeRF (DreamGaussian's recipe at the toy scale), then 200 refinement steps", toy_gaussians),
+    Preset("dreamgaussian", "text", "Stable Diffusion into 3D Gaussians, DreamGaussian's text.yaml (500 steps, 128 -> 256 -> 512 px, densify every 50)", dreamgaussian_text),
     Preset("sd-dreamfusion", "text", "Stable Diffusion, DreamFusion as threestudio's dreamfusion-sd (64 -> 128 -> 256 px, 10,000 steps)", stable_diffusion_text),
     Preset("sd-perp-neg", "text", "sd-dreamfusion with Perp-Neg against the Janus failure (stable-dreamfusion --perpneg)", lambda: stable_diffusion_text(True)),
     Preset("if-dreamfusion", "text", "DeepFloyd IF stage I, as threestudio's dreamfusion-if (64 -> 128 -> 256 px, 10,000 steps)", deepfloyd_if_text),

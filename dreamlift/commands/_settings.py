@@ -116,6 +116,7 @@ def settings_help(kind: str) -> str:
     from dreamlift.config_tree import leaf_keys, type_name
     from dreamlift.guidance.priors import PRIOR_CONFIGS
     from dreamlift.presets import default_preset_name, preset_config
+    from dreamlift.representation.settings import REPRESENTATION_CONFIGS
 
     default = preset_config("toy" if kind == "text" else "toy-image")
     lines = [f"settings (--set KEY=VALUE or --config FILE; defaults of the preset {'toy' if kind == 'text' else 'toy-image'}):"]
@@ -124,7 +125,10 @@ def settings_help(kind: str) -> str:
         if key == "prior.name":
             choices = "|".join(cls.name for cls in PRIOR_CONFIGS if cls.kind == kind)
             sections.setdefault("run", []).append(_entry(key, choices, value, "Which prior guides the run; each has the settings of its section below."))
-        if key.startswith("prior.") or (key == "image" and value is None):
+        if key == "representation.name":
+            choices = "|".join(cls.name for cls in REPRESENTATION_CONFIGS)
+            sections.setdefault("run", []).append(_entry(key, choices, value, "What stage 1 distils into; each has the settings of its section below."))
+        if key.startswith(("prior.", "representation.")) or (key == "image" and value is None):
             continue
         section = key.split(".")[0] if "." in key else "run"
         sections.setdefault(section, []).append(_entry(key, type_name(hint), value, doc))
@@ -134,6 +138,10 @@ def settings_help(kind: str) -> str:
         prior = preset_config(default_preset_name(cls.name)).prior
         title = f"prior {cls.name} ({cls.description})"
         sections[title] = [_entry(f"prior.{k}", type_name(h), v, d) for k, (h, v, d) in leaf_keys(prior).items() if k != "name"]
+    for cls in REPRESENTATION_CONFIGS:
+        title = f"representation {cls.name} ({cls.description})"
+        entries = [_entry(f"representation.{k}", type_name(h), v, d) for k, (h, v, d) in leaf_keys(cls()).items() if k != "name"]
+        sections[title] = entries or ["  (its settings are the nerf, render and occupancy sections)"]
     for title, entries in sections.items():
         lines.append(f"\n {title}:")
         lines.extend(entries)

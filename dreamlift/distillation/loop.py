@@ -263,6 +263,7 @@ class DistillationLoop:
         self.skipped_steps = max(skipped, self.skipped_steps)
         for group, base in zip(self.optimizer.param_groups, self.base_learning_rates):
             group["lr"] = base * scale**self.rollbacks
+            group["lr_scale"] = scale**self.rollbacks  # for stages whose schedule sets a group's rate every step
         self._log({"step": self.step, "event": "rolled back after non-finite steps", "learning_rate_scale": scale**self.rollbacks})
         self._say(f"non-finite steps: rolled back to step {self.step} with learning rate x{scale ** self.rollbacks:g}")
 

@@ -211,8 +211,9 @@ def _train_stages(config, folder, kind, inputs, guidance, resume, quiet, progres
     _observe(trainer, 1, progress, cancel)
     summary = trainer.run(resume=resume)
     steps = {1: int(summary["step"])}
-    written = ["config.json", "log.jsonl", "checkpoints/", "previews/"]
-    stage1 = SimpleNamespace(field=trainer.field, background=trainer.background, occupancy=trainer.occupancy.to("cpu"))
+    written = ["config.json", "log.jsonl", "checkpoints/", "previews/", *summary.pop("files", [])]
+    occupancy = None if trainer.occupancy is None else trainer.occupancy.to("cpu")
+    stage1 = SimpleNamespace(field=trainer.field, background=trainer.background, occupancy=occupancy)
     refiner = None
     if config.refine.enabled:
         refiner = _refine(config, folder, inputs, stage2_guidance(config, inputs, guidance), stage1, resume, quiet, progress, cancel)

@@ -68,7 +68,7 @@ def load_refined(folder: Path, config, stage1_field) -> RefinedSurface:
     if checkpoint is None:
         detail = f" (damaged: {'; '.join(skipped)})" if skipped else ""
         raise DreamliftError(f"{folder} has no usable refinement checkpoint{detail}: run 'dreamlift refine {folder}' (or --resume it)")
-    grid = tet_grid(config.refine.tet_resolution, config.nerf.bound)
+    grid = tet_grid(config.refine.tet_resolution, config.scene_bound)
     geometry = DMTetGeometry(grid, torch.zeros(grid.vertices.shape[0]), config.refine.max_shift)
     field = copy.deepcopy(stage1_field).cpu()
     try:

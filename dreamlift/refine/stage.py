@@ -61,6 +61,14 @@ def initial_sdf(field: Field, occupancy, resolution: int, bound: float, level_sc
     return sdf_from_density(grid.density, level_scale * fit.level, 2.0 * bound / resolution)
 
 
+def colour_parameters(field) -> list:
+    """The parameters of the stage-1 field the refinement fine-tunes as its colour: the field's ``colour_parameters()``
+    where it has one (3D Gaussians: their colours, so that their geometry, and the lookup grid built on it, stay as
+    stage 1 left them), else all of them (a NeRF: its albedo shares the network with its density)."""
+    own = getattr(field, "colour_parameters", None)
+    return list(own() if own is not None else field.parameters())
+
+
 class Refiner(DistillationLoop):
     """Stage 2 of a run folder (see the module docstring)."""
 
@@ -81,19 +89,22 @@ class Refiner(DistillationLoop):
         self.field = copy.deepcopy(stage1.field).train().to(self.device)
         self.background = copy.deepcopy(stage1.background).train().to(self.device)
         occupancy = stage1.occupancy
-        grid = tet_grid(refine.tet_resolution, config.nerf.bound)
+        grid = tet_grid(refine.tet_resolution, config.scene_bound)
         if list_checkpoints(self.stage_folder / "checkpoints"):
             sdf = torch.zeros(grid.vertices.shape[0])  # replaced by the checkpoint's on resume
         else:
-            sdf = initial_sdf(self.field, occupancy, refine.tet_resolution, config.nerf.bound, refine.initial_level).reshape(-1)
+            sdf = initial_sdf(self.field, occupancy, refine.tet_resolution, config.scene_bound, refine.initial_level).reshape(-1)
             if refine.fill_unseen:
                 sdf[unseen_outside(sdf, grid, range_cameras(config.cameras))] = -0.5 * grid.spacing
         self.geometry = DMTetGeometry(grid, sdf, refine.max_shift).to(self.device)
+        colour = colour_parameters(self.field)
+        for parameter in self.field.parameters():  # what is not fine-tuned needs no gradient
+            parameter.requires_grad_(any(parameter is c for c in colour))
         self.optimizer = adam(
             [
                 {"params": [self.geometry.sdf], "lr": refine.sdf_learning_rate},
                 {"params": [self.geometry.deform], "lr": refine.deform_learning_rate},
-                {"params": list(self.field.parameters()) + list(self.background.parameters()), "lr": refine.colour_learning_rate},
+                {"params": colour + list(self.background.parameters()), "lr": refine.colour_learning_rate},
             ]
         )
         self.remember_learning_rates()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from dreamlift.scene.splats import MAX_ALPHA, covariances
 from dreamlift.scene.gaussians import GaussianModel
@@ -28,28 +28,43 @@ from dreamlift.scene.normals import finite_difference_normals
 
 CUT = math.sqrt(2.0 * math.log(1e4))
 """Kernels are zero beyond this Mahalanobis distance (``g < 1e-4``)."""
+MAX_POINTS = 16384
+"""Points per pass: a pass holds every (point, Gaussian) pair of its points, about a hundred a point inside a
+trained object, so this bounds its memory (a query of more points goes in passes, with the same values)."""
 EMPTY_WEIGHT = 1e-8
 """The ε of the albedo's weighted mean (its colour is grey)."""
 
 
-class GaussianField:
+class GaussianField(nn.Module):
     """A :class:`~dreamlift.scene.field.Field` of the model's Gaussians (see the module docstring).
 
-    The lookup grid is built from the Gaussians at construction (and rebuilt when their count
-    changes); the values are computed from the live parameters, differentiably.
+    A module holding the model (``state_dict`` keys ``model.means`` ...; loading resizes), so it can be
+    copied, moved and fine-tuned as a NeRF field is (the refinement's colour field). The lookup grid is
+    built from the Gaussians at construction and rebuilt, when queried, whenever their positions or shapes have
+    changed since (an optimiser step, densification, a load, a move); the values are computed from the
+    live parameters, differentiably.
     """
 
     def __init__(self, model: GaussianModel, normal_epsilon: float = 1e-2, max_cells: int = 64):
+        super().__init__()
         self.model = model
         self.normal_epsilon = normal_epsilon
         self.max_cells = max_cells
+        self._built_for: tuple | None = None
         self._build()
 
-    def parameters(self):
-        """The model's parameters (render_field reads the device from them)."""
-        return self.model.parameters()
+    def colour_parameters(self) -> list[nn.Parameter]:
+        """What the refinement fine-tunes as the albedo: the Gaussians' colours (not their geometry)."""
+        return [self.model.colour_logits]
+
+    def geometry_key(self) -> tuple:
+        """What the lookup grid depends on: the geometry tensors' identities, versions and device."""
+        model = self.model
+        tensors = (model.means, model.log_scales, model.quaternions)
+        return tuple((id(t), t._version, t.device) for t in tensors)
 
     def _build(self) -> None:
+        self._built_for = self.geometry_key()
         with torch.no_grad():
             means = self.model.means.detach()
             self.count = len(means)
@@ -81,7 +96,7 @@ class GaussianField:
 
     def _pairs(self, points: Tensor) -> tuple[Tensor, Tensor]:
         """(point, Gaussian) index pairs whose cell lists meet (points outside the grid have none)."""
-        if len(self.model) != self.count:
+        if self._built_for != self.geometry_key():
             self._build()
         with torch.no_grad():
             inside = ((points >= self.origin) & (points < self.origin + self.cell * self.cells)).all(-1)
@@ -108,8 +123,14 @@ class GaussianField:
         kernel = torch.where(mahalanobis <= CUT**2, torch.exp(-0.5 * mahalanobis), 0.0)
         return point, gaussian, rows[:, 9] * kernel
 
-    def __call__(self, points: Tensor) -> tuple[Tensor, Tensor]:
-        """Density ``(M,)`` and albedo ``(M, 3)`` at ``points (M, 3)``."""
+    def forward(self, points: Tensor) -> tuple[Tensor, Tensor]:
+        """Density ``(M,)`` and albedo ``(M, 3)`` at ``points (M, 3)`` (in passes of ``MAX_POINTS``)."""
+        if len(points) <= MAX_POINTS:
+            return self._values(points)
+        parts = [self._values(part) for part in points.split(MAX_POINTS)]
+        return torch.cat([density for density, _ in parts]), torch.cat([albedo for _, albedo in parts])
+
+    def _values(self, points: Tensor) -> tuple[Tensor, Tensor]:
         point, gaussian, weight = self._weights(points)
         density = points.new_zeros(len(points)).index_add(0, point, weight.to(points.dtype))
         coloured = points.new_zeros(len(points), 3).index_add(0, point, (weight[:, None] * self.model.colours[gaussian]).to(points.dtype))

@@ -22,8 +22,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from dreamlift.scene.splats import Splats
-from dreamlift.scene.splats import quaternion_to_matrix
+from dreamlift.scene.splats import Splats, quaternion_to_matrix
 from dreamlift.scene.gaussian_settings import DensifyConfig, GaussianConfig
 
 PARAMETERS = ("means", "log_scales", "quaternions", "opacity_logits", "colour_logits")

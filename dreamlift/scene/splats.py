@@ -1,5 +1,9 @@
-"""3D Gaussians as parameters: what a splat scene is, whatever renders it (:mod:`dreamlift.rendering.splatting`)
-or reads it as a field (:mod:`dreamlift.scene.gaussian_field`)."""
+"""3D Gaussians as raw parameters (:class:`Splats`) and their geometry: rotations and covariances.
+
+The rasteriser (:mod:`dreamlift.rendering.splatting`) draws them; the scene's
+:class:`~dreamlift.scene.gaussians.GaussianModel` holds and optimises them. They live in
+``scene`` so that the scene does not import the renderer (the renderer imports the scene).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import torch
 from torch import Tensor
 
 MAX_ALPHA = 0.99
-"""A Gaussian's alpha is clamped to at most this (3DGS), when rendered and when read as a field."""
+"""Alphas are clamped to at most this (the rasteriser's, and the Gaussian field's opacity cap)."""
 
 
 @dataclass

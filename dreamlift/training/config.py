@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.priors import PriorConfig, ToyPriorConfig
 from dreamlift.refine.config import RefineConfig
+from dreamlift.representation.settings import NeRFRepresentationConfig, RepresentationConfig
 from dreamlift.rendering.settings import VIEW_SOURCES, CameraRanges, OccupancyConfig, RenderConfig, ShadingSchedule
 from dreamlift.scene.settings import BackgroundKind, FieldConfig
 from dreamlift.distillation.image_settings import ImageSettings
@@ -157,8 +158,11 @@ class TrainConfig:
     """Training views: ``random`` (cameras in ``cameras``' ranges, head lights jittered as ``shading`` says) or
     ``memorised`` (among a memory prior's memorised views, each with its render's light, where the prior's score
     points at that view's own render; a learned prior has none and gets random ones)."""
+    representation: RepresentationConfig = field(default_factory=NeRFRepresentationConfig)
+    """What stage 1 distils into, chosen by ``representation.name``: ``nerf`` (the ``nerf``, ``render`` and
+    ``occupancy`` sections below) or ``gaussians`` (3D Gaussians, DreamGaussian; its settings in this section)."""
     nerf: FieldConfig = field(default_factory=FieldConfig)
-    """The NeRF field."""
+    """The NeRF field (``representation.name=nerf``)."""
     render: RenderConfig = field(default_factory=RenderConfig)
     """The volume renderer."""
     occupancy: OccupancyConfig = field(default_factory=OccupancyConfig)
@@ -189,6 +193,11 @@ class TrainConfig:
     """Stage 2: mesh refinement after the NeRF (DMTet); ``refine.enabled`` turns it on."""
     turntable_size: int = 512
     """Width and height of turntable.mp4 in pixels, rendered from the final mesh."""
+
+    @property
+    def scene_bound(self) -> float:
+        """Half-size of the scene's cube ``[-bound, bound]³`` (world units) that export and refinement sample."""
+        return self.representation.scene_bound(self)
 
     def training_view_at(self, step: int) -> tuple[int, int]:
         """``(render size, cameras per step)`` of training step ``step``: ``size_milestones``' last row at or
@@ -234,6 +243,7 @@ class TrainConfig:
         if self.views not in VIEW_SOURCES:
             raise DreamliftError(f"views is {self.views!r}: use one of {', '.join(VIEW_SOURCES)}")
         self.nerf.validate()
+        self.representation.validate()
         self.prior.validate()
         if self.image is not None:
             self.image.validate()

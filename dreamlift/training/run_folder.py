@@ -266,15 +266,15 @@ class Stage1:
 
 
 def load_stage1(run_dir: str | os.PathLike, record: dict[str, Any] | None = None, *, finished: bool = False) -> Stage1:
-    """The stage-1 NeRF of a run folder (its field, background and occupancy grid) from the newest good checkpoint.
+    """Stage 1 of a run folder from the newest good checkpoint: its representation's field (the
+    :class:`~dreamlift.scene.field.Field` view), background and occupancy grid (for Gaussians, made from their density), on the CPU.
 
     ``finished``: refuse a stage 1 that stopped before its ``steps`` (the refinement starts only from a
     finished one). Every failure is a one-line :class:`DreamliftError` that says what to do.
     """
+    import torch
+
     from dreamlift.distillation.checkpoint import fallback_note, load_latest_checkpoint, prefixed
-    from dreamlift.rendering.occupancy import OccupancyGrid
-    from dreamlift.scene.background import Background
-    from dreamlift.scene.field import NeRFField
 
     folder = Path(run_dir)
     if not folder.is_dir():
@@ -299,24 +299,22 @@ def load_stage1(run_dir: str | os.PathLike, record: dict[str, Any] | None = None
             f"stage 1 of {folder} stopped at step {checkpoint.step} of {config.steps}: finish it with --resume before refining"
         )
     try:
-        field = NeRFField(config.nerf)
-        background = Background(config.background)
-        occupancy = OccupancyGrid(config.occupancy, config.nerf.bound)
+        representation = config.representation.setup(config, torch.device("cpu"))
     except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as error:
         raise DreamliftError(f"{folder / 'config.json'} is damaged ({error.__class__.__name__}): start a new run") from None
     try:
-        field.load_state_dict(prefixed(checkpoint.tensors, "field"))
-        background.load_state_dict(prefixed(checkpoint.tensors, "background"))
-        occupancy.load_state_dict(prefixed(checkpoint.tensors, "occupancy"))
+        for prefix, part in representation.checkpointed().items():
+            part.load_state_dict(prefixed(checkpoint.tensors, prefix))
     except (RuntimeError, KeyError):
         raise DreamliftError(
             f"the checkpoint {checkpoint.name} in {folder} does not match the run's config.json (tensor names or shapes differ): "
             "the folder is damaged or mixes two runs"
         ) from None
+    field = representation.field
     field.eval()
     return Stage1(
-        path=folder, config=config, kind=record["kind"], field=field, background=background, occupancy=occupancy,
-        step=checkpoint.step, skipped=list(skipped), fallback=fallback_note(checkpoint, skipped),
+        path=folder, config=config, kind=record["kind"], field=field, background=representation.background,
+        occupancy=representation.occupancy, step=checkpoint.step, skipped=list(skipped), fallback=fallback_note(checkpoint, skipped),
     )
 
 

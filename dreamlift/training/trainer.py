@@ -1,9 +1,10 @@
-"""Stage 1: a NeRF distilled from the guidance (the loop itself is :mod:`dreamlift.distillation.loop`).
+"""Stage 1: a representation distilled from the guidance (the loop itself is :mod:`dreamlift.distillation.loop`).
 
-One step: sample cameras and lights → render (skipping empty space) → the guidance's
-SDS loss + regularisers (+ any :class:`TrainingHook` losses, e.g. the reference view
-of image runs) → Adam step. Every ``occupancy.update_every`` steps the occupancy grid
-is refreshed. All randomness comes from one ``torch.Generator`` seeded by
+The scene is the run's :class:`~dreamlift.representation.base.Representation` (``representation.name``:
+a NeRF, or 3D Gaussians). One step: the representation's ``before_step`` (the NeRF refreshes its
+occupancy grid) → sample cameras and lights → render → the guidance's SDS loss + regularisers
+(+ any :class:`TrainingHook` losses, e.g. the reference view of image runs) → Adam step → its
+``after_step`` (the Gaussians densify and prune). All randomness comes from one ``torch.Generator`` seeded by
 ``config.seed`` and saved in checkpoints. The stage's files are the run folder's
 ``checkpoints/``, ``log.jsonl`` and ``previews/``.
 """
@@ -22,12 +23,9 @@ from dreamlift._atomic import write_json, write_png, write_text
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import Guidance
 from dreamlift.rendering.cameras import OrbitCameras
-from dreamlift.rendering.occupancy import OccupancyGrid
-from dreamlift.rendering.renderer import RenderOutput, VolumeRenderer
+from dreamlift.rendering.renderer import RenderOutput
 from dreamlift.rendering.views import PREVIEW_VIEWS
 from dreamlift.rendering.shading import Lights, ShadingMode, head_lights
-from dreamlift.scene.background import Background
-from dreamlift.scene.field import NeRFField
 from dreamlift.distillation.loop import DistillationLoop, guidance_extras, RunInterrupted, StepRecord, adam
 from dreamlift.config_tree import to_dict
 from dreamlift.training.config import TrainConfig
@@ -46,7 +44,7 @@ class TrainingHook(Protocol):
 
 
 class Trainer(DistillationLoop):
-    """Trains a :class:`NeRFField` in a run folder against a :class:`Guidance`."""
+    """Trains the run's representation in a run folder against a :class:`Guidance`."""
 
     def __init__(self, config: TrainConfig, folder: Path, guidance: Guidance, kind: str = "text", hooks: list[TrainingHook] | None = None, show_progress: bool = True):
         super().__init__(Path(folder), config, show_progress)
@@ -57,25 +55,37 @@ class Trainer(DistillationLoop):
         self.hooks = list(hooks or [])
         self.device = resolve_device(config)
         torch.manual_seed(config.seed)
-        self.field = NeRFField(config.nerf).to(self.device)
-        self.background = Background(config.background).to(self.device)
-        self.occupancy = OccupancyGrid(config.occupancy, config.nerf.bound, self.device)
-        self.renderer = VolumeRenderer(config.render, self.occupancy)
+        self.representation = config.representation.setup(config, self.device)
         self._memorised = guidance.memorised_views() if config.views == "memorised" else None
-        encoding_params = list(self.field.encoding.parameters())
-        other_params = list(self.field.mlp.parameters()) + list(self.background.parameters())
-        self.optimizer = adam(
-            [
-                {"params": encoding_params, "lr": config.learning_rate},
-                {"params": other_params, "lr": config.mlp_learning_rate},
-            ]
-        )
+        self.optimizer = adam(self.representation.parameter_groups())
         self.remember_learning_rates()
         self.generator = torch.Generator().manual_seed(config.seed)
 
+    # ----------------------------------------------------------------- the representation
+    @property
+    def field(self):
+        """The representation's :class:`~dreamlift.scene.field.Field` view."""
+        return self.representation.field
+
+    @property
+    def background(self):
+        return self.representation.background
+
+    @property
+    def occupancy(self):
+        """The occupancy grid of volume renders of the field (the NeRF's own; made from the Gaussians' density)."""
+        return self.representation.occupancy
+
     # ----------------------------------------------------------------- state
     def checkpointed(self) -> dict[str, object]:
-        return {"field": self.field, "background": self.background, "occupancy": self.occupancy}
+        return self.representation.checkpointed()
+
+    def load_model_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Load the representation's parts, then hand the optimiser its (possibly resized, so new) parameters."""
+        super().load_model_tensors(tensors)
+        for group, fresh in zip(self.optimizer.param_groups, self.representation.parameter_groups(), strict=True):
+            group["params"] = list(fresh["params"])
+        self.optimizer.state.clear()  # the checkpoint's optimiser state is loaded next
 
     def write_config(self) -> None:
         record = {
@@ -99,19 +109,17 @@ class Trainer(DistillationLoop):
         """The field from ``cameras`` at this step's size; ``lights`` (None: drawn as ``config.shading`` says)."""
         if lights is None:
             lights = draw_lights(cameras, self.config.shading, self.generator)
-        return self.renderer.render(
-            self.field, cameras, self.config.training_view_at(self.step)[0], shading=shading, lights=lights, background=self.background, generator=self.generator
-        )
+        size = self.config.training_view_at(self.step)[0]
+        return self.representation.render(cameras, size, shading, lights, self.background, self.generator, purpose="train")
 
     def render_reference(self, cameras: OrbitCameras, size: int, shading: ShadingMode, lights) -> RenderOutput:
         """The scene from an image run's input cameras, on white (the reference-view losses' render)."""
-        return self.renderer.render(self.field, cameras, size, shading=shading, lights=lights, background=None, generator=self.generator)
+        return self.representation.render(cameras, size, shading, lights, None, self.generator, purpose="reference")
 
     def train_step(self) -> StepRecord | None:
         """One optimisation step; ``None`` when it was skipped as non-finite."""
         config = self.config
-        if self.step % config.occupancy.update_every == 0:
-            self.occupancy.update(self.field.density, self.generator)
+        self.representation.before_step(self.step, self.optimizer, self.generator)
         cameras, lights = draw_views(self._memorised, config.cameras, config.training_view_at(self.step)[1], self.generator)  # on the CPU
         shading = self.shading_for_step()
         out = self.render_training_view(cameras.to(self.device), shading, None if lights is None else lights.to(self.device))
@@ -134,6 +142,7 @@ class Trainer(DistillationLoop):
             return None
         extras = {f"loss_{k}": float(v.detach()) for k, v in terms.items() if k != "sds"}
         extras.update(guidance_extras(self.guidance))
+        extras.update(self.representation.after_step(self.step, self.optimizer, self.generator))
         return StepRecord(
             step=self.step,
             loss=float(loss.detach()),
@@ -150,7 +159,7 @@ class Trainer(DistillationLoop):
     def render_previews(self, size: int | None = None) -> RenderOutput:
         size = size or self.config.size
         views = PREVIEW_VIEWS.to(self.device)
-        return self.renderer.render(self.field, views, size, shading=ShadingMode.LAMBERTIAN, lights=head_lights(views), stratified=False)
+        return self.representation.render(views, size, ShadingMode.LAMBERTIAN, head_lights(views), None, None, purpose="preview")
 
     def write_previews(self) -> RenderOutput:
         """Write the preview strip of the current step; returns the render (reused at the end of a run)."""
@@ -167,4 +176,5 @@ class Trainer(DistillationLoop):
                 f"the scene is empty after {self.step} steps (opacity below 0.5 everywhere); nothing exported. "
                 "Try another --seed, more --steps, or a lower sparsity weight"
             )
-        return {"step": self.step, "coverage": coverage, "skipped_steps": self.skipped_steps, "rollbacks": self.rollbacks}
+        files = self.representation.write_files(self.folder)
+        return {"step": self.step, "coverage": coverage, "skipped_steps": self.skipped_steps, "rollbacks": self.rollbacks, "files": files}

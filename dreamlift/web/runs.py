@@ -26,6 +26,7 @@ SERVED_FILES = (
     "mesh.mtl",
     "mesh.png",
     "mesh.ply",
+    "splats.ply",
     "turntable.mp4",
     "turntable.gif",
     "turntable_depth.mp4",

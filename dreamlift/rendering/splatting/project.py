@@ -25,7 +25,7 @@ from torch import Tensor
 
 from dreamlift.rendering import raster_torch
 from dreamlift.rendering.cameras import OrbitCameras
-from dreamlift.scene.splats import MAX_ALPHA, Splats, covariances, quaternion_to_matrix  # noqa: F401 (the rasteriser's input and maths)
+from dreamlift.scene.splats import MAX_ALPHA, Splats, covariances, quaternion_to_matrix  # noqa: F401 - re-exported
 
 NEAR_PLANE = raster_torch.NEAR_PLANE
 """Gaussians whose mean is closer to the camera plane than this (view depth) are culled."""
