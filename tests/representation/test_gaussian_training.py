@@ -172,3 +172,18 @@ def test_a_roll_back_halves_every_rate_the_schedule_included(tmp_path):
     assert rates["colour_logits"] == pytest.approx(learning.colour_logits * 0.5)
     assert rates["means"] == pytest.approx(learning.means_at(16) * 0.5)  # set by the schedule before step 16, then halved
     assert len(trainer.representation.model) == trainer.optimizer.param_groups[0]["params"][0].shape[0]
+
+
+def test_gaussian_presets_are_complete_runs():
+    from dreamlift.presets import preset_config
+
+    dreamgaussian = preset_config("dreamgaussian")
+    dreamgaussian.prompt = "a red cube"
+    dreamgaussian.validate()
+    representation = dreamgaussian.representation
+    assert (dreamgaussian.steps, representation.densify_every, representation.init.count) == (500, 50, 5000)  # DreamGaussian text.yaml
+    assert dreamgaussian.training_view_at(0)[0] == 128 and dreamgaussian.training_view_at(499)[0] == 512
+    toy = preset_config("toy-gaussians")
+    toy.prompt = "a red cube"
+    toy.validate()
+    assert toy.representation.name == "gaussians" and toy.refine.enabled and toy.steps == preset_config("toy").steps
