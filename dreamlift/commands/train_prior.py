@@ -22,7 +22,7 @@ from dreamlift.errors import DreamliftError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from dreamlift.learned.models import SIZES
+    from dreamlift.learned import SIZE_NAMES
 
     parser.add_argument("kind", choices=("text", "view"), help="text: Stable Diffusion layout; view: Zero-1-to-3 layout")
     parser.add_argument("--out", type=Path, required=True, help="the training folder (config, log, checkpoints, model/)")
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed, default=None, help="random seed (default 0); a CPU run repeats exactly")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default cpu)")
     parser.add_argument("--resume", action="store_true", help="continue the training in --out from its latest checkpoint")
-    parser.add_argument("--size", choices=tuple(SIZES), default=None, help="component sizes (default: default; tiny for tests)")
+    parser.add_argument("--size", choices=SIZE_NAMES, default=None, help="component sizes (default: default; tiny for tests)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="UNet batch size (default 32)")
     parser.add_argument("--vae-batch-size", type=positive_int, default=None, help="VAE batch size (default 16)")
     parser.add_argument("--renders", type=positive_int, default=None, metavar="N", help="training views per object (default 64)")

@@ -200,8 +200,10 @@ class DistillationLoop:
                     self._stop_signal = "a cancel"
                 if self._stop_signal is not None:
                     self.save()
-                    raise RunInterrupted(
-                        f"stopped by {self._stop_signal} at step {self.step}; checkpoint saved. {self.resume_hint}", signal.Signals[self._stop_signal]
+                    by_signal = self._stop_signal.startswith("SIG")
+                    raise RunInterrupted(  # a cancel (the pipeline's hook) asks to stop as SIGTERM does: 143
+                        f"stopped by {self._stop_signal} at step {self.step}; checkpoint saved. {self.resume_hint}",
+                        signal.Signals[self._stop_signal] if by_signal else signal.SIGTERM,
                     )
                 started = time.perf_counter()
                 record = self.train_step()

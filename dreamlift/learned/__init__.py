@@ -15,3 +15,6 @@
 ``DIR/model``, loads with ``--prior stable-diffusion --model DIR/model`` or
 ``--prior zero123 --model DIR/model``.
 """
+
+SIZE_NAMES = ("default", "tiny")
+"""The named component sizes (``--size``; :data:`dreamlift.learned.models.SIZES`), here so the command line needs no torch."""

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from dreamlift.learned import SIZE_NAMES
+
 
 @dataclass
 class VaeConfig:
@@ -203,7 +205,7 @@ def tiny_sizes() -> ModelSizes:
     )
 
 
-SIZES = {"default": ModelSizes, "tiny": tiny_sizes}
+SIZES = dict(zip(SIZE_NAMES, (ModelSizes, tiny_sizes)))
 """The named sizes of ``--size``."""
 
 

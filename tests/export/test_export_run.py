@@ -51,7 +51,7 @@ def test_export_command(soft_sphere, tmp_path, monkeypatch, capsys):
     def fake_run(folder):  # a run of stage 1 only, whose field is the soft sphere
         return SimpleNamespace(
             path=folder, final_stage=1, stage=lambda choice: 1, mesh_file=lambda stage: folder / "mesh.glb", lock=contextlib.nullcontext,
-            asset=lambda stage: run_model.StageAsset(stage=1, step=1, field=soft_sphere, occupancy=None),
+            asset=lambda stage, warn=True: run_model.StageAsset(stage=1, step=1, field=soft_sphere, occupancy=None),
         )
 
     monkeypatch.setattr(run_model.Run, "open", staticmethod(fake_run))
