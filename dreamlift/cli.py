@@ -19,9 +19,6 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dreamlift.threads import quiet_idle_threads
-
-    quiet_idle_threads()  # before torch is imported: idle OpenMP threads sleep (dreamlift.threads)
     warnings.formatwarning = _one_line_warning
     return run_argv(argv)
 

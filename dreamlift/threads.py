@@ -1,15 +1,18 @@
-"""How many CPU threads a run's torch may use, and idle threads that sleep instead of spinning.
+"""How many CPU threads a run's torch may use.
 
-Two processes that each spin torch's full set of intra-op threads on the same cores slow each other
-down many times over: an OpenMP thread that has finished its share busy-waits for the next parallel
-region, taking the core another process needed. So every entry point (the command line, a batch row,
-an app job) calls :func:`quiet_idle_threads` before torch is imported, which makes idle OpenMP
-threads sleep (``OMP_WAIT_POLICY=PASSIVE``, unless the user set it), and the pipeline sizes torch's
-pool with :func:`apply_threads`: ``--threads N``, else ``DREAMLIFT_THREADS``, else ``OMP_NUM_THREADS``,
-else the CPUs this process is given, its affinity mask and its cgroup CPU quota (a container's
-limit), whichever is smaller. ``dreamlift batch`` and ``dreamlift app`` divide the cores among their workers the same way.
+The pipeline sizes torch's intra-op pool with :func:`apply_threads`: ``--threads N``, else
+``DREAMLIFT_THREADS``, else ``OMP_NUM_THREADS``, else the CPUs this process is given, its affinity
+mask and its cgroup CPU quota (a container's limit), whichever is smaller. ``dreamlift batch`` and
+``dreamlift app`` divide the cores among their workers (:func:`share`), so their runs never ask for
+more threads than there are cores.
 
-This module imports no torch, so the entry points can call it first.
+Measured (docs/measurements.md, issue 28): two independent runs that each take both cores slow
+each other down about 4x, because libgomp's idle threads spin (``GOMP_SPINCOUNT``) on cores the
+other run needs. ``OMP_WAIT_POLICY=PASSIVE`` removes the collapse but makes a run alone a third
+slower, so it is not the default; ``--threads 1`` (or ``DREAMLIFT_THREADS=1``) for each of two runs
+on 2 cores shares them fairly.
+
+This module imports no torch, so the command line can call it first.
 """
 
 from __future__ import annotations
@@ -78,14 +81,6 @@ def thread_count(threads: int | None = None) -> int:
 def share(workers: int) -> int:
     """Threads for each of ``workers`` processes sharing this process's CPUs (at least 1)."""
     return max(1, thread_count() // max(1, workers))
-
-
-def quiet_idle_threads() -> None:
-    """Let idle OpenMP threads sleep rather than spin (``OMP_WAIT_POLICY=PASSIVE``) unless the user chose a policy.
-
-    OpenMP reads the variable when it starts, so call this before torch is imported; a later call only
-    reaches child processes."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def apply_threads(threads: int | None = None) -> int:

@@ -40,7 +40,7 @@ def test_the_cgroup_quota_caps_the_cpus(tmp_path):
     assert 1 <= threads.available_cpus() <= len(os.sched_getaffinity(0))
 
 
-def test_apply_threads_sets_torchs_pool_and_idle_threads_sleep_unless_the_user_chose(monkeypatch):
+def test_apply_threads_sets_torchs_pool():
     import torch
 
     before = torch.get_num_threads()
@@ -48,9 +48,14 @@ def test_apply_threads_sets_torchs_pool_and_idle_threads_sleep_unless_the_user_c
         assert threads.apply_threads(1) == 1 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    threads.quiet_idle_threads()
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    threads.quiet_idle_threads()
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_the_app_divides_the_cores_among_its_workers(monkeypatch, tmp_path):
+    from dreamlift.jobs.worker import WorkerPool
+
+    monkeypatch.delenv(threads.THREADS_VARIABLE, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "available_cpus", lambda: 8)
+    assert WorkerPool(tmp_path, count=3).worker_env()[threads.THREADS_VARIABLE] == "2"
+    monkeypatch.setenv(threads.THREADS_VARIABLE, "5")  # the user's choice stands
+    assert WorkerPool(tmp_path, count=3).worker_env()[threads.THREADS_VARIABLE] == "5"

@@ -15,7 +15,6 @@ run are skipped, so rerunning a killed batch redoes nothing that finished.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -177,7 +176,6 @@ def _drive(ray, todo: list[Entry], entries: list[Entry], out_dir: Path, options:
         num_gpus=options.gpus_per_run,
         max_retries=options.retries,
         retry_exceptions=False,  # a Python exception is a bug or a user error: only a dead worker is retried
-        runtime_env={"env_vars": {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}},  # idle threads sleep
     )
     queue, pending = list(todo), {}
     bar = _ProgressBar(len(entries), skipped, enabled=options.progress)

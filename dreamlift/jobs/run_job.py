@@ -67,9 +67,6 @@ def _spec(text: str) -> JobSpec:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dreamlift.threads import quiet_idle_threads
-
-    quiet_idle_threads()
     parser = argparse.ArgumentParser(prog="python -m dreamlift.jobs.run_job", description="one app job, through the pipeline")
     parser.add_argument("--out", type=Path, required=True, help="the job's run folder")
     parser.add_argument("--spec", required=True, help="the job's JobSpec as JSON")

@@ -180,11 +180,11 @@ class WorkerPool:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=self.worker_env())
 
     def worker_env(self) -> dict[str, str]:
-        """The workers' environment: the cores divided among them (``DREAMLIFT_THREADS``, unless the user set it) and
-        idle threads that sleep; their jobs' children inherit it."""
+        """The workers' environment: the cores divided among them (``DREAMLIFT_THREADS``, unless the user set it); their
+        jobs' children inherit it."""
         from dreamlift.threads import THREADS_VARIABLE, share
 
-        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        env = dict(os.environ)
         env.setdefault(THREADS_VARIABLE, str(share(self.count)))
         return env
 
