@@ -10,6 +10,7 @@ all alike; nothing else should run meanwhile.
 
     python bench/two_jobs.py --repeat 2
     python bench/two_jobs.py --tree /tmp/before --tree . --repeat 2     # git archive main | tar -x -C /tmp/before
+    python bench/two_jobs.py --job-args "--steps 300 --refine-steps 100 --no-export" --env OMP_WAIT_POLICY=PASSIVE
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def start(tree: Path, out: str, scratch: str, settings: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    command = [sys.executable, "-m", "dreamlift.cli", "text", PROMPT, "--out", out, "--quiet", *(x for s in settings for x in ("--set", s))]
+def start(tree: Path, out: str, scratch: str, settings: list[str], env_settings: list[str] = (), job_args: list[str] = ()) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(tree), **dict(item.split("=", 1) for item in env_settings)}
+    command = [sys.executable, "-m", "dreamlift.cli", "text", PROMPT, "--out", out, "--quiet", *job_args, *(x for s in settings for x in ("--set", s))]
     return subprocess.Popen(command, env=env, cwd=scratch, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -51,6 +52,8 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, action="append", default=None, help="checkout to time (repeat to compare; default this one)")
     parser.add_argument("--repeat", type=int, default=2, help="rounds per checkout (medians reported)")
     parser.add_argument("--set", dest="settings", action="append", default=[], help="KEY=VALUE passed to every job")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE in every job's environment (e.g. OMP_WAIT_POLICY=PASSIVE)")
+    parser.add_argument("--job-args", default="", help="more options of every job, e.g. '--steps 300 --refine-steps 100 --no-export'")
     args = parser.parse_args()
     trees = [tree.resolve() for tree in (args.tree or [Path(__file__).resolve().parents[1]])]
     print(f"python {sys.version.split()[0]}  {os.cpu_count()} CPUs  repeat {args.repeat}  load before {load()}")
@@ -60,8 +63,9 @@ def main() -> None:
         timed([start(trees[0], f"{scratch}/warm", scratch, args.settings)])  # the render cache
         for repeat in range(args.repeat):
             for number, tree in enumerate(trees):
-                alone[number].append(timed([start(tree, f"{scratch}/a-{number}-{repeat}", scratch, args.settings)]))
-                both = [start(tree, f"{scratch}/p{k}-{number}-{repeat}", scratch, args.settings) for k in (1, 2)]
+                extra = (args.env, args.job_args.split())
+                alone[number].append(timed([start(tree, f"{scratch}/a-{number}-{repeat}", scratch, args.settings, *extra)]))
+                both = [start(tree, f"{scratch}/p{k}-{number}-{repeat}", scratch, args.settings, *extra) for k in (1, 2)]
                 pair[number].append(timed(both))
                 print(
                     f"  tree {number + 1} round {repeat + 1}: one alone {alone[number][-1]:6.1f} s, two together {pair[number][-1]:6.1f} s "
