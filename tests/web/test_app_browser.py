@@ -80,6 +80,8 @@ def test_a_short_job_goes_from_queued_to_done_and_its_model_loads(browser, app):
     job = app.app.queue.jobs()[0]
     assert job.status == "done" and browser.find_element("css selector", f'#queue li[data-id="{job.id}"]').get_attribute("data-status") == "done"
 
+    model = browser.find_element("id", "model")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", model)  # <model-viewer> loads when it is seen
     state = wait_for(browser, "const m = document.getElementById('model'); return m.dataset.state !== 'loading' && m.dataset.state !== 'none' && m.dataset.state;", 120)
     assert state == "loaded"  # model-viewer's load event
     assert browser.execute_script("return document.getElementById('model').loaded") is True
