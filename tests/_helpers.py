@@ -157,3 +157,17 @@ def offline_single_thread(monkeypatch):
     yield
     torch.set_num_threads(threads)
     assert not attempts, f"tried to reach the network: {attempts}"
+
+
+class StopAt:
+    """A training hook that delivers SIGTERM to the trainer at a chosen step (as `kill` would)."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def losses(self, step, trainer):
+        import signal
+
+        if step == self.step - 1:
+            trainer._on_signal(signal.SIGTERM, None)
+        return {}

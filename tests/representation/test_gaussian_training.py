@@ -2,9 +2,9 @@
 checkpoints that resize on load, and the files and Field view a Gaussian run leaves for export and refinement."""
 
 import json
-import signal
 
 import pytest
+from _helpers import StopAt
 import torch
 
 from dreamlift.distillation.checkpoint import load_latest_checkpoint
@@ -38,17 +38,6 @@ def small_config(steps=24):
 def make_trainer(config, folder, hooks=None):
     return Trainer(config, folder, config.prior.setup(GuidanceInputs(prompt=config.prompt)), hooks=hooks, show_progress=False)
 
-
-class StopAt:
-    """SIGTERM at a chosen step, as `kill` would."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def losses(self, step, trainer):
-        if step == self.step - 1:
-            trainer._on_signal(signal.SIGTERM, None)
-        return {}
 
 
 def test_densification_changes_the_count_and_the_optimiser_follows(tmp_path):

@@ -1,9 +1,9 @@
 """Training runs: exact resume, determinism, fault handling, checkpoints."""
 
 import json
-import signal
 
 import pytest
+from _helpers import StopAt
 import torch
 
 from dreamlift.guidance.base import GuidanceInputs
@@ -54,17 +54,6 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
     log = [json.loads(line) for line in (tmp_path / "split" / "log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log] == [4, 8, 12, 16, 20, 24]
 
-
-class StopAt:
-    """A hook that delivers SIGTERM to the trainer at a chosen step (as `kill` would)."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def losses(self, step, trainer):
-        if step == self.step - 1:
-            trainer._on_signal(signal.SIGTERM, None)
-        return {}
 
 
 def test_same_seed_repeats_and_another_seed_differs(tmp_path):
