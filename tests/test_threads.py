@@ -59,3 +59,55 @@ def test_the_app_divides_the_cores_among_its_workers(monkeypatch, tmp_path):
     assert WorkerPool(tmp_path, count=3).worker_env()[threads.THREADS_VARIABLE] == "2"
     monkeypatch.setenv(threads.THREADS_VARIABLE, "5")  # the user's choice stands
     assert WorkerPool(tmp_path, count=3).worker_env()[threads.THREADS_VARIABLE] == "5"
+
+
+def test_a_fair_share_leaves_the_fixed_runs_their_threads():
+    assert threads.fair_share(2, [0]) == 2  # alone: every CPU
+    assert threads.fair_share(2, [0, 0]) == 1  # two self-sizing runs on 2 CPUs: one each
+    assert threads.fair_share(8, [0, 0, 2]) == 3  # (8 - 2) // 2
+    assert threads.fair_share(2, [0, 1, 1]) == 1  # never below one thread
+    assert threads.fair_share(16, [0, 0, 0]) == 5
+
+
+def _no_thread_settings(monkeypatch):
+    for variable in (threads.THREADS_VARIABLE, "OMP_NUM_THREADS"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+
+
+def test_a_self_sizing_run_shares_the_cpus_as_other_runs_come_and_go(monkeypatch, tmp_path):
+    import torch
+
+    from dreamlift.running import Registration, live_runs
+
+    _no_thread_settings(monkeypatch)
+    before = torch.get_num_threads()
+    try:
+        with threads.CpuShare(every=0, registry=tmp_path) as cpus:
+            assert cpus.fixed is None and cpus.count == 2 and torch.get_num_threads() == 2 and live_runs(tmp_path) == [0]
+            with Registration(0, tmp_path):
+                assert cpus.update() == 1 and torch.get_num_threads() == 1
+            assert cpus.update() == 2 and torch.get_num_threads() == 2
+            with Registration(0, tmp_path):
+                cpus.every = 60
+                assert cpus.update() == 2  # looked at again only after `every` seconds
+                assert cpus.update(force=True) == 1
+        assert live_runs(tmp_path) == []
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_run_with_set_threads_keeps_them_and_counts_for_the_others(monkeypatch, tmp_path):
+    import torch
+
+    _no_thread_settings(monkeypatch)
+    before = torch.get_num_threads()
+    try:
+        with threads.CpuShare(1, every=0, registry=tmp_path) as fixed, threads.CpuShare(every=0, registry=tmp_path) as sizing:
+            assert fixed.fixed == 1 and fixed.update() == 1
+            assert sizing.update() == 1  # 2 CPUs less the fixed run's 1
+        monkeypatch.setenv(threads.THREADS_VARIABLE, "2")
+        with threads.CpuShare(every=0, registry=tmp_path) as from_env, threads.CpuShare(every=0, registry=tmp_path):
+            assert from_env.fixed == 2 and from_env.update() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -99,23 +99,32 @@ def make_run(
     Image runs take their processed input ``views`` (:func:`dreamlift.pipeline.image_inputs.prepare_views`)
     and, for the toy view prior, its ``candidates``. ``quiet`` hides the progress bars; ``say`` gets the
     plan and notes (None: nothing is printed). ``threads``: torch's CPU threads (None: ``DREAMLIFT_THREADS``,
-    else the CPUs this process is given: :mod:`dreamlift.threads`).
+    else ``OMP_NUM_THREADS``, else a fair share of the CPUs this process is given among the dreamlift runs
+    on the machine, looked at again between steps: :class:`dreamlift.threads.CpuShare`).
     """
-    from dreamlift.training.run_folder import check_run_folder, prepare_run_folder, remove_stale_temporaries
+    from dreamlift.training.run_folder import check_run_folder
 
     started = time.perf_counter()
     folder = Path(folder)
     check_run_folder(folder, kind, resume=resume)
     config.validate()  # bad settings fail here, before torch is imported
     from dreamlift.distillation.sampling import resolve_device
-    from dreamlift.guidance.base import GuidanceInputs
-    from dreamlift.pipeline.lock import RunLock
-    from dreamlift.threads import apply_threads
+    from dreamlift.threads import CpuShare
 
     device = resolve_device(config)
-    count = apply_threads(threads)
+    with CpuShare(threads) as cpus:
+        return _make_run(config, folder, kind, device, cpus, views, candidates, resume, quiet, progress, cancel, say, started)
+
+
+def _make_run(config, folder, kind, device, cpus, views, candidates, resume, quiet, progress, cancel, say, started) -> RunResult:
+    from dreamlift.guidance.base import GuidanceInputs
+    from dreamlift.pipeline.lock import RunLock
+    from dreamlift.training.run_folder import prepare_run_folder, remove_stale_temporaries
+
+    count = cpus.count
     if say is not None:
-        say(f"{folder}: {plan(config, device)}" + (f", {count} CPU threads" if device.type == "cpu" else ""))
+        shared = " (fewer while other dreamlift runs share them)" if cpus.fixed is None else ""
+        say(f"{folder}: {plan(config, device)}" + (f", {count} CPU threads{shared}" if device.type == "cpu" else ""))
         warning = cpu_warning(config, device)
         if warning:
             say(f"warning: {warning}")
@@ -136,7 +145,7 @@ def make_run(
             from dreamlift.pipeline.image_inputs import write_inputs
 
             write_inputs(folder, config, views, candidates)
-        return _train_stages(config, folder, kind, inputs, guidance, resume, quiet, progress, cancel, started)
+        return _train_stages(config, folder, kind, inputs, guidance, resume, quiet, progress, cancel, started, cpus)
 
 
 def stage1_guidance(config, inputs):
@@ -198,17 +207,23 @@ def _stage_hooks(config, inputs) -> list:
     return [ReferenceViewHook(config.image.loss, ReferenceTargets.from_views(inputs.views))]
 
 
-def _observe(loop, stage: int, progress: ProgressCallback | None, cancel: CancelHook | None) -> None:
-    if progress is not None:
-        loop.on_step = lambda step, steps: progress(Progress(stage, step, steps))
+def _observe(loop, stage: int, progress: ProgressCallback | None, cancel: CancelHook | None, cpus) -> None:
+    """Between ``loop``'s steps: the CPU share (:class:`~dreamlift.threads.CpuShare`), then ``progress``."""
+
+    def on_step(step: int, steps: int) -> None:
+        cpus.update()
+        if progress is not None:
+            progress(Progress(stage, step, steps))
+
+    loop.on_step = on_step
     loop.should_stop = cancel
 
 
-def _train_stages(config, folder, kind, inputs, guidance, resume, quiet, progress, cancel, started) -> RunResult:
+def _train_stages(config, folder, kind, inputs, guidance, resume, quiet, progress, cancel, started, cpus) -> RunResult:
     from dreamlift.training.trainer import Trainer
 
     trainer = Trainer(config, folder, guidance, kind=kind, hooks=_stage_hooks(config, inputs), show_progress=not quiet)
-    _observe(trainer, 1, progress, cancel)
+    _observe(trainer, 1, progress, cancel, cpus)
     summary = trainer.run(resume=resume)
     steps = {1: int(summary["step"])}
     written = ["config.json", "log.jsonl", "checkpoints/", "previews/", *summary.pop("files", [])]
@@ -216,18 +231,19 @@ def _train_stages(config, folder, kind, inputs, guidance, resume, quiet, progres
     stage1 = SimpleNamespace(field=trainer.field, background=trainer.background, occupancy=occupancy)
     refiner = None
     if config.refine.enabled:
-        refiner = _refine(config, folder, inputs, stage2_guidance(config, inputs, guidance), stage1, resume, quiet, progress, cancel)
+        refiner = _refine(config, folder, inputs, stage2_guidance(config, inputs, guidance), stage1, resume, quiet, progress, cancel, cpus)
         steps[2] = refiner.step
         written.append("refine/")
+    cpus.update()
     written += write_assets(folder, config, stage1.field, stage1.occupancy, refiner)
     return RunResult(folder=folder, steps=steps, written=written, seconds=time.perf_counter() - started, summary=summary)
 
 
-def _refine(config, folder, inputs, guidance, stage1, resume, quiet, progress, cancel):
+def _refine(config, folder, inputs, guidance, stage1, resume, quiet, progress, cancel, cpus):
     from dreamlift.refine.stage import Refiner
 
     refiner = Refiner(config, folder, guidance, stage1, show_progress=not quiet, hooks=_stage_hooks(config, inputs))
-    _observe(refiner, 2, progress, cancel)
+    _observe(refiner, 2, progress, cancel, cpus)
     refiner.run(resume=resume)
     return refiner
 
@@ -251,11 +267,10 @@ def refine_run(
     from dreamlift._atomic import write_json
     from dreamlift.config_tree import to_dict
     from dreamlift.pipeline.lock import RunLock
-    from dreamlift.threads import apply_threads
+    from dreamlift.threads import CpuShare
 
     started = time.perf_counter()
-    apply_threads(threads)
-    with RunLock(run.path):
+    with CpuShare(threads) as cpus, RunLock(run.path):
         stage1 = run.stage1(finished=True)  # an unfinished stage 1 fails here
         guidance = stage2_guidance(config, inputs)  # stage 1 does not run here: the refinement's prior is the one load
         from dreamlift.refine.stage import Refiner
@@ -263,8 +278,9 @@ def refine_run(
         refiner = Refiner(config, run.path, guidance, stage1, show_progress=not quiet, hooks=_stage_hooks(config, inputs))
         record = dict(run.record, config=to_dict(config))
         write_json(run.path / "config.json", record)
-        _observe(refiner, 2, progress, cancel)
+        _observe(refiner, 2, progress, cancel, cpus)
         refiner.run(resume=resume)
+        cpus.update()
         written = ["refine/", *write_assets(run.path, config, stage1.field, stage1.occupancy, refiner)]
     return RunResult(folder=run.path, steps={1: stage1.step, 2: refiner.step}, written=written, seconds=time.perf_counter() - started)
 

@@ -86,3 +86,32 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "stage 1, step 1 of 300" and "refining, step 100 of 100" in lines
     assert lines[-1] == "2 runs/red_cube/mesh.glb" and (tmp_path / "runs" / "red_cube" / "mesh.glb").is_file()
+
+
+def test_a_run_shares_the_cpus_with_other_dreamlift_runs_between_its_steps(monkeypatch, tmp_path):
+    import torch
+
+    from dreamlift import threads
+    from dreamlift.running import Registration, live_runs
+
+    for variable in (threads.THREADS_VARIABLE, "OMP_NUM_THREADS"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    monkeypatch.setattr(threads, "CHECK_SECONDS", 0.0)
+    other = Registration(0).__enter__()  # another self-sizing run on this machine, ending at step 5
+    seen: list[tuple[int, int, int]] = []
+
+    def progress(p):
+        seen.append((p.stage, p.step, torch.get_num_threads()))
+        if p.step == 5 and p.stage == 1:
+            other.__exit__(None, None, None)
+
+    before, said = torch.get_num_threads(), []
+    try:
+        make_run(small_config(steps=8, refine_steps=2), tmp_path / "cube", progress=progress, say=said.append)
+    finally:
+        other.__exit__(None, None, None)
+        torch.set_num_threads(before)
+    assert [threads_ for _, _, threads_ in seen] == [1] * 5 + [2] * 5  # 8 steps of stage 1, 2 of stage 2
+    assert "1 CPU threads (fewer while other dreamlift runs share them)" in said[0]
+    assert live_runs() == []  # the run's own entry went with it
