@@ -2,7 +2,8 @@
 
 Each run holds an exclusive ``fcntl.flock`` on its own file ``<pid>-<token>.run`` for as long as it
 lives, so the OS frees it when the process ends, however it ends. A reader counts the files whose lock
-it cannot take; a file whose lock it can take belongs to a dead run and is removed. A file holds the
+it cannot take, less those of suspended processes (Ctrl-Z: they use no CPU); a file whose lock it
+can take belongs to a dead run and is removed. A file holds the
 run's thread setting as text: a whole number when the run's threads were set (``--threads``, an
 environment variable, a batch or app worker's share), 0 when the run sizes itself
 (:class:`dreamlift.threads.CpuShare`).
@@ -98,7 +99,9 @@ def _live_setting(path: Path) -> int | None:
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:  # held: a live run
+        except BlockingIOError:  # held: a live run, unless it is suspended (Ctrl-Z, SIGSTOP) and uses no CPU
+            if _suspended(path.name.split("-", 1)[0]):
+                return None
             text = os.pread(fd, MAX_FILE_BYTES, 0).decode("ascii", "replace").strip()
             return max(0, min(int(text), 1 << 16)) if text.isdigit() else 0
         except OSError:
@@ -107,6 +110,16 @@ def _live_setting(path: Path) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+def _suspended(pid: str) -> bool:
+    """Whether process ``pid`` is stopped (``/proc/PID/stat`` state T or t); False where that cannot be read."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_bytes()[:1024]
+    except (OSError, ValueError):
+        return False
+    state = stat.rpartition(b")")[2].split()[:1]  # the field after the command name, which may hold spaces
+    return state in ([b"T"], [b"t"])
 
 
 def _unlink(path: Path) -> None:

@@ -27,7 +27,14 @@ def test_the_file_of_a_run_that_died_is_not_counted_and_is_removed(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "subfolder.run"]
 
 
-def test_a_killed_process_leaves_no_live_run(tmp_path):
+def _wait_for(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_killed_process_leaves_no_live_run_and_a_suspended_one_leaves_its_share(tmp_path):
     code = (
         "import sys, time; from dreamlift.running import Registration\n"
         f"with Registration(2, {str(tmp_path)!r}):\n    print('registered', flush=True); time.sleep(60)\n"
@@ -36,6 +43,11 @@ def test_a_killed_process_leaves_no_live_run(tmp_path):
     try:
         assert child.stdout.readline().strip() == "registered"
         assert running.live_runs(tmp_path) == [2]
+        os.kill(child.pid, signal.SIGSTOP)  # suspended (Ctrl-Z): it uses no CPU, so it leaves its share
+        _wait_for(lambda: running.live_runs(tmp_path) == [])
+        assert len(list(tmp_path.glob("*.run"))) == 1  # still its file: it comes back
+        os.kill(child.pid, signal.SIGCONT)
+        _wait_for(lambda: running.live_runs(tmp_path) == [2])
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
