@@ -44,7 +44,7 @@ SPLAT_FILES = {
 three.js it imports (``three.module.min.js`` imports ``./three.core.min.js``; Spark imports ``Pass.js``) and
 three's orbit controls."""
 INSTALL_COMMAND = f"npm ci --prefix {WEB_DIR}"
-"""The development set-up's install (model-viewer and the tests' glTF validator into the package)."""
+"""The development set-up's install (model-viewer, the splat view and the tests' glTF validator into the package)."""
 INSTALL_HINT = "dreamlift view --install-viewer"
 """The one-time install for a user of an installed package (into the cache)."""
 NOT_INSTALLED_NOTE = f"note: the interactive 3D view is not installed (the pages show the turntable instead): run '{INSTALL_HINT}' once"
