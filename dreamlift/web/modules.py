@@ -1,8 +1,10 @@
-"""Where the viewer's third-party JavaScript (<model-viewer>) is found, and its one-time install.
+"""Where the viewer's third-party JavaScript is found, and its one-time install.
 
-The viewer and the app start without it: their pages then show the turntable video
-and a note where the interactive model would be (:data:`INSTALL_HINT`). It is looked
-for in ``node_modules`` folders, in this order (:func:`search_folders`):
+Two parts, each optional: <model-viewer> (the mesh) and Spark with three.js (a
+Gaussian run's ``splats.ply``, :data:`SPLAT_FILES`). The viewer and the app start
+without them: a page then shows the turntable video and a note where the model (or
+the splats) would be (:data:`INSTALL_HINT`). They are looked for in ``node_modules``
+folders, in this order (:func:`search_folders`):
 
 1. ``$DREAMLIFT_WEB_MODULES`` when set, and then only there (an explicit choice: set it
    to an empty folder to serve the pages without the interactive model);
@@ -31,12 +33,24 @@ WEB_DIR = Path(__file__).resolve().parent
 ENV_VAR = "DREAMLIFT_WEB_MODULES"
 MODEL_VIEWER = Path("@google/model-viewer/dist/model-viewer.min.js")
 """The self-contained build of <model-viewer> (three.js included), relative to node_modules."""
+SPLAT_FILES = {
+    "spark.module.min.js": Path("@sparkjsdev/spark/dist/spark.module.min.js"),
+    "three.module.min.js": Path("three/build/three.module.min.js"),
+    "three.core.min.js": Path("three/build/three.core.min.js"),
+    "Pass.js": Path("three/examples/jsm/postprocessing/Pass.js"),
+    "OrbitControls.js": Path("three/examples/jsm/controls/OrbitControls.js"),
+}
+"""The splat view's ES modules (served as ``/vendor/splats/<name>``), relative to node_modules: Spark, the
+three.js it imports (``three.module.min.js`` imports ``./three.core.min.js``; Spark imports ``Pass.js``) and
+three's orbit controls."""
 INSTALL_COMMAND = f"npm ci --prefix {WEB_DIR}"
-"""The development set-up's install (model-viewer and the tests' glTF validator into the package)."""
+"""The development set-up's install (model-viewer, the splat view and the tests' glTF validator into the package)."""
 INSTALL_HINT = "dreamlift view --install-viewer"
 """The one-time install for a user of an installed package (into the cache)."""
 NOT_INSTALLED_NOTE = f"note: the interactive 3D view is not installed (the pages show the turntable instead): run '{INSTALL_HINT}' once"
 """What ``dreamlift view`` and ``dreamlift app`` print at start (on stderr) when <model-viewer> is not found."""
+SPLATS_NOT_INSTALLED_NOTE = f"note: the splat view (Spark) is not installed (a Gaussian run's page says so): run '{INSTALL_HINT}' once"
+"""What ``dreamlift view`` prints at start (on stderr) when a run has ``splats.ply`` and Spark is not found."""
 MANIFESTS = ("package.json", "package-lock.json")
 NPM_CI = ("ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error")
 """npm's arguments for the install: the locked versions, without the tests' devDependencies."""
@@ -68,6 +82,14 @@ def model_viewer_script() -> Path | None:
     return find_installed(MODEL_VIEWER)
 
 
+def splat_modules() -> dict[str, Path] | None:
+    """:data:`SPLAT_FILES` from the first search folder that has all of them (one install, never mixed), or None."""
+    for folder in search_folders():
+        if all((folder / relative).is_file() for relative in SPLAT_FILES.values()):
+            return {name: folder / relative for name, relative in SPLAT_FILES.items()}
+    return None
+
+
 def find_npm() -> str:
     """The ``npm`` on PATH, or a DreamliftError saying to install Node.js and npm."""
     npm = shutil.which("npm")
@@ -92,8 +114,9 @@ def _npm_ci(npm: str, folder: Path) -> None:
             f"npm ci failed (exit {result.returncode}){said}; check the network (or npm's proxy settings) and run "
             f"'{INSTALL_HINT}' again"
         )
-    if not (folder / "node_modules" / MODEL_VIEWER).is_file():
-        raise DreamliftError(f"npm ci finished but installed no {MODEL_VIEWER}: run '{INSTALL_HINT}' again")
+    for relative in (MODEL_VIEWER, *SPLAT_FILES.values()):
+        if not (folder / "node_modules" / relative).is_file():
+            raise DreamliftError(f"npm ci finished but installed no {relative}: run '{INSTALL_HINT}' again")
 
 
 def _swap_in(staging: Path, target: Path) -> None:
@@ -114,7 +137,8 @@ def _swap_in(staging: Path, target: Path) -> None:
 
 
 def install_model_viewer() -> Path:
-    """Install <model-viewer> into :func:`cache_web_dir` with ``npm ci`` and the package's own manifests; its script's path.
+    """Install <model-viewer> and the splat view into :func:`cache_web_dir` with ``npm ci`` and the package's own
+    manifests; <model-viewer>'s script's path.
 
     npm works in a fresh temporary folder beside the target, which is renamed into
     place only once the install is complete: an interrupted or failed install leaves

@@ -6,13 +6,22 @@ each ``<model-viewer>`` with ``data-state="loaded"`` or ``"error"`` when its mod
 loads or fails (and says so on the page), and ``/vendor/model-viewer.js`` is the
 locally installed <model-viewer>. Where it is not installed (``interactive`` False,
 :mod:`dreamlift.web.modules`) a page loads neither script: the model's place holds
-:func:`viewer_missing_note` and the turntable video. Every run-supplied text is
-HTML-escaped.
+:func:`viewer_missing_note` and the turntable video.
+
+A run with ``splats.ply`` (a Gaussian run) also gets a "Splats" panel: a canvas that
+``/static/splats.js`` draws with Spark on three.js, both served under
+``/vendor/splats/`` and found through :data:`IMPORT_MAP` (the one inline script, which
+the server's CSP allows by its hash, :data:`IMPORT_MAP_HASH`). Where Spark is not
+installed (``splats`` False) the panel holds :func:`splats_missing_note` and the page
+loads neither. Every run-supplied text is HTML-escaped.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import json
 import re
 from pathlib import Path
 from urllib.parse import quote
@@ -25,6 +34,23 @@ STYLESHEET = Path(__file__).parent / "static" / "viewer.css"
 APP_PAGE = Path(__file__).parent / "static" / "app.html"
 MODEL_VIEWER_SCRIPT = '<script type="module" src="/vendor/model-viewer.js"></script>\n'
 """The tag that loads the installed <model-viewer> (the viewer's pages and the app's page)."""
+SPLATS_URL = "/vendor/splats/"
+"""Where the server serves :data:`~dreamlift.web.modules.SPLAT_FILES` (by their names there)."""
+IMPORT_MAP = json.dumps(
+    {
+        "imports": {
+            "three": SPLATS_URL + "three.module.min.js",
+            "three/addons/postprocessing/Pass.js": SPLATS_URL + "Pass.js",
+            "three/addons/controls/OrbitControls.js": SPLATS_URL + "OrbitControls.js",
+            "@sparkjsdev/spark": SPLATS_URL + "spark.module.min.js",
+        }
+    },
+    sort_keys=True,
+)
+"""The import map of a page with the splat view: the bare names that Spark, three's add-ons and ``splats.js`` import."""
+IMPORT_MAP_HASH = "'sha256-" + base64.b64encode(hashlib.sha256(IMPORT_MAP.encode("utf-8")).digest()).decode("ascii") + "'"
+"""The CSP source that allows exactly :data:`IMPORT_MAP` as an inline script."""
+SPLATS_SCRIPTS = f'<script type="importmap">{IMPORT_MAP}</script>\n<script type="module" src="/static/splats.js"></script>\n'
 _APP_MODEL_VIEWER = re.compile(r'<model-viewer id="model"[^>]*>.*?</model-viewer>', re.DOTALL)
 CURVE_ORDER = ("loss", "sds")
 """Series plotted first; the others follow in log order."""
@@ -44,14 +70,17 @@ def relative_url(run: Run, name: str) -> str:
     return f"{quote(run.id)}/{quote(name)}"
 
 
-def _page(title: str, body: str, with_viewer: bool, inline_style: bool = False) -> str:
-    """A whole page; ``inline_style``: the stylesheet inside the page (a static file opened without the server)."""
+def _page(title: str, body: str, with_viewer: bool, inline_style: bool = False, with_splats: bool = False) -> str:
+    """A whole page; ``inline_style``: the stylesheet inside the page (a static file opened without the server);
+    ``with_splats``: the import map (first: it must precede every module script) and ``splats.js``."""
     style = (
         f"<style>\n{STYLESHEET.read_text(encoding='utf-8')}</style>\n"
         if inline_style
         else '<link rel="stylesheet" href="/static/viewer.css">\n'
     )
     scripts = f'{MODEL_VIEWER_SCRIPT}<script type="module" src="/static/viewer.js"></script>\n' if with_viewer else ""
+    if with_splats:
+        scripts = SPLATS_SCRIPTS + scripts
     return (
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -105,6 +134,28 @@ def _model(run: Run, info: RunInfo, interactive: bool) -> str:
     )
 
 
+def splats_missing_note() -> str:
+    """The note shown where the splats would be when Spark is not installed."""
+    return (
+        '<p id="splats-missing" class="viewer-missing">Splat view not installed: run '
+        f"<code>{_e(INSTALL_HINT)}</code> once. splats.ply is among the files below.</p>"
+    )
+
+
+def _splats(run: Run, info: RunInfo, splats: bool) -> str:
+    """The splats' section of a Gaussian run (empty without ``splats.ply``): Spark's canvas, or the note."""
+    if "splats.ply" not in info.files:
+        return ""
+    shown = (
+        f'<canvas id="splats" class="splats" data-src="{_e(file_url(run, "splats.ply"))}" data-state="loading" '
+        f'data-status="splats-status" aria-label="3D Gaussians: {_e(info.title)}"></canvas>'
+        '<p id="splats-status" class="status">Loading the splats…</p>'
+        if splats
+        else splats_missing_note()
+    )
+    return f'<section class="wide"><h2>Splats <span class="note">stage 1: the 3D Gaussians (splats.ply)</span></h2>{shown}</section>\n'
+
+
 def _video(run: Run, info: RunInfo) -> str:
     if "turntable.mp4" not in info.files:
         return '<p class="empty">No turntable.mp4 yet.</p>'
@@ -144,8 +195,9 @@ def _downloads(run: Run, info: RunInfo) -> str:
     return f'<ul class="downloads">{links}</ul>'
 
 
-def run_page(run: Run, info: RunInfo, gallery: bool, interactive: bool = True) -> str:
-    """The page of one run (``gallery``: link back to the list of runs; ``interactive``: <model-viewer> is installed).
+def run_page(run: Run, info: RunInfo, gallery: bool, interactive: bool = True, splats: bool = True) -> str:
+    """The page of one run (``gallery``: link back to the list of runs; ``interactive``: <model-viewer> is installed;
+    ``splats``: Spark is installed).
 
     Without ``interactive`` and with a mesh, the turntable stands in the model's place
     (under the note) instead of in a section of its own.
@@ -158,6 +210,7 @@ def run_page(run: Run, info: RunInfo, gallery: bool, interactive: bool = True) -
     body = (
         f'<header>{back}<h1>{_e(info.title)}</h1><p class="note">{_e(run.path)}</p>{stages}</header>\n<main>\n'
         f'<section class="wide"><h2>Model</h2>{_model(run, info, interactive)}</section>\n'
+        f"{_splats(run, info, splats)}"
         f"{turntable}"
         f"<section><h2>Input</h2>{_input(run, info)}</section>\n"
         f'<section class="wide"><h2>Training curves</h2>{_curves(info)}</section>\n'
@@ -165,7 +218,7 @@ def run_page(run: Run, info: RunInfo, gallery: bool, interactive: bool = True) -
         f'<section class="wide"><h2>Settings</h2>{_settings(info)}</section>\n'
         f"<section><h2>Files</h2>{_downloads(run, info)}</section>\n</main>"
     )
-    return _page(info.title, body, with_viewer=with_viewer)
+    return _page(info.title, body, with_viewer=with_viewer, with_splats=splats and "splats.ply" in info.files)
 
 
 def _thumbnail(run: Run, info: RunInfo, url=file_url) -> str:

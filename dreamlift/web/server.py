@@ -6,15 +6,17 @@ Routes (GET and HEAD; anything else is 405):
 * ``/runs/<id>/``: a run's page; ``/runs/<id>/files/<name>``: one of the run's
   allowed files (:mod:`dreamlift.web.runs`); byte ranges are honoured for video;
 * ``/static/<name>``: this package's ``static/`` files; ``/vendor/model-viewer.js``:
-  the installed <model-viewer> (:mod:`dreamlift.web.modules`), a 404 where it is not
-  installed (the pages then do not ask for it).
+  the installed <model-viewer> (:mod:`dreamlift.web.modules`), and
+  ``/vendor/splats/<name>``: the splat view's modules (Spark, three.js), each a 404
+  where it is not installed (the pages then do not ask for it).
 
 Everything else is 404: request paths are looked up in allow-lists, never joined to
 the file system, so ``..``, encoded slashes and absolute paths cannot reach a file.
 By default the server binds 127.0.0.1 and then also refuses requests whose ``Host``
 header is not a loopback name (a guard against DNS rebinding). Every response
 carries a Content Security Policy that allows only this origin, so the page cannot
-fetch anything from the internet.
+fetch anything from the internet; its one inline script is the splat view's import
+map, allowed by its hash.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from dreamlift.errors import DreamliftError
-from dreamlift.web.modules import model_viewer_script
-from dreamlift.web.pages import gallery_page, run_page
-from dreamlift.web.runs import find_runs, read_run, served_file
+from dreamlift.web.modules import model_viewer_script, splat_modules
+from dreamlift.web.pages import IMPORT_MAP_HASH, gallery_page, run_page
+from dreamlift.web.runs import Run, find_runs, read_run, served_file
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self'; "
+    f"default-src 'none'; script-src 'self' 'wasm-unsafe-eval' {IMPORT_MAP_HASH}; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self'; "
     "connect-src 'self' data: blob:; worker-src 'self' blob:; font-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
@@ -78,12 +81,14 @@ class ViewerApp:
     """What the server serves: the runs (found at start; their files are read on every request) and the script.
 
     ``model_viewer`` is the installed <model-viewer>'s script, or None: the pages then
-    show the turntable and a note instead of the interactive model.
+    show the turntable and a note instead of the interactive model. ``splats`` is the
+    splat view's modules by served name, or None: a Gaussian run's page then says so.
     """
 
     def __init__(self, paths: list[Path]):
         self.runs = {run.id: run for run in find_runs([Path(p) for p in paths])}
         self.model_viewer = model_viewer_script()
+        self.splats = splat_modules()
         self.static_files = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
 
     @property
@@ -91,23 +96,28 @@ class ViewerApp:
         """Whether the pages show the interactive model (<model-viewer> is installed)."""
         return self.model_viewer is not None
 
+    def _run_page(self, run: Run, gallery: bool) -> str:
+        return run_page(run, read_run(run), gallery=gallery, interactive=self.interactive, splats=self.splats is not None)
+
     def resolve(self, path: str) -> tuple[str, object] | None:
         """``("html", text)`` or ``("file", Path)`` for a URL path, or None (404)."""
         parts = path.split("/")[1:]
         if parts == [""]:
             if len(self.runs) == 1:
-                run = next(iter(self.runs.values()))
-                return "html", run_page(run, read_run(run), gallery=False, interactive=self.interactive)
+                return "html", self._run_page(next(iter(self.runs.values())), gallery=False)
             return "html", gallery_page([(run, read_run(run, curves=False)) for run in self.runs.values()])
         if parts[:1] == ["static"] and len(parts) == 2:
             found = self.static_files.get(parts[1])
             return ("file", found) if found else None
         if parts == ["vendor", "model-viewer.js"]:
             return ("file", self.model_viewer) if self.model_viewer else None
+        if parts[:2] == ["vendor", "splats"] and len(parts) == 3:
+            found = (self.splats or {}).get(parts[2])
+            return ("file", found) if found else None
         if parts[:1] == ["runs"] and len(parts) >= 2 and parts[1] in self.runs:
             run = self.runs[parts[1]]
             if parts[2:] in ([], [""]):
-                return "html", run_page(run, read_run(run), gallery=len(self.runs) > 1, interactive=self.interactive)
+                return "html", self._run_page(run, gallery=len(self.runs) > 1)
             if parts[2:3] == ["files"] and len(parts) >= 4:
                 found = served_file(run, "/".join(parts[3:]))
                 return ("file", found) if found else None

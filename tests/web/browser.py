@@ -2,8 +2,8 @@
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and ``pip install selenium``
 (``NEEDS_CHROMIUM``); tests of the interactive model also need model-viewer
-(``npm ci --prefix dreamlift/web``; ``NEEDS_BROWSER`` is both). They are skipped with
-the reason otherwise.
+(``npm ci --prefix dreamlift/web``; ``NEEDS_BROWSER`` is both), and tests of the splat
+view Spark (``NEEDS_SPLATS``, the same install). They are skipped with the reason otherwise.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ NEEDS_MODEL_VIEWER = pytest.mark.skipif(
     modules.model_viewer_script() is None, reason=f"model-viewer is not installed: run {modules.INSTALL_COMMAND}"
 )
 NEEDS_BROWSER = [NEEDS_CHROMIUM, NEEDS_MODEL_VIEWER]
+NEEDS_SPLATS = pytest.mark.skipif(modules.splat_modules() is None, reason=f"the splat view (Spark) is not installed: run {modules.INSTALL_COMMAND}")
 
 
 def start_browser(profile):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from viewer_runs import make_run
+from viewer_runs import make_run, make_splat_run
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +20,12 @@ def gallery(tmp_path_factory):
 @pytest.fixture(scope="session")
 def text_run(gallery):
     return gallery / "snowman"
+
+
+@pytest.fixture(scope="session")
+def splat_run(tmp_path_factory):
+    """A Gaussian run: the text run's files plus splats.ply of two known Gaussians (:func:`viewer_runs.make_splat_run`)."""
+    return make_splat_run(tmp_path_factory.mktemp("gaussian") / "gaussians")
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""Where <model-viewer> is looked for, ``dreamlift view --install-viewer`` (npm mocked), and both
-commands starting with and without it.
+"""Where <model-viewer> and the splat view (Spark, three.js) are looked for, ``dreamlift view --install-viewer``
+(npm mocked), and both commands starting with and without them.
 
 The lookup: ``$DREAMLIFT_WEB_MODULES`` alone when set; else the package's
 ``node_modules``, then the user cache's. The install copies the package's manifests
@@ -33,6 +33,17 @@ def put_script(node_modules: Path, text: str = "// stand-in") -> Path:
     script.parent.mkdir(parents=True, exist_ok=True)
     script.write_text(text)
     return script
+
+
+def put_splats(node_modules: Path, skip: str | None = None) -> dict[str, Path]:
+    """Stand-ins for the splat view's modules in ``node_modules`` (all but ``skip``); served name → path."""
+    written = {}
+    for name, relative in modules.SPLAT_FILES.items():
+        if name != skip:
+            written[name] = node_modules / relative
+            written[name].parent.mkdir(parents=True, exist_ok=True)
+            written[name].write_text(f"// {name}")
+    return written
 
 
 @pytest.fixture
@@ -80,13 +91,26 @@ def test_the_env_var_is_the_only_place_looked_when_set(places, tmp_path, monkeyp
     assert modules.model_viewer_script() == chosen.resolve()
 
 
+def test_the_splat_view_comes_whole_from_the_first_folder_that_has_all_of_it(places):
+    package, cache = places
+    assert modules.splat_modules() is None
+    put_splats(package, skip="Pass.js")  # an install without one of them is passed over, never mixed with another
+    assert modules.splat_modules() is None
+    in_cache = put_splats(cache)
+    assert modules.splat_modules() == in_cache
+    put_script(cache)
+    assert modules.model_viewer_script() == cache / modules.MODEL_VIEWER  # the two parts are looked up apart
+    assert modules.splat_modules() == in_cache and (package / modules.SPLAT_FILES["three.module.min.js"]).is_file()
+
+
 # ---------------------------------------------------------------------- --install-viewer
 @pytest.fixture
 def fake_npm(tmp_path, monkeypatch):
     """An ``npm`` on PATH (never run: subprocess.run is replaced) and the calls made: a list of ``(argv, cwd, seen)``.
 
     ``fake_npm.result`` sets what the mocked npm does: ``"ok"`` writes a stand-in
-    model-viewer under ``cwd/node_modules`` and exits 0; ``"fail"`` exits 1.
+    model-viewer and splat view under ``cwd/node_modules`` and exits 0; ``"no-spark"``
+    writes model-viewer alone and exits 0; ``"fail"`` exits 1.
     """
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -107,6 +131,8 @@ def fake_npm(tmp_path, monkeypatch):
         if run.result == "fail":
             return subprocess.CompletedProcess(argv, 1, "", "npm ERR! code ENOTFOUND\nnpm ERR! network request to https://registry.npmjs.org failed\n")
         put_script(cwd / "node_modules", "// installed by npm")
+        if run.result == "ok":
+            put_splats(cwd / "node_modules")
         return subprocess.CompletedProcess(argv, 0, "added 1 package\n", "")
 
     run.result = "ok"
@@ -133,6 +159,17 @@ def test_install_runs_npm_ci_in_a_temporary_folder_then_renames_it_into_the_cach
     assert script == cache_modules / modules.MODEL_VIEWER and script.read_text() == "// installed by npm"
     assert (modules.cache_web_dir() / "package-lock.json").read_bytes() == (modules.WEB_DIR / "package-lock.json").read_bytes()
     assert modules.model_viewer_script() == script  # the lookup finds it
+    assert modules.splat_modules() == {name: cache_modules / relative for name, relative in modules.SPLAT_FILES.items()}
+
+
+def test_an_install_without_the_splat_view_is_one_line_and_leaves_the_earlier_install(places, fake_npm, tmp_path):
+    _, cache_modules = places
+    old = put_script(cache_modules, "// old")
+    fake_npm.result = "no-spark"
+    with pytest.raises(DreamliftError) as caught:
+        modules.install_model_viewer()
+    assert str(caught.value) == f"npm ci finished but installed no {modules.SPLAT_FILES['spark.module.min.js']}: run '{modules.INSTALL_HINT}' again"
+    assert old.read_text() == "// old" and leftovers(tmp_path / "cache") == []
 
 
 def test_a_new_install_replaces_an_earlier_one_whole(places, fake_npm, tmp_path):

@@ -37,3 +37,31 @@ def make_run(folder: Path, prompt: str = "a red snowman", steps: int = 60, image
     if video:
         write_turntable(field, folder / "turntable.mp4", config=TurntableConfig(frames=2, size=32, cache_resolution=32), progress=False)
     return folder
+
+
+BLUE = (0.1, 0.2, 0.9)
+
+
+def make_splat_run(folder: Path) -> Path:
+    """A Gaussian run's folder: :func:`make_run` plus ``splats.ply`` (dreamlift's writer) of two known Gaussians.
+
+    A large red one (σ 0.25) at the origin and a small blue one (σ 0.06) at +X (0.45, 0, 0): seen from
+    the front (+Z), the blue one is right of the red one.
+    """
+    import torch
+
+    from dreamlift.export.splats_ply import write_splats_ply
+    from dreamlift.rendering.splatting import Splats
+
+    make_run(folder, video=False)
+    write_splats_ply(
+        folder / "splats.ply",
+        Splats(
+            means=torch.tensor([[0.0, 0.0, 0.0], [0.45, 0.0, 0.0]]),
+            log_scales=torch.log(torch.tensor([[0.25] * 3, [0.06] * 3])),
+            quaternions=torch.tensor([[1.0, 0.0, 0.0, 0.0]] * 2),
+            opacity_logits=torch.tensor([4.0, 4.0]),
+            colours=torch.tensor([RED, BLUE]),
+        ),
+    )
+    return folder
