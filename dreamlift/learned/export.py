@@ -11,6 +11,7 @@
 
 The folder is saved under a temporary name beside ``DIR`` and renamed: it appears whole
 or not at all. An existing ``DIR`` (a training extended with more steps) is replaced.
+:func:`write_vae` writes a trained VAE alone the same way, as soon as its phase ends.
 """
 
 from __future__ import annotations
@@ -58,4 +59,16 @@ def write_model(kind: str, components: Components, target: Path) -> Path:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(staging, target)
+    return target
+
+
+def write_vae(vae, target: Path) -> Path:
+    """Save the ``AutoencoderKL`` ``vae`` (scaling factor included) as a diffusers folder at ``target``, atomically."""
+    from dreamlift._atomic import atomic_folder
+
+    staging = target.with_name(f".{target.name}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    with atomic_folder(staging) as folder:
+        vae.save_pretrained(str(folder), safe_serialization=True)
+    os.replace(staging, target)
     return target

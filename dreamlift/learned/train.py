@@ -388,6 +388,16 @@ class Trainer:
 
             self.clip_inputs = clip_pixels(renders.images, self.sizes.image_encoder.image_size, CLIP_MEAN, CLIP_STD)
 
+    def _publish_vae(self) -> None:
+        """``DIR/vae``: the VAE trained here, final once its phase has ended, so a view prior can start on it
+        (``--vae DIR``) while this UNet trains. Written once; the finished ``model/vae`` holds the same weights."""
+        if self.config.vae_from or (self.out / "vae").exists():
+            return
+        from dreamlift.learned.export import write_vae
+
+        write_vae(self.components.vae, self.out / "vae")
+        self.progress(f"wrote {self.out / 'vae'} (the trained VAE: --vae {self.out} uses it)")
+
     def _adopt_vae(self) -> None:
         """Copy the weights and scaling factor of ``config.vae_from`` into the VAE (built to its config by :func:`adopt_vae_sizes`)."""
         loaded = load_vae(Path(self.config.vae_from))
@@ -453,6 +463,7 @@ class Trainer:
                 restore(checkpoint, self.components.trainable(), optimizer if start > 0 else None, self.generator)
                 self.components.vae.register_to_config(scaling_factor=float(checkpoint.position["scaling_factor"]))
             self._prepare_unet_phase()
+            self._publish_vae()
             step_fn = self._text_step if self.config.kind == "text" else self._view_step
             self._loop("unet", start, self.config.steps, optimizer, step_fn, stop)
         from dreamlift.learned.export import write_model

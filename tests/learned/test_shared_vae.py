@@ -15,15 +15,25 @@ def without_vae_steps(args: list) -> list:
     return args[:index] + args[index + 2 :]
 
 
+def _vae_weights(folder):
+    return load_file(str(folder / "diffusion_pytorch_model.safetensors"))
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_view_prior_on_the_text_priors_vae(cli, trained_text, tmp_path):
     out = tmp_path / "view"
     outcome = cli(*without_vae_steps(tiny_args("view", out, "--vae", trained_text.out / "model", "--steps", 4, "--quiet")))
     assert outcome.code == 0, outcome.stderr[-2000:]
-    ours = load_file(str(out / "model" / "vae" / "diffusion_pytorch_model.safetensors"))
-    theirs = load_file(str(trained_text.out / "model" / "vae" / "diffusion_pytorch_model.safetensors"))
-    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
-    scale = lambda folder: json.loads((folder / "model" / "vae" / "config.json").read_text())["scaling_factor"]  # noqa: E731
-    assert scale(out) == scale(trained_text.out)
+    assert _same(_vae_weights(out / "model" / "vae"), _vae_weights(trained_text.out / "model" / "vae"))
+    scale = lambda folder: json.loads((folder / "vae" / "config.json").read_text())["scaling_factor"]  # noqa: E731
+    assert scale(out / "model") == scale(trained_text.out / "model")
+    # the text training published its VAE when the VAE phase ended: the same weights and scaling factor
+    assert _same(_vae_weights(trained_text.out / "vae"), _vae_weights(trained_text.out / "model" / "vae"))
+    assert scale(trained_text.out) == scale(trained_text.out / "model") != 1.0
+    assert not (out / "vae").exists()  # a borrowed VAE is not published again
     phases = {json.loads(line)["phase"] for line in (out / "log.jsonl").read_text().splitlines()}
     assert phases == {"unet"}
     assert json.loads((out / "config.json").read_text())["vae_steps"] == 0
