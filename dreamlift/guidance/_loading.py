@@ -86,7 +86,10 @@ def resolve_model_source(
     if not model or not model.strip():
         raise DreamliftError(f"no model given for {prior}: pass --model with {accepted}")
     model = model.strip()
-    path = Path(model).expanduser()
+    from dreamlift.models import bundled_folder
+
+    bundled = bundled_folder(model)  # a model shipped in the package (dreamlift/toy-sd), never downloaded
+    path = Path(model).expanduser() if bundled is None else bundled
     if path.is_dir():
         if not _has_marker(path, marker):
             raise DreamliftError(

@@ -205,8 +205,14 @@ def test_fp16_on_cpu_falls_back_to_fp32_with_a_warning(tiny):
     assert guidance.dtype == torch.float32
 
 
-def test_cpu_run_warns_about_speed(tiny):
+def test_cpu_run_warns_about_speed_with_a_full_size_model_only(tiny, monkeypatch):
+    from dreamlift.guidance import _diffusers_guidance
+
     config = StableDiffusionConfig(model=str(tiny.sd_folder))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a small model (the bundled toy priors are ~6M parameters) is made for the CPU
+        build_stable_diffusion_guidance(PROMPT, config, TimestepSchedule(), device="cpu")
+    monkeypatch.setattr(_diffusers_guidance, "FULL_SIZE_PARAMETERS", 0)  # as if full size (SD-1.5: 860M)
     with pytest.warns(RuntimeWarning, match="running on the CPU.*50 s"):
         build_stable_diffusion_guidance(PROMPT, config, TimestepSchedule(), device="cpu")
 

@@ -1,0 +1,48 @@
+"""Bundled models (``--model dreamlift/toy-sd``): found in the package by name, never downloaded; absent, a one-line error."""
+
+from __future__ import annotations
+
+import shutil
+
+import torch
+from _helpers import error_message
+
+from dreamlift import models
+from dreamlift.guidance.base import TimestepSchedule
+
+
+def test_a_bundled_name_loads_the_packaged_folder(monkeypatch, tmp_path, trained_text, trained_view):
+    from dreamlift.guidance.priors import Zero123Config
+    from dreamlift.guidance.stable_diffusion import StableDiffusionConfig, build_stable_diffusion_guidance
+    from dreamlift.guidance.zero123 import load_zero123_model
+
+    shutil.copytree(trained_text.out / "model", tmp_path / "toy-sd")
+    shutil.copytree(trained_view.out / "model", tmp_path / "toy-zero123")
+    monkeypatch.setattr(models, "bundled_root", lambda: tmp_path)
+    guidance = build_stable_diffusion_guidance("a red cube", StableDiffusionConfig(model="dreamlift/toy-sd"), TimestepSchedule(), device="cpu")
+    theirs = trained_text.components.unet.state_dict()
+    assert all(torch.equal(value, theirs[key]) for key, value in guidance.unet.state_dict().items())
+    view = load_zero123_model(Zero123Config(model="dreamlift/toy-zero123"), "cpu")
+    theirs = trained_view.components.unet.state_dict()
+    assert all(torch.equal(value, theirs[key]) for key, value in view.unet.state_dict().items())
+
+
+def test_a_missing_bundled_model_is_a_one_line_error(monkeypatch, tmp_path):
+    from dreamlift.guidance.stable_diffusion import StableDiffusionConfig, build_stable_diffusion_guidance
+
+    monkeypatch.setattr(models, "bundled_root", lambda: tmp_path)
+    error_message(
+        lambda: build_stable_diffusion_guidance("a red cube", StableDiffusionConfig(model="dreamlift/toy-sd"), TimestepSchedule(), device="cpu"),
+        "dreamlift/toy-sd is not in this install", "dreamlift train-prior text", "--model DIR/model",
+    )
+    assert models.bundled_folder("runwayml/stable-diffusion-v1-5") is None  # other names go on to the hub rules
+
+
+def test_the_plan_warns_about_the_cpu_for_a_full_size_model_not_for_a_bundled_one():
+    from dreamlift.pipeline import resolve_config
+    from dreamlift.pipeline.stages import cpu_warning
+
+    full = resolve_config("text", settings=["prompt=a red cube"], preset="sd-dreamfusion")
+    assert "would take" in cpu_warning(full, torch.device("cpu")) and cpu_warning(full, torch.device("cuda")) is None
+    bundled = resolve_config("text", settings=["prompt=a red cube", "prior.model=dreamlift/toy-sd"], preset="sd-dreamfusion")
+    assert cpu_warning(bundled, torch.device("cpu")) is None
