@@ -108,12 +108,14 @@ def _model_viewer(run: Run, name: str, title: str, element_id: str) -> str:
     )
 
 
+def _missing_note(element_id: str, what: str, instead: str) -> str:
+    """A note that ``what`` is not installed, how to install it, and what the page shows ``instead``."""
+    return f'<p id="{element_id}" class="viewer-missing">{what} not installed: run <code>{_e(INSTALL_HINT)}</code> once. {instead}</p>'
+
+
 def viewer_missing_note() -> str:
     """The note shown where the interactive model would be when <model-viewer> is not installed (the viewer's and the app's)."""
-    return (
-        '<p id="model-missing" class="viewer-missing">Interactive 3D view not installed: run '
-        f"<code>{_e(INSTALL_HINT)}</code> once. The turntable video shows the model instead.</p>"
-    )
+    return _missing_note("model-missing", "Interactive 3D view", "The turntable video shows the model instead.")
 
 
 def _model(run: Run, info: RunInfo, interactive: bool) -> str:
@@ -136,10 +138,7 @@ def _model(run: Run, info: RunInfo, interactive: bool) -> str:
 
 def splats_missing_note() -> str:
     """The note shown where the splats would be when Spark is not installed."""
-    return (
-        '<p id="splats-missing" class="viewer-missing">Splat view not installed: run '
-        f"<code>{_e(INSTALL_HINT)}</code> once. splats.ply is among the files below.</p>"
-    )
+    return _missing_note("splats-missing", "Splat view", "splats.ply is among the files below.")
 
 
 def _splats(run: Run, info: RunInfo, splats: bool) -> str:
