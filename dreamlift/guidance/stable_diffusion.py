@@ -103,13 +103,27 @@ def vae_downsampling(vae: torch.nn.Module) -> int:
     return 2 ** (len(levels) - 1)
 
 
+def _pipeline_class():
+    """diffusers' ``StableDiffusionPipeline`` (single files load through it), imported without transformers' note that
+    its image processors would like torchvision (the pipeline's safety checker and feature extractor are never used here)."""
+    from transformers.utils import logging as transformers_logging
+
+    level = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        from diffusers import StableDiffusionPipeline
+    finally:
+        transformers_logging.set_verbosity(level)
+    return StableDiffusionPipeline
+
+
 def _load_parts(source: ModelSource, config: StableDiffusionConfig, dtype: torch.dtype) -> LoadedParts:
-    from diffusers import DDPMScheduler, StableDiffusionPipeline
+    from diffusers import DDPMScheduler
     from transformers import CLIPTextModel
 
     if source.kind == "single_file":
         extra = {"config": source.config_folder} if source.config_folder else {}
-        pipe = StableDiffusionPipeline.from_single_file(
+        pipe = _pipeline_class().from_single_file(
             source.location,
             torch_dtype=dtype,
             local_files_only=source.local_files_only,
