@@ -71,7 +71,7 @@ class GaussianRepresentation:
         self.config = config
         self.settings = config.representation
         self.model = GaussianModel(self.settings.init, torch.Generator().manual_seed(config.seed)).to(device)
-        self.field = self.model.as_field()
+        self.field = self.model.as_field(drawn_size=config.training_view_at(config.steps)[0])  # the mesh's level: as last trained
         self.background = Background(config.background).to(device)
         self.backend = splat_backend(self.settings.backend, device)
         self._train_render: tuple[SplatRender, int] | None = None

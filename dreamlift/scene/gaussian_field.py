@@ -45,9 +45,13 @@ class GaussianField(nn.Module):
     live parameters, differentiably.
     """
 
-    def __init__(self, model: GaussianModel, normal_epsilon: float = 1e-2, max_cells: int = 64):
+    def __init__(
+        self, model: GaussianModel, normal_epsilon: float = 1e-2, max_cells: int = 64, blur: float = 0.0, drawn_size: int | None = None
+    ):
         super().__init__()
         self.model = model
+        self.blur = float(blur)
+        self.drawn_size = drawn_size
         self.normal_epsilon = normal_epsilon
         self.max_cells = max_cells
         self._built_for: tuple | None = None
@@ -56,6 +60,13 @@ class GaussianField(nn.Module):
     def colour_parameters(self) -> list[nn.Parameter]:
         """What the refinement fine-tunes as the albedo: the Gaussians' colours (not their geometry)."""
         return [self.model.colour_logits]
+
+    def log_scales(self) -> Tensor:
+        """``(N, 3)`` logs of the kernels' scales: the Gaussians' own, each widened by ``blur`` in quadrature
+        (``Σ + blur²·I`` has the same axes as ``Σ``)."""
+        if not self.blur:
+            return self.model.log_scales
+        return 0.5 * torch.log(torch.exp(2.0 * self.model.log_scales) + self.blur**2)
 
     def geometry_key(self) -> tuple:
         """What the lookup grid depends on: the geometry tensors' identities, versions and device."""
@@ -68,7 +79,7 @@ class GaussianField(nn.Module):
         with torch.no_grad():
             means = self.model.means.detach()
             self.count = len(means)
-            variance = torch.diagonal(covariances(self.model.log_scales.detach(), self.model.quaternions.detach()), dim1=-2, dim2=-1)
+            variance = torch.diagonal(covariances(self.log_scales().detach(), self.model.quaternions.detach()), dim1=-2, dim2=-1)
             half = CUT * variance.sqrt()
             low, high = means - half, means + half
             self.origin = low.amin(0) if self.count else means.new_zeros(3)
@@ -111,9 +122,10 @@ class GaussianField(nn.Module):
         """Pairs ``(point, gaussian)`` and each pair's density term ``k_i g_i(x)``."""
         model = self.model
         point, gaussian = self._pairs(points)
-        precision = covariances(-model.log_scales, model.quaternions)  # Σ⁻¹ = R S⁻² Rᵀ
+        log_scales = self.log_scales()
+        precision = covariances(-log_scales, model.quaternions)  # Σ⁻¹ = R S⁻² Rᵀ
         depth = -torch.log1p(-model.opacities.clamp_max(MAX_ALPHA))
-        peak = depth / (math.sqrt(2.0 * math.pi) * torch.exp(model.log_scales.mean(-1)))
+        peak = depth / (math.sqrt(2.0 * math.pi) * torch.exp(log_scales.mean(-1)))
         # one gather per pair: the mean, the six distinct entries of Σ⁻¹ and the peak density
         table = torch.cat((model.means, precision[:, [0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]], peak[:, None]), dim=1)
         rows = table.index_select(0, gaussian)
@@ -136,6 +148,20 @@ class GaussianField(nn.Module):
         coloured = points.new_zeros(len(points), 3).index_add(0, point, (weight[:, None] * self.model.colours[gaussian]).to(points.dtype))
         albedo = (coloured + 0.5 * EMPTY_WEIGHT) / (density[:, None] + EMPTY_WEIGHT)
         return density, albedo
+
+    @torch.no_grad()
+    def drawn_opacity(self, cameras, size: int) -> Tensor | None:
+        """``(B, size, size)``: the Gaussians' opacity as the rasteriser draws them at ``drawn_size`` pixels (the run's
+        training size), bilinearly resized to ``size``; None without a ``drawn_size``. The exporter fits the mesh's
+        level to it (:mod:`dreamlift.export._render`), so the mesh has the silhouettes the run was trained on."""
+        if self.drawn_size is None:
+            return None
+        from dreamlift.rendering.splatting import render_splats  # here, not at the top: the renderer imports the scene
+
+        opacity = render_splats(self.model.splats(), cameras, int(self.drawn_size)).output.opacity.permute(0, 3, 1, 2)
+        if opacity.shape[-1] != size:
+            opacity = torch.nn.functional.interpolate(opacity, size=(size, size), mode="bilinear", align_corners=False)
+        return opacity[:, 0]
 
     def density(self, points: Tensor) -> Tensor:
         """Density ``(M,)`` at ``points (M, 3)``."""
