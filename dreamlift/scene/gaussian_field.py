@@ -11,7 +11,11 @@ depth ``−ln(1 − o)``, so the volume renderer sees it as opaque as the raster
 (the same holds for anisotropic ones up to the ratio of ``s̄`` to the scale along the ray).
 Kernels are cut where ``g < 1e-4`` (Mahalanobis distance 4.29); each query gathers only the
 Gaussians whose cut box overlaps its cell of a uniform grid over their boxes, so the cost grows
-with the overlap, not with points × Gaussians. Normals come from
+with the overlap, not with points × Gaussians. With a ``drawn_size`` (the run's training render size) the field
+also gives the opacity the rasteriser draws (:meth:`GaussianField.drawn_opacity`), which the exporter fits the
+mesh's level to: Gaussians trained at 32 px are about a pixel wide or less, and the rasteriser's 0.3 px² low-pass
+draws them wider than these kernels, so the volume render of the kernels is thinner than what was trained.
+Normals come from
 :func:`~dreamlift.scene.normals.finite_difference_normals` of the density, like the NeRF field's.
 """
 
@@ -45,12 +49,9 @@ class GaussianField(nn.Module):
     live parameters, differentiably.
     """
 
-    def __init__(
-        self, model: GaussianModel, normal_epsilon: float = 1e-2, max_cells: int = 64, blur: float = 0.0, drawn_size: int | None = None
-    ):
+    def __init__(self, model: GaussianModel, normal_epsilon: float = 1e-2, max_cells: int = 64, drawn_size: int | None = None):
         super().__init__()
         self.model = model
-        self.blur = float(blur)
         self.drawn_size = drawn_size
         self.normal_epsilon = normal_epsilon
         self.max_cells = max_cells
@@ -60,13 +61,6 @@ class GaussianField(nn.Module):
     def colour_parameters(self) -> list[nn.Parameter]:
         """What the refinement fine-tunes as the albedo: the Gaussians' colours (not their geometry)."""
         return [self.model.colour_logits]
-
-    def log_scales(self) -> Tensor:
-        """``(N, 3)`` logs of the kernels' scales: the Gaussians' own, each widened by ``blur`` in quadrature
-        (``Σ + blur²·I`` has the same axes as ``Σ``)."""
-        if not self.blur:
-            return self.model.log_scales
-        return 0.5 * torch.log(torch.exp(2.0 * self.model.log_scales) + self.blur**2)
 
     def geometry_key(self) -> tuple:
         """What the lookup grid depends on: the geometry tensors' identities, versions and device."""
@@ -79,7 +73,7 @@ class GaussianField(nn.Module):
         with torch.no_grad():
             means = self.model.means.detach()
             self.count = len(means)
-            variance = torch.diagonal(covariances(self.log_scales().detach(), self.model.quaternions.detach()), dim1=-2, dim2=-1)
+            variance = torch.diagonal(covariances(self.model.log_scales.detach(), self.model.quaternions.detach()), dim1=-2, dim2=-1)
             half = CUT * variance.sqrt()
             low, high = means - half, means + half
             self.origin = low.amin(0) if self.count else means.new_zeros(3)
@@ -122,10 +116,9 @@ class GaussianField(nn.Module):
         """Pairs ``(point, gaussian)`` and each pair's density term ``k_i g_i(x)``."""
         model = self.model
         point, gaussian = self._pairs(points)
-        log_scales = self.log_scales()
-        precision = covariances(-log_scales, model.quaternions)  # Σ⁻¹ = R S⁻² Rᵀ
+        precision = covariances(-model.log_scales, model.quaternions)  # Σ⁻¹ = R S⁻² Rᵀ
         depth = -torch.log1p(-model.opacities.clamp_max(MAX_ALPHA))
-        peak = depth / (math.sqrt(2.0 * math.pi) * torch.exp(log_scales.mean(-1)))
+        peak = depth / (math.sqrt(2.0 * math.pi) * torch.exp(model.log_scales.mean(-1)))
         # one gather per pair: the mean, the six distinct entries of Σ⁻¹ and the peak density
         table = torch.cat((model.means, precision[:, [0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]], peak[:, None]), dim=1)
         rows = table.index_select(0, gaussian)

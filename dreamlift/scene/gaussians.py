@@ -107,7 +107,7 @@ class GaussianModel(nn.Module):
 
     def as_field(self, **settings):
         """The :class:`~dreamlift.scene.gaussian_field.GaussianField` view of these Gaussians (what export reads);
-        ``settings`` are its keyword arguments (``drawn_size``, ``blur``)."""
+        ``settings`` are its keyword arguments (e.g. ``drawn_size``)."""
         from dreamlift.scene.gaussian_field import GaussianField
 
         return GaussianField(self, **settings)
