@@ -9,7 +9,8 @@ where ``s̄_i = (s_1 s_2 s_3)^(1/3)``. The weight makes each Gaussian an opacity
 the units of a volume density: a ray through the centre of an isotropic Gaussian meets optical
 depth ``−ln(1 − o)``, so the volume renderer sees it as opaque as the rasteriser draws it there
 (the same holds for anisotropic ones up to the ratio of ``s̄`` to the scale along the ray).
-Kernels are cut where ``g < 1e-4`` (Mahalanobis distance 4.29); each query gathers only the
+Kernels are cut where ``g < 1e-4`` (Mahalanobis distance 4.29), or sooner where ``k_i g`` falls below
+``min_density`` (faint Gaussians reach less far); each query gathers only the
 Gaussians whose cut box overlaps its cell of a uniform grid over their boxes, so the cost grows
 with the overlap, not with points × Gaussians. With a ``drawn_size`` (the run's training render size) the field
 also gives the opacity the rasteriser draws (:meth:`GaussianField.drawn_opacity`), which the exporter fits the
@@ -49,10 +50,13 @@ class GaussianField(nn.Module):
     live parameters, differentiably.
     """
 
-    def __init__(self, model: GaussianModel, normal_epsilon: float = 1e-2, max_cells: int = 64, drawn_size: int | None = None):
+    def __init__(
+        self, model: GaussianModel, normal_epsilon: float = 1e-2, max_cells: int = 64, drawn_size: int | None = None, min_density: float = 0.0
+    ):
         super().__init__()
         self.model = model
         self.drawn_size = drawn_size
+        self.min_density = float(min_density)
         self.normal_epsilon = normal_epsilon
         self.max_cells = max_cells
         self._built_for: tuple | None = None
@@ -65,7 +69,7 @@ class GaussianField(nn.Module):
     def geometry_key(self) -> tuple:
         """What the lookup grid depends on: the geometry tensors' identities, versions and device."""
         model = self.model
-        tensors = (model.means, model.log_scales, model.quaternions)
+        tensors = (model.means, model.log_scales, model.quaternions, model.opacity_logits)
         return tuple((id(t), t._version, t.device) for t in tensors)
 
     def _build(self) -> None:
@@ -74,7 +78,8 @@ class GaussianField(nn.Module):
             means = self.model.means.detach()
             self.count = len(means)
             variance = torch.diagonal(covariances(self.model.log_scales.detach(), self.model.quaternions.detach()), dim1=-2, dim2=-1)
-            half = CUT * variance.sqrt()
+            self.cut = self._cut_radii()
+            half = self.cut[:, None] * variance.sqrt()
             low, high = means - half, means + half
             self.origin = low.amin(0) if self.count else means.new_zeros(3)
             span = (high.amax(0) - self.origin).amax() if self.count else means.new_ones(())
@@ -84,7 +89,7 @@ class GaussianField(nn.Module):
             first = self._cell_of(low)
             last = self._cell_of(high)
             extent = last - first + 1
-            counts = extent.prod(-1)
+            counts = torch.where(self.cut > 0, extent.prod(-1), 0)
             owner = torch.repeat_interleave(torch.arange(self.count, device=means.device), counts)
             local = torch.arange(len(owner), device=means.device) - (torch.cumsum(counts, 0) - counts)[owner]
             nx, ny = extent[owner, 0], extent[owner, 1]
@@ -95,6 +100,20 @@ class GaussianField(nn.Module):
             order = torch.argsort(cell_id)
             self.members = owner[order]
             self.starts = torch.searchsorted(cell_id[order], torch.arange(self.cells**3 + 1, device=means.device))
+
+    def _peaks(self) -> Tensor:
+        """``(N,)`` each kernel's density at its mean, ``k_i`` (differentiable)."""
+        model = self.model
+        depth = -torch.log1p(-model.opacities.clamp_max(MAX_ALPHA))
+        return depth / (math.sqrt(2.0 * math.pi) * torch.exp(model.log_scales.mean(-1)))
+
+    def _cut_radii(self) -> Tensor:
+        """``(N,)`` Mahalanobis radius of each kernel's cut: ``CUT``, or less where ``k_i g`` falls below ``min_density``
+        sooner (0: the whole kernel is below it)."""
+        if self.min_density <= 0:
+            return torch.full((self.count,), CUT, device=self.model.means.device)
+        ratio = self._peaks().detach() / self.min_density
+        return torch.sqrt(2.0 * torch.log(ratio.clamp_min(1.0))).clamp_max(CUT)
 
     def _cell_of(self, points: Tensor) -> Tensor:
         return torch.floor((points - self.origin) / self.cell).long().clamp(0, self.cells - 1)
@@ -117,15 +136,14 @@ class GaussianField(nn.Module):
         model = self.model
         point, gaussian = self._pairs(points)
         precision = covariances(-model.log_scales, model.quaternions)  # Σ⁻¹ = R S⁻² Rᵀ
-        depth = -torch.log1p(-model.opacities.clamp_max(MAX_ALPHA))
-        peak = depth / (math.sqrt(2.0 * math.pi) * torch.exp(model.log_scales.mean(-1)))
+        peak = self._peaks()
         # one gather per pair: the mean, the six distinct entries of Σ⁻¹ and the peak density
         table = torch.cat((model.means, precision[:, [0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]], peak[:, None]), dim=1)
         rows = table.index_select(0, gaussian)
         x, y, z = (points.index_select(0, point) - rows[:, :3]).unbind(-1)
         xx, yy, zz, xy, xz, yz = rows[:, 3:9].unbind(-1)
         mahalanobis = xx * x * x + yy * y * y + zz * z * z + 2.0 * (xy * x * y + xz * x * z + yz * y * z)
-        kernel = torch.where(mahalanobis <= CUT**2, torch.exp(-0.5 * mahalanobis), 0.0)
+        kernel = torch.where(mahalanobis <= self.cut.index_select(0, gaussian) ** 2, torch.exp(-0.5 * mahalanobis), 0.0)
         return point, gaussian, rows[:, 9] * kernel
 
     def forward(self, points: Tensor) -> tuple[Tensor, Tensor]:
