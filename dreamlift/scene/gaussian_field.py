@@ -43,12 +43,17 @@ EMPTY_WEIGHT = 1e-8
 class GaussianField(nn.Module):
     """A :class:`~dreamlift.scene.field.Field` of the model's Gaussians (see the module docstring).
 
+    ``vertex_colour_turntable``: a query sums every Gaussian around each point, so a 512-px turntable colours its
+    pixels from this albedo at the mesh's vertices (:func:`dreamlift.refine.export.turntable_albedo`).
+
     A module holding the model (``state_dict`` keys ``model.means`` ...; loading resizes), so it can be
     copied, moved and fine-tuned as a NeRF field is (the refinement's colour field). The lookup grid is
     built from the Gaussians at construction and rebuilt, when queried, whenever their positions or shapes have
     changed since (an optimiser step, densification, a load, a move); the values are computed from the
     live parameters, differentiably.
     """
+
+    vertex_colour_turntable = True
 
     def __init__(
         self, model: GaussianModel, normal_epsilon: float = 1e-2, max_cells: int = 64, drawn_size: int | None = None, min_density: float = 0.0

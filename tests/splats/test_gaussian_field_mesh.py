@@ -77,3 +77,23 @@ def test_min_density_drops_only_contributions_below_it():
     assert float(difference.max()) <= 0.01 * overlapping
     assert float(difference.mean()) < 0.01 * float(reference.mean())  # measured: 0.013 against a mean density of 2.8
     assert pairs_cut < 0.5 * pairs_exact  # measured: 63,833 against 196,768
+
+
+def test_a_gaussian_fields_turntable_takes_its_albedo_at_the_mesh_vertices():
+    """The turntable's colour of a Gaussian field comes from its albedo at the mesh's vertices: at a vertex it is that
+    vertex's albedo, between vertices a mean of theirs; any other field is asked directly."""
+    from dreamlift.refine.export import turntable_albedo
+
+    model = lattice_box(0.1, 0.05, 0.6)
+    with torch.no_grad():
+        model.colour_logits.copy_(torch.logit(((model.means + HALF) / (2 * HALF)).clamp(0.05, 0.95)))  # colour = position
+    field = model.as_field(drawn_size=32)
+    mesh = extract_mesh(field, MeshConfig(resolution=32)).mesh
+    albedo = turntable_albedo(mesh, field)
+    vertices = torch.as_tensor(np.asarray(mesh.vertices), dtype=torch.float32)
+    assert torch.allclose(albedo(vertices[:200]), field.albedo(vertices[:200]).detach(), atol=1e-5)
+    faces = torch.as_tensor(np.asarray(mesh.faces))[:200]
+    centres = vertices[faces].mean(1)
+    assert float((albedo(centres) - field.albedo(centres).detach()).abs().mean()) < 0.02  # a smooth albedo, closely followed
+    plain = type("Plain", (), {"albedo": staticmethod(field.albedo)})()
+    assert turntable_albedo(mesh, plain) is plain.albedo
