@@ -221,6 +221,7 @@ def main() -> None:
     parser.add_argument("--refine", choices=("on", "off"), default="on", help="run the refinement stage")
     parser.add_argument("--refine-steps", type=int, default=100, help="refinement steps of the shortened job")
     parser.add_argument("--prompt", default="a red cube")
+    parser.add_argument("--preset", default=None, help="a named preset (default: the prior's default, toy)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temporary one)")
     args = parser.parse_args()
     load_before = " ".join(open("/proc/loadavg").read().split()[:3])
@@ -245,6 +246,8 @@ def main() -> None:
         argv = ["text", args.prompt, "--out", str(out), "--steps", str(args.steps), "--refine", args.refine, "--quiet"]
         if args.refine == "on":
             argv += ["--set", f"refine.steps={args.refine_steps}"]
+        if args.preset:
+            argv += ["--preset", args.preset]
         job = profiler.wrap(cli.main, "CLI, config, run folder", stage="job")
         cpu1, wall1 = cpu_seconds(), time.perf_counter()
         status = job(argv)

@@ -108,7 +108,7 @@ def export_refined(run, asset, fmt: str, out: Path, args: argparse.Namespace) ->
     from dreamlift.export import write_mesh
     from dreamlift.export.texture import ColourConfig, apply_colour
     from dreamlift.export.video import TurntableConfig
-    from dreamlift.refine.export import as_surface, write_mesh_turntable
+    from dreamlift.refine.export import as_surface, turntable_albedo, write_mesh_turntable
 
     colour = ColourConfig(texture=args.texture, texture_size=args.texture_size)
     colour.validate()
@@ -123,5 +123,5 @@ def export_refined(run, asset, fmt: str, out: Path, args: argparse.Namespace) ->
     files = write_mesh(coloured, out, fmt)
     if args.turntable or args.gif:
         config = TurntableConfig(gif=args.gif, size=int(run.config.turntable_size))
-        files += write_mesh_turntable(as_surface(mesh), asset.field.albedo, run.path / "turntable.mp4", config)
+        files += write_mesh_turntable(as_surface(mesh), turntable_albedo(mesh, asset.field), run.path / "turntable.mp4", config)
     return f"wrote {', '.join(str(f) for f in files)}: {len(coloured.vertices)} vertices, {len(coloured.faces)} faces"

@@ -298,7 +298,7 @@ def write_assets(folder: Path, config, stage1_field, occupancy, refiner=None) ->
     from dreamlift.export.texture import ColourConfig, apply_colour
     from dreamlift.export.video import TurntableConfig
     from dreamlift.pipeline.run import FINAL_MESH, STAGE1_MESH
-    from dreamlift.refine.export import as_surface, clean_surface, write_mesh_turntable
+    from dreamlift.refine.export import as_surface, clean_surface, turntable_albedo, write_mesh_turntable
 
     written: list[str] = []
     if not (config.export_mesh or config.export_video):
@@ -321,7 +321,8 @@ def write_assets(folder: Path, config, stage1_field, occupancy, refiner=None) ->
         import torch
 
         with torch.no_grad():
-            write_mesh_turntable(as_surface(final_mesh), final_field.albedo, folder / "turntable.mp4", TurntableConfig(size=int(config.turntable_size)))
+            albedo = turntable_albedo(final_mesh, final_field)
+            write_mesh_turntable(as_surface(final_mesh), albedo, folder / "turntable.mp4", TurntableConfig(size=int(config.turntable_size)))
         written.append("turntable.mp4")
     return written
 

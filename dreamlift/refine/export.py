@@ -6,7 +6,9 @@ The marching-tetrahedra surface is cleaned as the stage-1 exporter cleans its me
 field (:func:`dreamlift.export.texture.apply_colour`: vertex colours or a baked UV
 texture). The turntable is rasterised from a mesh and a colour field
 (:func:`dreamlift.refine.render.render_mesh`), frames of :func:`dreamlift.rendering.views.turntable_views`,
-Lambertian under a head light, antialiased: far cheaper than volume rendering at 512 px.
+Lambertian under a head light, antialiased: far cheaper than volume rendering at 512 px. A field whose albedo
+is costly a point (``vertex_colour_turntable = True``: the Gaussian field, which sums the Gaussians around
+each point) colours the turntable from its albedo at the mesh's vertices instead (:func:`vertex_albedo`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,33 @@ def clean_surface(surface: SurfaceMesh, min_part_fraction: float = 0.05) -> trim
         raise DreamliftError("the refined surface is empty: there is no mesh to export; refine with fewer steps or start a new run")
     mesh, _ = remove_floaters(mesh, min_part_fraction)
     return orient_outward(mesh)
+
+
+def vertex_albedo(mesh: trimesh.Trimesh, albedo: AlbedoFn, neighbours: int = 4) -> AlbedoFn:
+    """An albedo function ``(M, 3) -> (M, 3)`` near ``mesh``: ``albedo`` queried once at its vertices, then at any point
+    the inverse-distance mean of its ``neighbours`` nearest vertices' (a vertex's own colour on it)."""
+    from scipy.spatial import cKDTree
+
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    with torch.no_grad():
+        colours = torch.cat([albedo(part) for part in torch.as_tensor(vertices, dtype=torch.float32).split(1 << 15)]).float()
+    tree, k = cKDTree(vertices), min(neighbours, len(vertices))
+
+    def lookup(points: torch.Tensor) -> torch.Tensor:
+        distance, index = tree.query(points.detach().cpu().double().numpy().reshape(-1, 3), k=k)
+        distance, index = np.asarray(distance).reshape(len(points), k), np.asarray(index).reshape(len(points), k)
+        weight = torch.as_tensor(1.0 / np.maximum(distance, 1e-9), dtype=torch.float32)
+        mixed = (weight[..., None] * colours[torch.as_tensor(index)]).sum(1) / weight.sum(1, keepdim=True)
+        return mixed.to(points.device)
+
+    return lookup
+
+
+def turntable_albedo(mesh: trimesh.Trimesh, field) -> AlbedoFn:
+    """What colours ``mesh``'s turntable: ``field.albedo``, or :func:`vertex_albedo` for a field with ``vertex_colour_turntable``."""
+    if getattr(field, "vertex_colour_turntable", False):
+        return vertex_albedo(mesh, field.albedo)
+    return field.albedo
 
 
 def as_surface(mesh: trimesh.Trimesh) -> SurfaceMesh:

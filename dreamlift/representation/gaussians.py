@@ -2,7 +2,9 @@
 
 Set up from ``representation`` (:class:`~dreamlift.representation.settings.GaussianRepresentationConfig`):
 ``init.count`` Gaussians uniform in a ball (drawn from a generator seeded with the run's seed), the
-run's ``background``. Adam groups: one per Gaussian parameter at ``learning_rates`` (the means'
+run's ``background``, and their :class:`~dreamlift.scene.gaussian_field.GaussianField` with the run's last
+training render size as its ``drawn_size`` (export and the refinement fit the mesh's level to that drawing) and
+the config's ``min_density``. Adam groups: one per Gaussian parameter at ``learning_rates`` (the means'
 rate follows 3DGS's exponential schedule, set before every step), then the background's
 parameters, if any, at ``mlp_learning_rate``.
 
@@ -71,7 +73,8 @@ class GaussianRepresentation:
         self.config = config
         self.settings = config.representation
         self.model = GaussianModel(self.settings.init, torch.Generator().manual_seed(config.seed)).to(device)
-        self.field = self.model.as_field()
+        drawn_size = config.training_view_at(config.steps)[0]  # the mesh's level: as last trained
+        self.field = self.model.as_field(drawn_size=drawn_size, min_density=self.settings.min_density)
         self.background = Background(config.background).to(device)
         self.backend = splat_backend(self.settings.backend, device)
         self._train_render: tuple[SplatRender, int] | None = None

@@ -9,9 +9,14 @@ where ``s̄_i = (s_1 s_2 s_3)^(1/3)``. The weight makes each Gaussian an opacity
 the units of a volume density: a ray through the centre of an isotropic Gaussian meets optical
 depth ``−ln(1 − o)``, so the volume renderer sees it as opaque as the rasteriser draws it there
 (the same holds for anisotropic ones up to the ratio of ``s̄`` to the scale along the ray).
-Kernels are cut where ``g < 1e-4`` (Mahalanobis distance 4.29); each query gathers only the
+Kernels are cut where ``g < 1e-4`` (Mahalanobis distance 4.29), or sooner where ``k_i g`` falls below
+``min_density`` (faint Gaussians reach less far); each query gathers only the
 Gaussians whose cut box overlaps its cell of a uniform grid over their boxes, so the cost grows
-with the overlap, not with points × Gaussians. Normals come from
+with the overlap, not with points × Gaussians. With a ``drawn_size`` (the run's training render size) the field
+also gives the opacity the rasteriser draws (:meth:`GaussianField.drawn_opacity`), which the exporter fits the
+mesh's level to: Gaussians trained at 32 px are about a pixel wide or less, and the rasteriser's 0.3 px² low-pass
+draws them wider than these kernels, so the volume render of the kernels is thinner than what was trained.
+Normals come from
 :func:`~dreamlift.scene.normals.finite_difference_normals` of the density, like the NeRF field's.
 """
 
@@ -38,6 +43,9 @@ EMPTY_WEIGHT = 1e-8
 class GaussianField(nn.Module):
     """A :class:`~dreamlift.scene.field.Field` of the model's Gaussians (see the module docstring).
 
+    ``vertex_colour_turntable``: a query sums every Gaussian around each point, so a 512-px turntable colours its
+    pixels from this albedo at the mesh's vertices (:func:`dreamlift.refine.export.turntable_albedo`).
+
     A module holding the model (``state_dict`` keys ``model.means`` ...; loading resizes), so it can be
     copied, moved and fine-tuned as a NeRF field is (the refinement's colour field). The lookup grid is
     built from the Gaussians at construction and rebuilt, when queried, whenever their positions or shapes have
@@ -45,9 +53,15 @@ class GaussianField(nn.Module):
     live parameters, differentiably.
     """
 
-    def __init__(self, model: GaussianModel, normal_epsilon: float = 1e-2, max_cells: int = 64):
+    vertex_colour_turntable = True
+
+    def __init__(
+        self, model: GaussianModel, normal_epsilon: float = 1e-2, max_cells: int = 64, drawn_size: int | None = None, min_density: float = 0.0
+    ):
         super().__init__()
         self.model = model
+        self.drawn_size = drawn_size
+        self.min_density = float(min_density)
         self.normal_epsilon = normal_epsilon
         self.max_cells = max_cells
         self._built_for: tuple | None = None
@@ -60,7 +74,7 @@ class GaussianField(nn.Module):
     def geometry_key(self) -> tuple:
         """What the lookup grid depends on: the geometry tensors' identities, versions and device."""
         model = self.model
-        tensors = (model.means, model.log_scales, model.quaternions)
+        tensors = (model.means, model.log_scales, model.quaternions, model.opacity_logits)
         return tuple((id(t), t._version, t.device) for t in tensors)
 
     def _build(self) -> None:
@@ -69,7 +83,8 @@ class GaussianField(nn.Module):
             means = self.model.means.detach()
             self.count = len(means)
             variance = torch.diagonal(covariances(self.model.log_scales.detach(), self.model.quaternions.detach()), dim1=-2, dim2=-1)
-            half = CUT * variance.sqrt()
+            self.cut = self._cut_radii()
+            half = self.cut[:, None] * variance.sqrt()
             low, high = means - half, means + half
             self.origin = low.amin(0) if self.count else means.new_zeros(3)
             span = (high.amax(0) - self.origin).amax() if self.count else means.new_ones(())
@@ -79,7 +94,7 @@ class GaussianField(nn.Module):
             first = self._cell_of(low)
             last = self._cell_of(high)
             extent = last - first + 1
-            counts = extent.prod(-1)
+            counts = torch.where(self.cut > 0, extent.prod(-1), 0)
             owner = torch.repeat_interleave(torch.arange(self.count, device=means.device), counts)
             local = torch.arange(len(owner), device=means.device) - (torch.cumsum(counts, 0) - counts)[owner]
             nx, ny = extent[owner, 0], extent[owner, 1]
@@ -90,6 +105,20 @@ class GaussianField(nn.Module):
             order = torch.argsort(cell_id)
             self.members = owner[order]
             self.starts = torch.searchsorted(cell_id[order], torch.arange(self.cells**3 + 1, device=means.device))
+
+    def _peaks(self) -> Tensor:
+        """``(N,)`` each kernel's density at its mean, ``k_i`` (differentiable)."""
+        model = self.model
+        depth = -torch.log1p(-model.opacities.clamp_max(MAX_ALPHA))
+        return depth / (math.sqrt(2.0 * math.pi) * torch.exp(model.log_scales.mean(-1)))
+
+    def _cut_radii(self) -> Tensor:
+        """``(N,)`` Mahalanobis radius of each kernel's cut: ``CUT``, or less where ``k_i g`` falls below ``min_density``
+        sooner (0: the whole kernel is below it)."""
+        if self.min_density <= 0:
+            return torch.full((self.count,), CUT, device=self.model.means.device)
+        ratio = self._peaks().detach() / self.min_density
+        return torch.sqrt(2.0 * torch.log(ratio.clamp_min(1.0))).clamp_max(CUT)
 
     def _cell_of(self, points: Tensor) -> Tensor:
         return torch.floor((points - self.origin) / self.cell).long().clamp(0, self.cells - 1)
@@ -112,15 +141,14 @@ class GaussianField(nn.Module):
         model = self.model
         point, gaussian = self._pairs(points)
         precision = covariances(-model.log_scales, model.quaternions)  # Σ⁻¹ = R S⁻² Rᵀ
-        depth = -torch.log1p(-model.opacities.clamp_max(MAX_ALPHA))
-        peak = depth / (math.sqrt(2.0 * math.pi) * torch.exp(model.log_scales.mean(-1)))
+        peak = self._peaks()
         # one gather per pair: the mean, the six distinct entries of Σ⁻¹ and the peak density
         table = torch.cat((model.means, precision[:, [0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]], peak[:, None]), dim=1)
         rows = table.index_select(0, gaussian)
         x, y, z = (points.index_select(0, point) - rows[:, :3]).unbind(-1)
         xx, yy, zz, xy, xz, yz = rows[:, 3:9].unbind(-1)
         mahalanobis = xx * x * x + yy * y * y + zz * z * z + 2.0 * (xy * x * y + xz * x * z + yz * y * z)
-        kernel = torch.where(mahalanobis <= CUT**2, torch.exp(-0.5 * mahalanobis), 0.0)
+        kernel = torch.where(mahalanobis <= self.cut.index_select(0, gaussian) ** 2, torch.exp(-0.5 * mahalanobis), 0.0)
         return point, gaussian, rows[:, 9] * kernel
 
     def forward(self, points: Tensor) -> tuple[Tensor, Tensor]:
@@ -136,6 +164,20 @@ class GaussianField(nn.Module):
         coloured = points.new_zeros(len(points), 3).index_add(0, point, (weight[:, None] * self.model.colours[gaussian]).to(points.dtype))
         albedo = (coloured + 0.5 * EMPTY_WEIGHT) / (density[:, None] + EMPTY_WEIGHT)
         return density, albedo
+
+    @torch.no_grad()
+    def drawn_opacity(self, cameras, size: int) -> Tensor | None:
+        """``(B, size, size)``: the Gaussians' opacity as the rasteriser draws them at ``drawn_size`` pixels (the run's
+        training size), bilinearly resized to ``size``; None without a ``drawn_size``. The exporter fits the mesh's
+        level to it (:mod:`dreamlift.export._render`), so the mesh has the silhouettes the run was trained on."""
+        if self.drawn_size is None:
+            return None
+        from dreamlift.rendering.splatting import render_splats  # here, not at the top: the renderer imports the scene
+
+        opacity = render_splats(self.model.splats(), cameras, int(self.drawn_size)).output.opacity.permute(0, 3, 1, 2)
+        if opacity.shape[-1] != size:
+            opacity = torch.nn.functional.interpolate(opacity, size=(size, size), mode="bilinear", align_corners=False)
+        return opacity[:, 0]
 
     def density(self, points: Tensor) -> Tensor:
         """Density ``(M,)`` at ``points (M, 3)``."""

@@ -105,11 +105,12 @@ class GaussianModel(nn.Module):
         """The rasteriser's input (differentiable in every parameter)."""
         return Splats(self.means, self.log_scales, self.quaternions, self.opacity_logits, self.colours)
 
-    def as_field(self):
-        """The :class:`~dreamlift.scene.gaussian_field.GaussianField` view of these Gaussians (what export reads)."""
+    def as_field(self, **settings):
+        """The :class:`~dreamlift.scene.gaussian_field.GaussianField` view of these Gaussians (what export reads);
+        ``settings`` are its keyword arguments (e.g. ``drawn_size``)."""
         from dreamlift.scene.gaussian_field import GaussianField
 
-        return GaussianField(self)
+        return GaussianField(self, **settings)
 
     def parameter_groups(self, learning_rates: dict[str, float] | None = None) -> list[dict]:
         """One optimiser group per parameter, named, with DreamGaussian's rates unless given."""

@@ -94,7 +94,7 @@ SETTING_RANGES: dict[str, tuple[float, float] | None] = {
     "representation.learning_rates.means_delay_mult": _FRACTION, "representation.learning_rates.means_steps": _STEPS,
     "representation.learning_rates.log_scales": _LEARNING_RATE, "representation.learning_rates.quaternions": _LEARNING_RATE,
     "representation.learning_rates.opacity_logits": _LEARNING_RATE, "representation.learning_rates.colour_logits": _LEARNING_RATE,
-    "representation.bound": (0.01, 100.0),
+    "representation.bound": (0.01, 100.0), "representation.min_density": (0.0, 1e6),
     # image runs
     "image.views": None, "image.border_ratio": _FRACTION, "image.loss.ambient": _FRACTION, "image.loss.depth": _WEIGHT,
     "image.loss.every": _STEPS, "image.loss.mask": _WEIGHT, "image.loss.normal": _WEIGHT, "image.loss.rgb": _WEIGHT,
