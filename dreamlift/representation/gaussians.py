@@ -27,7 +27,7 @@ from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.occupancy import OccupancyGrid
 from dreamlift.rendering.renderer import RenderOutput
 from dreamlift.rendering.shading import Lights, ShadingMode
-from dreamlift.rendering.splatting import SplatRender, render_splats
+from dreamlift.rendering.splatting import SplatRender, drawn_opacity, render_splats
 from dreamlift.scene.background import Background
 from dreamlift.scene.gaussians import PARAMETERS, GaussianModel
 
@@ -74,7 +74,7 @@ class GaussianRepresentation:
         self.settings = config.representation
         self.model = GaussianModel(self.settings.init, torch.Generator().manual_seed(config.seed)).to(device)
         drawn_size = config.training_view_at(config.steps)[0]  # the mesh's level: as last trained
-        self.field = self.model.as_field(drawn_size=drawn_size, min_density=self.settings.min_density)
+        self.field = self.model.as_field(drawn_size=drawn_size, draw=drawn_opacity, min_density=self.settings.min_density)
         self.background = Background(config.background).to(device)
         self.backend = splat_backend(self.settings.backend, device)
         self._train_render: tuple[SplatRender, int] | None = None

@@ -23,6 +23,7 @@ Normals come from
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -56,11 +57,21 @@ class GaussianField(nn.Module):
     vertex_colour_turntable = True
 
     def __init__(
-        self, model: GaussianModel, normal_epsilon: float = 1e-2, max_cells: int = 64, drawn_size: int | None = None, min_density: float = 0.0
+        self,
+        model: GaussianModel,
+        normal_epsilon: float = 1e-2,
+        max_cells: int = 64,
+        drawn_size: int | None = None,
+        min_density: float = 0.0,
+        draw: Callable | None = None,
     ):
         super().__init__()
         self.model = model
         self.drawn_size = drawn_size
+        self.draw = draw
+        """``draw(splats, cameras, drawn_size, size) -> (B, size, size)``: the rasteriser's drawn opacity
+        (:func:`dreamlift.rendering.splatting.drawn_opacity`, handed in by the representation: the scene does not
+        import the renderer, which imports the scene)."""
         self.min_density = float(min_density)
         self.normal_epsilon = normal_epsilon
         self.max_cells = max_cells
@@ -168,16 +179,11 @@ class GaussianField(nn.Module):
     @torch.no_grad()
     def drawn_opacity(self, cameras, size: int) -> Tensor | None:
         """``(B, size, size)``: the Gaussians' opacity as the rasteriser draws them at ``drawn_size`` pixels (the run's
-        training size), bilinearly resized to ``size``; None without a ``drawn_size``. The exporter fits the mesh's
+        training size), bilinearly resized to ``size``; None without a ``drawn_size`` and a ``draw``. The exporter fits the mesh's
         level to it (:mod:`dreamlift.export._render`), so the mesh has the silhouettes the run was trained on."""
-        if self.drawn_size is None:
+        if self.drawn_size is None or self.draw is None:
             return None
-        from dreamlift.rendering.splatting import render_splats  # here, not at the top: the renderer imports the scene
-
-        opacity = render_splats(self.model.splats(), cameras, int(self.drawn_size)).output.opacity.permute(0, 3, 1, 2)
-        if opacity.shape[-1] != size:
-            opacity = torch.nn.functional.interpolate(opacity, size=(size, size), mode="bilinear", align_corners=False)
-        return opacity[:, 0]
+        return self.draw(self.model.splats(), cameras, int(self.drawn_size), size)
 
     def density(self, points: Tensor) -> Tensor:
         """Density ``(M,)`` at ``points (M, 3)``."""

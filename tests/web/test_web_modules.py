@@ -250,11 +250,19 @@ def test_view_needs_runs_or_install_viewer_alone(argv, message, capsys):
 
 
 # ---------------------------------------------------------------------- the commands start either way
+def _interruptible() -> None:
+    """In the child: SIGINT as a terminal's foreground job has it. A suite started in the background of a script
+    (``cmd &`` without job control, or ``nohup``) hands its children an ignored SIGINT, and Python then never raises
+    KeyboardInterrupt, so ``view`` would not stop on Ctrl-C for reasons of the harness, not of dreamlift."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(command: list[str], env: dict) -> tuple[subprocess.Popen, int]:
     """``dreamlift COMMAND`` in a subprocess; the port of the URL it prints."""
     process = subprocess.Popen(
         [sys.executable, "-m", "dreamlift.cli", *command, "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=_interruptible,
     )
     for _ in range(3):
         line = process.stdout.readline()

@@ -109,3 +109,13 @@ def shade_gaussians(splats: Splats, normals: Tensor, shading: ShadingMode, light
     if lights is not None:
         lights = Lights(lights.direction.to(albedo), lights.ambient.to(albedo))
     return shade_samples(albedo, normals.reshape(-1, 3), ShadingMode(shading), lights, image).reshape(batch, count, 3)
+
+
+@torch.no_grad()
+def drawn_opacity(splats: Splats, cameras, drawn_size: int, size: int) -> Tensor:
+    """``(B, size, size)``: the opacity the rasteriser draws of ``splats`` at ``drawn_size`` pixels, bilinearly resized to
+    ``size`` (what the exporter fits a Gaussian field's mesh level to: :class:`~dreamlift.scene.gaussian_field.GaussianField`)."""
+    opacity = render_splats(splats, cameras, int(drawn_size)).output.opacity.permute(0, 3, 1, 2)
+    if opacity.shape[-1] != size:
+        opacity = torch.nn.functional.interpolate(opacity, size=(size, size), mode="bilinear", align_corners=False)
+    return opacity[:, 0]
