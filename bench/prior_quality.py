@@ -31,21 +31,20 @@ def grid(folder: Path, captions: list[str], out: Path, guidance_scale: float, st
 
     from dreamlift._atomic import write_png
     from dreamlift.learned import quality
-    from dreamlift.toyworld import parse_caption, view_suffix
+    from dreamlift.toyworld import parse_caption
 
     pipe = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     rows = []
     for number, text in enumerate(captions):
-        images, cameras = quality.held_out_renders(parse_caption(text), 64, size)
-        suffixes = [view_suffix(e, a) for e, a in zip(cameras.elevation.tolist(), cameras.azimuth.tolist())]
+        by_suffix = quality.truths_by_suffix(parse_caption(text), 64, size)
         prompts = [text + suffix for suffix in quality.SUFFIXES]
         drawn = pipe(prompts, num_inference_steps=steps, guidance_scale=guidance_scale, output_type="pt",
                      generator=torch.Generator().manual_seed(number)).images.float().clamp(0, 1)
         row = []
         for suffix, sample in zip(quality.SUFFIXES, drawn):
-            chosen = images[[n for n, s in enumerate(suffixes) if s == suffix]]
+            chosen = by_suffix[suffix]
             row += [sample, chosen[quality.best_match(sample, chosen)[0]]]
         rows.append(torch.cat(row, dim=2))
     picture = torch.cat(rows, dim=1).permute(1, 2, 0)

@@ -44,14 +44,21 @@ def _write_view_model(components: Components, folder: Path) -> None:
     (folder / "model_index.json").write_text(json.dumps(index, indent=2))
 
 
-def write_model(kind: str, components: Components, target: Path) -> Path:
-    """Save ``components`` as a ``kind`` (``text``/``view``) model folder at ``target``, atomically."""
+def _staged(target: Path, write) -> Path:
+    """``write(folder)`` into a complete staging folder beside ``target``; returns it (not yet renamed)."""
     from dreamlift._atomic import atomic_folder
 
     staging = target.with_name(f".{target.name}.new")
     shutil.rmtree(staging, ignore_errors=True)  # left by a crash during an earlier save
     with atomic_folder(staging) as folder:
-        (_write_text_model if kind == "text" else _write_view_model)(components, folder)
+        write(folder)
+    return staging
+
+
+def write_model(kind: str, components: Components, target: Path) -> Path:
+    """Save ``components`` as a ``kind`` (``text``/``view``) model folder at ``target``, atomically."""
+    writer = _write_text_model if kind == "text" else _write_view_model
+    staging = _staged(target, lambda folder: writer(components, folder))
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
         os.replace(target, old / target.name)
@@ -64,11 +71,5 @@ def write_model(kind: str, components: Components, target: Path) -> Path:
 
 def write_vae(vae, target: Path) -> Path:
     """Save the ``AutoencoderKL`` ``vae`` (scaling factor included) as a diffusers folder at ``target``, atomically."""
-    from dreamlift._atomic import atomic_folder
-
-    staging = target.with_name(f".{target.name}.new")
-    shutil.rmtree(staging, ignore_errors=True)
-    with atomic_folder(staging) as folder:
-        vae.save_pretrained(str(folder), safe_serialization=True)
-    os.replace(staging, target)
+    os.replace(_staged(target, lambda folder: vae.save_pretrained(str(folder), safe_serialization=True)), target)
     return target

@@ -70,29 +70,37 @@ def held_out_renders(obj, count: int, resolution: int) -> tuple[Tensor, object]:
     return images, memorised_cameras(count, HELD_OUT_SEED)
 
 
+def truths_by_suffix(obj, count: int, resolution: int) -> dict[str, Tensor]:
+    """:func:`held_out_renders` of ``obj`` grouped by their cameras' view suffix: ``{", front view": (M, 3, S, S), ...}``."""
+    from dreamlift.toyworld import view_suffix
+
+    images, cameras = held_out_renders(obj, count, resolution)
+    suffixes = [view_suffix(e, a) for e, a in zip(cameras.elevation.tolist(), cameras.azimuth.tolist())]
+    return {suffix: images[[n for n, s in enumerate(suffixes) if s == suffix]] for suffix in dict.fromkeys(suffixes)}
+
+
 def text_model_scores(
     folder, objects: list, samples: int = 2, steps: int = 50, guidance_scale: float = 5.0, truths: int = 64, seed: int = 0
 ) -> list[SampleScore]:
     """Scores of ``samples`` pipeline samples for each of ``objects`` (``ToyObject`` s) and each suffix."""
     from diffusers import StableDiffusionPipeline
 
-    from dreamlift.toyworld import caption, view_suffix
+    from dreamlift.toyworld import caption
 
     pipe = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     scores = []
     for number, obj in enumerate(objects):
-        images, cameras = held_out_renders(obj, truths, size)
-        suffixes = [view_suffix(e, a) for e, a in zip(cameras.elevation.tolist(), cameras.azimuth.tolist())]
-        prompts = [caption(obj) + suffix for suffix in SUFFIXES for _ in range(samples)]
+        by_suffix = truths_by_suffix(obj, truths, size)
+        text = caption(obj)
+        suffixes = [suffix for suffix in SUFFIXES for _ in range(samples)]
         generator = torch.Generator().manual_seed(seed + number)
-        drawn = pipe(prompts, num_inference_steps=steps, guidance_scale=guidance_scale, output_type="pt", generator=generator).images
-        for prompt, image in zip(prompts, drawn):
-            suffix = prompt[len(caption(obj)):]
-            chosen = [n for n, s in enumerate(suffixes) if s == suffix]
-            iou, colour = match_scores(image.float().clamp(0.0, 1.0), images[chosen])
-            scores.append(SampleScore(prompt, iou, colour))
+        drawn = pipe([text + suffix for suffix in suffixes], num_inference_steps=steps, guidance_scale=guidance_scale,
+                     output_type="pt", generator=generator).images
+        for suffix, image in zip(suffixes, drawn):
+            iou, colour = match_scores(image.float().clamp(0.0, 1.0), by_suffix[suffix])
+            scores.append(SampleScore(text + suffix, iou, colour))
     return scores
 
 
