@@ -309,6 +309,64 @@ def deepfloyd_if_text(perp_neg: bool = False) -> TrainConfig:
     )
 
 
+def toy_sd_text() -> TrainConfig:
+    """sd-dreamfusion through the bundled learned text model ``dreamlift/toy-sd`` (a small Stable Diffusion trained
+    on toy-world renders by ``dreamlift train-prior text``): random views, classifier-free guidance, view-dependent
+    prompts and the VAE, as a real SD run has them, scaled to the toy world and a CPU.
+
+    Scaled from the real preset, and why: the renders are 64 px, the size the model was trained at (its VAE turns
+    them into 16x16 latents, SD's 512 px into 64x64); the cameras and shading are the model's training
+    distribution (TOYWORLD.md: elevation −10°..60°, fovy 40°, Lambertian with a jittered head light), since it has
+    never seen an overhead, wide-angle, albedo-only or textureless render; the step counts are cut to a CPU's
+    minutes, with the learning rates and regularisers' ramps scaled to them.
+    """
+    config = stable_diffusion_text()
+    config.prior.model = "dreamlift/toy-sd"  # the bundled model (dreamlift/models/toy-sd, docs/learned-priors.md)
+    config.size = 64  # the model's training size (sd-dreamfusion: 64 -> 128 -> 256 px for SD's 512 px)
+    config.size_milestones = ()
+    config.steps = 600  # ours: the toy preset's count (sd-dreamfusion: 10,000)
+    config.learning_rate = 0.03  # ours: the toy preset's rates for 600 steps (threestudio 0.01 for 10,000)
+    config.mlp_learning_rate = 0.003
+    config.cameras = CameraRanges()  # TOYWORLD's training cameras (sd-dreamfusion: elevation −10..90, fovy 40..70)
+    config.shading = ShadingSchedule()  # TOYWORLD's shading, the model's training renders (sd-dreamfusion: albedo warm-up, textureless renders)
+    config.losses = LossWeights(
+        orientation=Ramp(0, 10.0, 300, 1000.0),  # threestudio lambda_orient [0, 10, 1000, 5000] of 10,000 steps: the ramp over half the run
+        opacity=1.0,  # threestudio lambda_sparsity 1
+        entropy=Ramp(0, 0.0, 0, 0.0),
+    )
+    config.refine = RefineConfig(
+        enabled=True,  # Magic3D's second stage, as sd-dreamfusion
+        steps=200,  # ours: the toy preset's count (threestudio magic3d-refine: 5,000)
+        size=64,  # the model's training size (threestudio magic3d-refine-sd: 512, SD's)
+        tet_resolution=48,  # ours: the toy preset's grid at 64 px (threestudio 128 at 512 px)
+        cameras="random",  # stage 1's ranges: a learned model has no memorised views
+        lights="random",
+        timesteps=TimestepSchedule(0.02, 0.5, 0.5, 1.0),  # threestudio magic3d-refine min/max_step_percent 0.02 / 0.5
+    )
+    config.checkpoint_every = 200
+    config.preview_every = 300
+    return config
+
+
+def toy_zero123_image() -> TrainConfig:
+    """zero123 through the bundled learned view model ``dreamlift/toy-zero123`` (a small Zero-1-to-3 trained on
+    pairs of toy-world renders by ``dreamlift train-prior view``), scaled to the toy world and a CPU.
+
+    Scaled from the real preset, and why: the renders are 64 px (the model's training size, as zero123's); the
+    step count is cut to a CPU's minutes (3,000 -> 600) and the input view is matched every step instead of every
+    4th, so that it is matched as many times as in the real preset's first 2,400 steps; the refinement stage runs
+    after it, as in ``toy-image``.
+    """
+    config = zero123_image()
+    config.prior.model = "dreamlift/toy-zero123"  # the bundled model (dreamlift/models/toy-zero123, docs/learned-priors.md)
+    config.steps = 600  # ours: a CPU's minutes (zero123: 3,000)
+    config.learning_rate = 0.03  # ours: the toy presets' rates for 600 steps
+    config.mlp_learning_rate = 0.003
+    config.image.loss.every = 1  # ours: every step, so 600 steps match the view as often as zero123's 2,400 do
+    config.refine = RefineConfig(enabled=True, cameras="random", lights="random", tet_resolution=48)  # as toy-image, with stage 1's ranges (no memorised views)
+    return config
+
+
 @dataclass(frozen=True)
 class Preset:
     """A named, complete run configuration."""
@@ -331,8 +389,10 @@ PRESETS: tuple[Preset, ...] = (
     Preset("sd-perp-neg", "text", "sd-dreamfusion with Perp-Neg against the Janus failure (stable-dreamfusion --perpneg)", lambda: stable_diffusion_text(True)),
     Preset("if-dreamfusion", "text", "DeepFloyd IF stage I, as threestudio's dreamfusion-if (64 -> 128 -> 256 px, 10,000 steps)", deepfloyd_if_text),
     Preset("if-perp-neg", "text", "if-dreamfusion with Perp-Neg, as threestudio's dreamfusion-if-perpneg", lambda: deepfloyd_if_text(True)),
+    Preset("toy-sd", "text", "sd-dreamfusion through dreamlift/toy-sd, a small Stable Diffusion trained here on toy-world renders: random views at 64 px, 600 + 200 steps on a CPU", toy_sd_text),
     Preset("toy-image", "image", "toy view prior on a CPU, 500 steps with the input view matched every step (about 1 min)", toy_image),
     Preset("zero123", "image", "Zero-1-to-3 with stable-dreamfusion's reference losses every 4th step (64 px, 3,000 steps)", zero123_image),
+    Preset("toy-zero123", "image", "zero123 through dreamlift/toy-zero123, a small Zero-1-to-3 trained here on toy-world renders: 64 px, 600 + 300 steps on a CPU", toy_zero123_image),
     Preset("magic123", "image", "Magic123's coarse stage: Zero-1-to-3 plus Stable Diffusion on --prompt, weights 40 : 1 (64 px, 5,000 steps)", magic123_image),
 )
 

@@ -12,6 +12,8 @@
 The folder is saved under a temporary name beside ``DIR`` and renamed: it appears whole
 or not at all. An existing ``DIR`` (a training extended with more steps) is replaced.
 :func:`write_vae` writes a trained VAE alone the same way, as soon as its phase ends.
+:func:`write_half_copy` writes the shipped copy: the same folder with every float32 weight in float16
+(what ``dreamlift/models/`` holds; the loaders read it back into the run's dtype).
 """
 
 from __future__ import annotations
@@ -58,7 +60,40 @@ def _staged(target: Path, write) -> Path:
 def write_model(kind: str, components: Components, target: Path) -> Path:
     """Save ``components`` as a ``kind`` (``text``/``view``) model folder at ``target``, atomically."""
     writer = _write_text_model if kind == "text" else _write_view_model
-    staging = _staged(target, lambda folder: writer(components, folder))
+    _replace(_staged(target, lambda folder: writer(components, folder)), target)
+    return target
+
+
+def _halve_weights(source: Path, folder: Path) -> None:
+    """Copy the model folder ``source`` into ``folder`` with the float32 tensors of its safetensors files in float16."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    for path in sorted(source.rglob("*")):
+        copy = folder / path.relative_to(source)
+        if path.is_dir():
+            copy.mkdir(parents=True, exist_ok=True)
+        elif path.suffix == ".safetensors":
+            tensors = load_file(str(path))
+            halved = {name: t.half() if t.dtype == torch.float32 else t for name, t in tensors.items()}
+            save_file(halved, str(copy), metadata={"format": "pt"})
+        elif path.name == "config.json" and '"torch_dtype"' in path.read_text(encoding="utf-8"):
+            config = json.loads(path.read_text(encoding="utf-8"))
+            config["torch_dtype"] = "float16"  # transformers' record of the saved weights' dtype
+            copy.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        else:
+            shutil.copy2(path, copy)
+
+
+def write_half_copy(source: Path, target: Path) -> Path:
+    """The model folder ``source`` as float16 weights at ``target`` (written atomically, replacing an older one)."""
+    staging = _staged(target, lambda folder: _halve_weights(source, folder))
+    _replace(staging, target)
+    return target
+
+
+def _replace(staging: Path, target: Path) -> None:
+    """Rename the finished ``staging`` folder to ``target``, moving an existing ``target`` aside first."""
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
         os.replace(target, old / target.name)
@@ -66,7 +101,6 @@ def write_model(kind: str, components: Components, target: Path) -> Path:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(staging, target)
-    return target
 
 
 def write_vae(vae, target: Path) -> Path:

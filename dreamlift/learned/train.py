@@ -466,12 +466,13 @@ class Trainer:
             self._publish_vae()
             step_fn = self._text_step if self.config.kind == "text" else self._view_step
             self._loop("unet", start, self.config.steps, optimizer, step_fn, stop)
-        from dreamlift.learned.export import write_model
+        from dreamlift.learned.export import write_half_copy, write_model
 
         for module in self.components.trainable().values():
             module.eval()
         model = write_model(self.config.kind, self.components, self.model_path)
-        self.progress(f"wrote {model}")
+        half = write_half_copy(model, self.model_path.with_name(self.model_path.name + "-fp16"))
+        self.progress(f"wrote {model} (float32) and {half} (float16, the copy to ship)")
         return TrainResult(self.losses, model, self.components)
 
     def _loop(self, phase: str, start: int, total: int, optimizer, step_fn, stop: _StopFlag) -> bool:

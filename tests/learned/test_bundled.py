@@ -46,3 +46,31 @@ def test_the_plan_warns_about_the_cpu_for_a_full_size_model_not_for_a_bundled_on
     assert "would take" in cpu_warning(full, torch.device("cpu")) and cpu_warning(full, torch.device("cuda")) is None
     bundled = resolve_config("text", settings=["prompt=a red cube", "prior.model=dreamlift/toy-sd"], preset="sd-dreamfusion")
     assert cpu_warning(bundled, torch.device("cpu")) is None
+
+
+def test_the_toy_presets_run_their_bundled_models_with_random_views(cli, monkeypatch, tmp_path, trained_text, trained_view):
+    """``--preset toy-sd`` and ``--preset toy-zero123`` load ``dreamlift/toy-sd`` and ``dreamlift/toy-zero123`` by name
+    (here the tiny trained models in their place), train at random views and refine."""
+    import json
+
+    from dreamlift._atomic import write_png
+    from dreamlift.rendering.cameras import OrbitCameras
+    from dreamlift.rendering.shading import head_lights
+    from dreamlift.toyworld import ToyObject, render
+
+    shutil.copytree(trained_text.out / "model", tmp_path / "models" / "toy-sd")
+    shutil.copytree(trained_view.out / "model", tmp_path / "models" / "toy-zero123")
+    monkeypatch.setattr(models, "bundled_root", lambda: tmp_path / "models")
+    camera = OrbitCameras.make(10.0, 20.0, 3.0, 40.0)
+    write_png(tmp_path / "cube.png", render(ToyObject("cube", "red"), camera, size=64, lights=head_lights(camera))[0])
+    short = ("--steps", "2", "--refine-steps", "2", "--no-export", "--quiet")
+    runs = {"text": ("text", "a red cube", "--preset", "toy-sd"), "image": ("image", tmp_path / "cube.png", "--preset", "toy-zero123")}
+    for kind, args in runs.items():
+        out = tmp_path / kind
+        outcome = cli(*args, *short, "--out", out)
+        assert outcome.code == 0, outcome.stderr[-2000:]
+        config = json.loads((out / "config.json").read_text())["config"]
+        assert config["prior"]["model"] == f"dreamlift/toy-{'sd' if kind == 'text' else 'zero123'}"
+        assert config["views"] == "random" and config["refine"]["cameras"] == "random"
+        refined = [json.loads(line) for line in (out / "refine" / "log.jsonl").read_text().splitlines()]
+        assert refined[-1]["step"] == 2
