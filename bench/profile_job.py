@@ -9,8 +9,8 @@ nothing is split further (their renders count as previews). ``other`` rows are a
 time outside any wrapped phase (losses, bookkeeping, logging, tqdm).
 
 A shortened job runs (``--steps`` stage-1 steps, ``--refine-steps`` refinement steps, the
-default schedule otherwise); per-step phases are scaled to the toy preset's step counts (600 and
-200), previews and checkpoints to the number the default schedule writes, occupancy updates
+default schedule otherwise); per-step phases are scaled to the preset's step counts (toy and toy-sd: 600
+and 200), previews and checkpoints to the number the default schedule writes, occupancy updates
 to the number of update steps; set-up, export, GLB and turntable are not scaled. A step's cost
 changes over a run (the occupancy grid empties, the mesh grows), so the scaled figures are
 estimates: run with the default counts (``--steps 600 --refine-steps 200``) to measure them.
@@ -22,6 +22,7 @@ differs).
     OMP_NUM_THREADS=1 python bench/profile_job.py                           # refine on, 300 + 100 steps
     OMP_NUM_THREADS=1 python bench/profile_job.py --refine off
     OMP_NUM_THREADS=1 python bench/profile_job.py --steps 600 --refine-steps 200    # unscaled
+    python bench/profile_job.py --preset toy-sd --steps 600 --refine-steps 200     # the learned text model: render, VAE, UNet, backward
 """
 
 from __future__ import annotations
@@ -127,8 +128,9 @@ def instrument(profiler: Profiler) -> None:
     patch_function(profiler, pipeline_stages, "_refine", "other (set-up: tet grid, SDF init)", stage="refine")
     patch_method(profiler, stage.Refiner, "run", "other (losses, bookkeeping)")
     patch_function(profiler, pipeline_stages, "write_assets", "other (clean-up, copies)", stage="export")
-    # prior set-up (the toy prior's render cache)
+    # prior set-up (the toy prior's render cache; a diffusers model's load and prompt encoding)
     patch_method(profiler, priors.ToyPriorConfig, "setup", "prior set-up (render cache load)")
+    patch_method(profiler, priors.StableDiffusionConfig, "setup", "prior set-up (model load, prompts)")
     # steps of both stages
     patch_method(profiler, occupancy.OccupancyGrid, "update", "occupancy update")
     patch_function(profiler, cameras, "sample_cameras", "camera/light/shading sampling")
@@ -137,6 +139,10 @@ def instrument(profiler: Profiler) -> None:
     patch_method(profiler, renderer.VolumeRenderer, "render", "render forward (volume)")
     patch_method(profiler, base.Guidance, "__call__", "guidance call (SDS)")
     patch_function(profiler, toy, "posterior_mean", "guidance: posterior mean")
+    from dreamlift.guidance import _diffusers_guidance, stable_diffusion
+
+    patch_method(profiler, stable_diffusion.StableDiffusionGuidance, "encode", "guidance: VAE encode")
+    patch_method(profiler, _diffusers_guidance.DiffusersGuidance, "unet_epsilon", "guidance: UNet")
     patch_method(profiler, torch.Tensor, "backward", "backward")
     patch_method(profiler, torch.optim.Adam, "step", "optimizer step")
     patch_method(profiler, loop.DistillationLoop, "backward_and_step", "zero_grad + finite checks")
@@ -204,7 +210,7 @@ def scale_factors(config_steps: int, config_refine_steps: int, steps: int, refin
     }
 
 
-UNSCALED = {"prior set-up (render cache load)", "other (set-up: tet grid, SDF init)", "load stage 1", "mesh: grid sampling", "mesh: level fit (volume renders)"}
+UNSCALED = {"prior set-up (render cache load)", "prior set-up (model load, prompts)", "other (set-up: tet grid, SDF init)", "load stage 1", "mesh: grid sampling", "mesh: level fit (volume renders)"}
 
 
 def factor_for(factors: dict, stage: str, phase: str) -> float:
@@ -236,10 +242,10 @@ def main() -> None:
     profiler.add("start-up", "imports (torch, dreamlift, export deps)", cpu_seconds() - cpu0, time.perf_counter() - wall0)
 
     from dreamlift import cli
-    from dreamlift.presets import toy_text
+    from dreamlift.presets import preset_config
 
     instrument(profiler)
-    defaults = toy_text()  # the default job's preset: its step counts and schedule are what the figures are scaled to
+    defaults = preset_config(args.preset or "toy")  # the job's preset: its step counts and schedule are what the figures are scaled to
     refine_steps = args.refine_steps if args.refine == "on" else 0
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch) / "run"

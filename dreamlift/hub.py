@@ -49,6 +49,31 @@ def hub_offline(offline: bool) -> Iterator[None]:
             constants.HF_HUB_OFFLINE = previous_constant
 
 
+@contextlib.contextmanager
+def progress_bars_off(active: bool) -> Iterator[None]:
+    """With ``active``, transformers' and diffusers' own progress bars ("Loading weights") off for the duration of
+    the block, as they were after (a ``--quiet`` run prints nothing of its own either). Imports both libraries;
+    without ``active`` (or without them installed) nothing changes."""
+    if not active:
+        yield
+        return
+    try:
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        yield
+        return
+    shown = [(lib, lib.is_progress_bar_enabled()) for lib in (diffusers_logging, transformers_logging)]
+    for lib, _ in shown:
+        lib.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for lib, enabled in shown:
+            if enabled:
+                lib.enable_progress_bar()
+
+
 def gated_message(model: str) -> str:
     return (
         f"{model} is a gated model: accept its licence at https://huggingface.co/{model} "

@@ -122,6 +122,7 @@ def make_run(
 
 def _make_run(config, folder, kind, device, cpus, views, candidates, resume, quiet, progress, cancel, say, started) -> RunResult:
     from dreamlift.guidance.base import GuidanceInputs
+    from dreamlift.hub import progress_bars_off
     from dreamlift.pipeline.lock import RunLock
     from dreamlift.training.run_folder import prepare_run_folder, remove_stale_temporaries
 
@@ -136,7 +137,8 @@ def _make_run(config, folder, kind, device, cpus, views, candidates, resume, qui
         inputs = GuidanceInputs(device=device, views=views, candidates=candidates)
     else:
         inputs = GuidanceInputs(prompt=config.prompt, device=device)
-    guidance = stage1_guidance(config, inputs)  # bad prompts and models fail here, before any file is written
+    with progress_bars_off(quiet and loads_hub_models(config)):
+        guidance = stage1_guidance(config, inputs)  # bad prompts and models fail here, before any file is written
     if say is not None and config.prior.name == "zero123":
         image_guidance = getattr(guidance, "image", guidance)  # inside a CombinedGuidance with --prompt
         how = "from the model name; --variant chooses" if config.prior.variant == "auto" else "--variant"
@@ -150,6 +152,16 @@ def _make_run(config, folder, kind, device, cpus, views, candidates, resume, qui
 
             write_inputs(folder, config, views, candidates)
         return _train_stages(config, folder, kind, inputs, guidance, resume, quiet, progress, cancel, started, cpus)
+
+
+def loads_hub_models(config) -> bool:
+    """Whether the run's priors load diffusers or transformers models (every prior but the toy ones)."""
+    from dreamlift.guidance.priors import ToyPriorConfig, ToyViewPriorConfig
+
+    priors = [config.prior]
+    if config.image is not None and config.prompt.strip():  # an image run's prompt adds its text prior
+        priors.append(config.image.text.prior)
+    return any(not isinstance(prior, (ToyPriorConfig, ToyViewPriorConfig)) for prior in priors)
 
 
 def stage1_guidance(config, inputs):

@@ -18,6 +18,7 @@ def test_a_text_run_with_the_learned_text_prior(cli, trained_text, tmp_path):
     assert outcome.code == 0, outcome.stderr[-2000:]
     steps = logged_steps(out)
     assert [s["step"] for s in steps][-1] == 2 and all(s["sds"] > 0 for s in steps)
+    assert "Loading weights" not in outcome.stderr and "it/s" not in outcome.stderr  # --quiet: no library progress bars
 
 
 def test_an_image_run_with_the_learned_view_prior(cli, trained_view, tmp_path):
@@ -32,3 +33,4 @@ def test_an_image_run_with_the_learned_view_prior(cli, trained_view, tmp_path):
     outcome = cli("image", tmp_path / "house.png", "--prior", "zero123", "--model", trained_view.out / "model", *RUN, "--out", out)
     assert outcome.code == 0, outcome.stderr[-2000:]
     assert [s["step"] for s in logged_steps(out)][-1] == 2
+    assert "Loading weights" not in outcome.stderr and "it/s" not in outcome.stderr
