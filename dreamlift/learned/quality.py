@@ -80,9 +80,10 @@ def truths_by_suffix(obj, count: int, resolution: int) -> dict[str, Tensor]:
 
 
 def text_model_scores(
-    folder, objects: list, samples: int = 2, steps: int = 50, guidance_scale: float = 5.0, truths: int = 64, seed: int = 0
+    folder, objects: list, samples: int = 2, steps: int = 50, guidance_scale: float = 5.0, truths: int = 64, seed: int = 0,
+    suffixes: tuple[str, ...] = SUFFIXES,
 ) -> list[SampleScore]:
-    """Scores of ``samples`` pipeline samples for each of ``objects`` (``ToyObject`` s) and each suffix."""
+    """Scores of ``samples`` pipeline samples for each of ``objects`` (``ToyObject`` s) and each of ``suffixes``."""
     from diffusers import StableDiffusionPipeline
 
     from dreamlift.toyworld import caption
@@ -94,11 +95,11 @@ def text_model_scores(
     for number, obj in enumerate(objects):
         by_suffix = truths_by_suffix(obj, truths, size)
         text = caption(obj)
-        suffixes = [suffix for suffix in SUFFIXES for _ in range(samples)]
+        prompts = [suffix for suffix in suffixes for _ in range(samples)]
         generator = torch.Generator().manual_seed(seed + number)
-        drawn = pipe([text + suffix for suffix in suffixes], num_inference_steps=steps, guidance_scale=guidance_scale,
+        drawn = pipe([text + suffix for suffix in prompts], num_inference_steps=steps, guidance_scale=guidance_scale,
                      output_type="pt", generator=generator).images
-        for suffix, image in zip(suffixes, drawn):
+        for suffix, image in zip(prompts, drawn):
             iou, colour = match_scores(image.float().clamp(0.0, 1.0), by_suffix[suffix])
             scores.append(SampleScore(text + suffix, iou, colour))
     return scores
