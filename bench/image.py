@@ -1,6 +1,6 @@
 """Wall time and scores of ``dreamlift image`` over the toy set (and the real meshes with ``--meshes``).
 
-Each input is one 32×32 RGBA view rendered in the toy world's style from
+Each input is one 32×32 RGBA view (``--input-size``) rendered in the toy world's style from
 ``(elevation, azimuth)`` with a jittered head light (TOYWORLD.md), saved as a PNG;
 the run is told only ``--elevation``. Every run goes through the command line
 (``dreamlift image``) with the default preset, then is scored by
@@ -8,6 +8,7 @@ the run is told only ``--elevation``. Every run goes through the command line
 camera. Usage::
 
     python bench/image.py [--meshes] [--only chair,house] [--steps N] [--keep DIR] [--views 1|2|4] [--prompt] [--refine | --mesh-silhouettes]
+    python bench/image.py --meshes --only spot,cow,stanford-bunny,suzanne,teapot --preset toy-zero123 --input-size 64 --refine
 
 ``--views 2`` gives the run the input view and the one opposite it (azimuth + 180),
 ``--views 4`` four views 90 degrees apart, all at the case's elevation, through a view
@@ -64,13 +65,13 @@ def mesh_cases() -> list[dict]:
     ]
 
 
-def input_image(truth, elevation: float, azimuth: float, seed: int) -> torch.Tensor:
-    """The RGBA view the run is given: toy-world style, jittered head light."""
+def input_image(truth, elevation: float, azimuth: float, seed: int, size: int = 32) -> torch.Tensor:
+    """The RGBA view the run is given: toy-world style, jittered head light, ``size`` px."""
     camera = OrbitCameras.make(elevation, azimuth, 3.0, 40.0)
     lights = sample_lights(camera, generator=torch.Generator().manual_seed(seed))
     if isinstance(truth, ToyObject):
-        return render(truth, camera, 32, lights=lights)[0]
-    return render_mesh(truth, camera, 32, lights)[0]
+        return render(truth, camera, size, lights=lights)[0]
+    return render_mesh(truth, camera, size, lights)[0]
 
 
 def main() -> None:
@@ -84,6 +85,8 @@ def main() -> None:
     parser.add_argument("--prompt", action="store_true", help="add the case's caption as --prompt")
     parser.add_argument("--margin", type=float, default=20.0, help="novel views at least this many degrees from every input view")
     parser.add_argument("--set", dest="settings", action="append", default=[], help="a --set KEY=VALUE for every run")
+    parser.add_argument("--preset", default=None, help="the runs' preset (default: the prior's default, toy-image)")
+    parser.add_argument("--input-size", type=int, default=32, help="input view size in px (32: TOYWORLD's; 64 for toy-zero123, its model's size)")
     parser.add_argument(
         "--refine", action="store_true",
         help="run with --refine on (stage 2) and export; the novel-view silhouettes are then the refined mesh.glb's",
@@ -104,7 +107,9 @@ def main() -> None:
     for index, case in enumerate(cases):
         truth = parse_truth(case["truth"], case.get("colour"))
         folder = root / case["name"]
-        argv = ["image", *input_arguments(root, case, truth, args.views, args.seed + index)]
+        argv = ["image", *input_arguments(root, case, truth, args.views, args.seed + index, args.input_size)]
+        if args.preset:
+            argv += ["--preset", args.preset]
         on_mesh = args.refine or args.mesh_silhouettes
         argv += ["--out", str(folder), "--seed", str(args.seed), "--quiet"] + ([] if on_mesh else ["--no-export"])
         argv += ["--refine", "on" if args.refine else "off"]  # the toy-image preset refines by default
@@ -144,17 +149,17 @@ def main() -> None:
     )
 
 
-def input_arguments(root: Path, case: dict, truth, views: int, seed: int) -> list[str]:
+def input_arguments(root: Path, case: dict, truth, views: int, seed: int, size: int = 32) -> list[str]:
     """The run's input: one PNG with ``--elevation``, or a view table of ``views`` PNGs 360/views degrees apart."""
     if views == 1:
         png = root / f"{case['name']}.png"
-        write_png(png, input_image(truth, case["elevation"], case["azimuth"], seed))
+        write_png(png, input_image(truth, case["elevation"], case["azimuth"], seed, size))
         return [str(png), "--elevation", str(case["elevation"])]
     rows = ["path, elevation, azimuth"]
     for k in range(views):
         offset = 360.0 * k / views
         png = root / f"{case['name']}-{k}.png"
-        write_png(png, input_image(truth, case["elevation"], case["azimuth"] + offset, seed * 16 + k))
+        write_png(png, input_image(truth, case["elevation"], case["azimuth"] + offset, seed * 16 + k, size))
         rows.append(f"{png.name}, {case['elevation']}, {offset}")
     table = root / f"{case['name']}-views.csv"
     table.write_text("\n".join(rows) + "\n")

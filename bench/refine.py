@@ -16,6 +16,11 @@ Usage::
     python bench/refine.py --captions "a red cube" --out /tmp/bench-refine
     python bench/refine.py --set refine.steps=400        # settings passed to dreamlift refine
     python bench/refine.py --out DIR --keep-stage1       # refine again the stage-1 runs an earlier bench left in DIR
+    python bench/refine.py --preset toy-sd               # the learned text model (issue 27)
+    python bench/refine.py --stage1-set views=random --set lights=random   # the exact prior at random views and lights
+
+Each stage is also scored by ``dreamlift eval --json`` (silhouette IoU at 32 px over the held-out views,
+colour error, Janus on the asymmetric objects).
 
 Prints one row per caption and the means (all, primitives, composites), and the median
 times of stage 1 and stage 2.
@@ -75,10 +80,22 @@ def score(path: Path, caption: str) -> dict:
     return {"iou": result.iou, "chamfer": result.chamfer, "flat": axis_aligned_share(mesh), "silhouette": silhouette_iou_128(mesh, obj)}
 
 
+def evaluate(folder: Path, caption: str, stage: str) -> dict:
+    """``dreamlift eval`` of one stage: ``iou`` (silhouettes), ``color_error``, ``janus`` (None for symmetric objects)."""
+    out = subprocess.run([sys.executable, "-m", "dreamlift.cli", "eval", str(folder), "--truth", caption, "--json", "--stage", stage],
+                         check=True, capture_output=True, text=True)
+    scores = json.loads(out.stdout)
+    return {"eval_iou": scores["silhouette_iou"], "colour": scores["color_error"], "janus": scores["janus"]}
+
+
 def run(command: list[str]) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "dreamlift.cli", *command], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
+
+
+def janus_word(scores: dict) -> str:
+    return "-" if scores["janus"] is None else ("yes" if scores["janus"] else "no")
 
 
 def main() -> None:
@@ -88,6 +105,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stage1-steps", type=int, default=None, help="stage-1 steps (default: the preset's)")
     parser.add_argument("--set", dest="settings", action="append", default=[], help="refine.KEY=VALUE for dreamlift refine")
+    parser.add_argument("--preset", default=None, help="the stage-1 run's preset (default: the prior's default, toy)")
+    parser.add_argument("--stage1-set", dest="stage1_settings", action="append", default=[], help="KEY=VALUE for the stage-1 run")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--keep-stage1", action="store_true", help="reuse a finished stage 1 left in --out by an earlier bench (same stage-1 code)")
     args = parser.parse_args()
@@ -108,18 +127,22 @@ def main() -> None:
             stage1_command = ["text", caption, "--out", str(folder), "--quiet", "--seed", str(args.seed), "--refine", "off"]
             if args.stage1_steps:
                 stage1_command += ["--steps", str(args.stage1_steps)]
+            if args.preset:
+                stage1_command += ["--preset", args.preset]
+            stage1_command += [item for s in args.stage1_settings for item in ("--set", s)]
             stage1_seconds = run(stage1_command)
             shutil.copy(folder / "mesh.glb", kept)
             (folder / "stage1-seconds").write_text(f"{stage1_seconds:.2f}")
-        before = score(folder / "mesh.glb", caption)
+        before = score(folder / "mesh.glb", caption) | evaluate(folder, caption, "1")
         refine_command = ["refine", str(folder), "--quiet"] + [item for s in args.settings for item in ("--set", s)]
         refine_seconds = run(refine_command)
-        after = score(folder / "mesh.glb", caption)
+        after = score(folder / "mesh.glb", caption) | evaluate(folder, caption, "final")
         row = {"caption": caption, "stage1_seconds": stage1_seconds, "refine_seconds": refine_seconds, "stage1": before, "refined": after}
         rows.append(row)
         print(
             f"{caption:24s} IoU {before['iou']:.3f} -> {after['iou']:.3f}  flat {before['flat']:.2f} -> {after['flat']:.2f}  "
-            f"sil128 {before['silhouette']:.3f} -> {after['silhouette']:.3f}  ({stage1_seconds:.0f} s + {refine_seconds:.0f} s)",
+            f"sil128 {before['silhouette']:.3f} -> {after['silhouette']:.3f}  colour {before['colour']:.3f} -> {after['colour']:.3f}  "
+            f"Janus {janus_word(before)} -> {janus_word(after)}  ({stage1_seconds:.0f} s + {refine_seconds:.0f} s)",
             flush=True,
         )
     if args.json:
@@ -134,8 +157,12 @@ def main() -> None:
     for label, pick in (("all", lambda r: True), ("primitives", primitive), ("composites", composite)):
         print(
             f"mean {label:10s} IoU {mean('iou', 'stage1', pick):.4f} -> {mean('iou', 'refined', pick):.4f}   "
-            f"sil128 {mean('silhouette', 'stage1', pick):.4f} -> {mean('silhouette', 'refined', pick):.4f}"
+            f"sil128 {mean('silhouette', 'stage1', pick):.4f} -> {mean('silhouette', 'refined', pick):.4f}   "
+            f"colour {mean('colour', 'stage1', pick):.4f} -> {mean('colour', 'refined', pick):.4f}"
         )
+    for stage in ("stage1", "refined"):
+        judged = [r for r in rows if r[stage]["janus"] is not None]
+        print(f"Janus {stage}: {sum(1 for r in judged if r[stage]['janus'])} of {len(judged)} asymmetric captions")
     lowest = min(rows, key=lambda r: r["refined"]["iou"])
     print(f"lowest refined IoU: {lowest['caption']} {lowest['refined']['iou']:.3f}")
     cubes = [r for r in rows if r["caption"].endswith("cube")]
