@@ -17,7 +17,7 @@ Usage::
     python bench/refine.py --set refine.steps=400        # settings passed to dreamlift refine
     python bench/refine.py --out DIR --keep-stage1       # refine again the stage-1 runs an earlier bench left in DIR
     python bench/refine.py --preset toy-sd               # the learned text model (issue 27)
-    python bench/refine.py --stage1-set views=random --set lights=random   # the exact prior at random views and lights
+    python bench/refine.py --stage1-set views=random --set refine.lights=random   # the exact prior at random views and lights
 
 Each stage is also scored by ``dreamlift eval --json`` (silhouette IoU at 32 px over the held-out views,
 colour error, Janus on the asymmetric objects).
