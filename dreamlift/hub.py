@@ -74,6 +74,35 @@ def progress_bars_off(active: bool) -> Iterator[None]:
                 lib.enable_progress_bar()
 
 
+FULL_SIZE_PARAMETERS = 100_000_000
+"""A UNet above this many parameters is a full-size model (SD-1.5's has 860M): slow on a CPU."""
+
+MAX_UNET_FILES = 64
+"""At most this many safetensors files are read in a ``unet/`` folder when counting its parameters."""
+
+
+def folder_unet_parameters(model: str) -> int | None:
+    """Parameters of the UNet of the local diffusers folder ``model`` (``unet/*.safetensors``), read from the files'
+    headers without loading a weight; None when ``model`` is no such folder or its files cannot be read."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    files = sorted((Path(model) / "unet").glob("*.safetensors")) if model else []
+    if not files or len(files) > MAX_UNET_FILES:
+        return None
+    count = 0
+    try:
+        for path in files:
+            with safe_open(str(path), framework="pt") as weights:
+                for name in weights.keys():
+                    shape = weights.get_slice(name).get_shape()
+                    count += int(torch.tensor(shape).prod()) if shape else 1
+    except (OSError, ValueError, RuntimeError):  # a damaged file: the loader will say so
+        return None
+    return count
+
+
 def gated_message(model: str) -> str:
     return (
         f"{model} is a gated model: accept its licence at https://huggingface.co/{model} "

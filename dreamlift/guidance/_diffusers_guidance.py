@@ -28,6 +28,7 @@ from torch import Tensor
 
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance._loading import LoadedParts, hub_offline, require_diffusers
+from dreamlift.hub import FULL_SIZE_PARAMETERS
 from dreamlift.guidance.base import Guidance, TimestepSchedule, Weighting, classifier_free_guidance
 from dreamlift.guidance.prompts import (
     FRONT,
@@ -45,7 +46,6 @@ from dreamlift.guidance.settings import DiffusersPriorConfig
 from dreamlift.runtime import CompiledWithFallback, free_memory, resolve_device, resolve_dtype, warn_if_cpu
 
 
-FULL_SIZE_PARAMETERS = 100_000_000
 """A UNet above this many parameters gets the CPU speed warning (SD-1.5's has 860M; the bundled toy priors' ~6M)."""
 
 

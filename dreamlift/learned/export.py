@@ -59,8 +59,11 @@ def _staged(target: Path, write) -> Path:
 
 def write_model(kind: str, components: Components, target: Path) -> Path:
     """Save ``components`` as a ``kind`` (``text``/``view``) model folder at ``target``, atomically."""
+    from dreamlift.hub import progress_bars_off
+
     writer = _write_text_model if kind == "text" else _write_view_model
-    _replace(_staged(target, lambda folder: writer(components, folder)), target)
+    with progress_bars_off(True):  # transformers' "Writing model shards" bar: train-prior prints its own lines
+        _replace(_staged(target, lambda folder: writer(components, folder)), target)
     return target
 
 

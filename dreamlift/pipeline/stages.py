@@ -69,11 +69,16 @@ def plan(config, device) -> str:
 
 def cpu_warning(config, device) -> str | None:
     """A warning for a real (diffusers) prior on the CPU, with the plan's step count and a projected time, else None."""
+    from dreamlift.hub import FULL_SIZE_PARAMETERS, folder_unet_parameters
     from dreamlift.models import BUNDLED_MODELS
 
     if getattr(device, "type", str(device)) != "cpu" or not config.prior.prefers_gpu:
         return None
-    if getattr(config.prior, "model", None) in BUNDLED_MODELS:  # the learned toy priors are made for the CPU
+    model = getattr(config.prior, "model", None)
+    if model in BUNDLED_MODELS:  # the learned toy priors are made for the CPU
+        return None
+    parameters = folder_unet_parameters(model)
+    if parameters is not None and parameters <= FULL_SIZE_PARAMETERS:  # a small model in a local folder
         return None
     steps = config.steps + (config.refine.steps if config.refine.enabled else 0)
     per_step = getattr(config.prior, "cpu_seconds_per_step", None)

@@ -74,3 +74,18 @@ def test_the_toy_presets_run_their_bundled_models_with_random_views(cli, monkeyp
         assert config["views"] == "random" and config["refine"]["cameras"] == "random"
         refined = [json.loads(line) for line in (out / "refine" / "log.jsonl").read_text().splitlines()]
         assert refined[-1]["step"] == 2
+
+
+def test_the_plan_does_not_warn_about_the_cpu_for_a_small_model_in_a_local_folder(monkeypatch, trained_text):
+    """The UNet's size is read from its safetensors headers (nothing loaded): exact, and no warning below full size."""
+    from dreamlift import hub
+    from dreamlift.pipeline import resolve_config
+    from dreamlift.pipeline.stages import cpu_warning
+
+    folder = trained_text.out / "model"
+    assert hub.folder_unet_parameters(str(folder)) == sum(p.numel() for p in trained_text.components.unet.parameters())
+    assert hub.folder_unet_parameters(str(folder / "missing")) is None
+    config = resolve_config("text", settings=["prompt=a red cube", f"prior.model={folder}"], preset="sd-dreamfusion")
+    assert cpu_warning(config, torch.device("cpu")) is None
+    monkeypatch.setattr(hub, "FULL_SIZE_PARAMETERS", 1000)  # as if the folder held a full-size UNet
+    assert "would take" in cpu_warning(config, torch.device("cpu"))
