@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="sampling steps (PNDM for text, DDIM for view)")
     parser.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance (text 5, view 3)")
     parser.add_argument("--grid", type=Path, default=None, help="text: write a grid of samples to this PNG")
-    parser.add_argument("--grid-captions", nargs="*", default=["a red cube", "a green tree", "a blue chair", "a yellow snowman", "a purple mug", "a pink duck"])
+    parser.add_argument("--grid-captions", nargs="*", default=["a red cube", "a green tree", "a blue chair", "a yellow snowman", "a purple torus", "a pink house", "an orange mushroom", "a cyan table"])
     parser.add_argument("--per-sample", action="store_true", help="print every sample's scores")
     args = parser.parse_args()
 
@@ -76,6 +76,8 @@ def main() -> None:
 
     torch.manual_seed(0)
     objects = [parse_caption(text) for text in args.captions] if args.captions else all_objects()
+    for text in args.grid_captions:
+        parse_caption(text)  # a bad grid caption fails now, not after the measure
     started = time.perf_counter()
     if args.kind == "text":
         scale = 5.0 if args.guidance_scale is None else args.guidance_scale
