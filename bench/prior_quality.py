@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2, help="text: samples per caption and suffix")
     parser.add_argument("--pairs", type=int, default=4, help="view: held-out pairs per caption")
     parser.add_argument("--steps", type=int, default=50, help="sampling steps (PNDM for text, DDIM for view)")
-    parser.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance (text 5, view 3)")
+    parser.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance (text 2, view 3)")
     parser.add_argument("--grid", type=Path, default=None, help="text: write a grid of samples to this PNG")
     parser.add_argument("--grid-captions", nargs="*", default=["a red cube", "a green tree", "a blue chair", "a yellow snowman", "a purple torus", "a pink house", "an orange mushroom", "a cyan table"])
     parser.add_argument("--per-sample", action="store_true", help="print every sample's scores")
@@ -80,7 +80,7 @@ def main() -> None:
         parse_caption(text)  # a bad grid caption fails now, not after the measure
     started = time.perf_counter()
     if args.kind == "text":
-        scale = 5.0 if args.guidance_scale is None else args.guidance_scale
+        scale = 2.0 if args.guidance_scale is None else args.guidance_scale
         scores = quality.text_model_scores(args.model, objects, samples=args.samples, steps=args.steps, guidance_scale=scale)
     else:
         scale = 3.0 if args.guidance_scale is None else args.guidance_scale

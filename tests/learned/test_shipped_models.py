@@ -13,12 +13,16 @@ from dreamlift import models
 from dreamlift.learned import quality
 from dreamlift.toyworld import ToyObject
 
-RED_CUBE_FRONT_IOU = None  # set from the measurement in docs/learned-priors.md
-"""The lowest mean silhouette IoU that four samples of "a red cube, front view" may score (measured: see the test)."""
+RED_CUBE_FRONT_IOU = 0.80
+"""The lowest mean silhouette IoU that four samples of "a red cube, front view" may score: measured 0.897, 0.872, 0.914
+and 0.885 with seeds 0-3 (colour error 0.074, 0.077, 0.071, 0.066); the same folder with a random UNet scored 0.306
+and 0.323 (colour error 0.47 and 0.45)."""
+RED_CUBE_FRONT_COLOUR = 0.10
+"""The highest mean colour error those samples may have (measured above)."""
 
 
 def red_cube_front(folder) -> dict:
-    scores = quality.text_model_scores(folder, [ToyObject("cube", "red")], samples=4, steps=20, suffixes=(", front view",))
+    scores = quality.text_model_scores(folder, [ToyObject("cube", "red")], samples=4, steps=50, suffixes=(", front view",))
     return quality.summary(scores)
 
 
@@ -29,14 +33,15 @@ def test_the_shipped_text_model_draws_a_red_cube_from_the_front_and_a_random_one
 
     shipped = models.bundled_folder("dreamlift/toy-sd")
     drawn = red_cube_front(shipped)
-    assert drawn["iou"] >= RED_CUBE_FRONT_IOU and drawn["colour"] <= 0.08, drawn
+    assert drawn["iou"] >= RED_CUBE_FRONT_IOU and drawn["colour"] <= RED_CUBE_FRONT_COLOUR, drawn
     random = tmp_path / "random"
     shutil.copytree(shipped, random)
     torch.manual_seed(0)
     unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(str(shipped / "unet")))
     shutil.rmtree(random / "unet")
     unet.save_pretrained(str(random / "unet"), safe_serialization=True)
-    assert red_cube_front(random)["iou"] < RED_CUBE_FRONT_IOU
+    guessed = red_cube_front(random)
+    assert guessed["iou"] < RED_CUBE_FRONT_IOU and guessed["colour"] > RED_CUBE_FRONT_COLOUR, guessed
 
 
 @pytest.mark.parametrize("kind", ["text", "image"])
