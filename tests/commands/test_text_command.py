@@ -32,8 +32,8 @@ def test_render_command_writes_a_png_of_the_requested_size(small_run, tmp_path):
     assert main(["render", str(small_run), "--elevation", "30", "--azimuth", "45", "--size", "48", "--out", str(out)]) == 0
     image = Image.open(out)
     assert image.size == (48, 48) and image.mode == "RGBA"
-    alpha = [p[3] for p in image.getdata()]
-    assert max(alpha) == 255 and min(alpha) == 0  # the object, and empty space around it
+    alpha = image.getchannel("A").getextrema()
+    assert alpha == (0, 255)  # the object, and empty space around it
 
 
 def test_eval_command_prints_scores(small_run, capsys):
