@@ -287,13 +287,15 @@ def refine_run(
     """
     from dreamlift._atomic import write_json
     from dreamlift.config_tree import to_dict
+    from dreamlift.hub import progress_bars_off
     from dreamlift.pipeline.lock import RunLock
     from dreamlift.threads import CpuShare
 
     started = time.perf_counter()
     with CpuShare(threads) as cpus, RunLock(run.path):
         stage1 = run.stage1(finished=True)  # an unfinished stage 1 fails here
-        guidance = stage2_guidance(config, inputs)  # stage 1 does not run here: the refinement's prior is the one load
+        with progress_bars_off(quiet and loads_hub_models(config)):
+            guidance = stage2_guidance(config, inputs)  # stage 1 does not run here: the refinement's prior is the one load
         from dreamlift.refine.stage import Refiner
 
         refiner = Refiner(config, run.path, guidance, stage1, show_progress=not quiet, hooks=_stage_hooks(config, inputs))

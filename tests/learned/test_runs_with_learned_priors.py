@@ -19,6 +19,8 @@ def test_a_text_run_with_the_learned_text_prior(cli, trained_text, tmp_path):
     steps = logged_steps(out)
     assert [s["step"] for s in steps][-1] == 2 and all(s["sds"] > 0 for s in steps)
     assert "Loading weights" not in outcome.stderr and "it/s" not in outcome.stderr  # --quiet: no library progress bars
+    refined = cli("refine", out, "--steps", "1", "--no-export", "--quiet")  # stage 2 alone loads the model again
+    assert refined.code == 0 and "Loading weights" not in refined.stderr and "it/s" not in refined.stderr, refined.stderr[-2000:]
 
 
 def test_an_image_run_with_the_learned_view_prior(cli, trained_view, tmp_path):
