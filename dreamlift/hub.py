@@ -8,6 +8,7 @@ network (``allow_network``).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from typing import Iterator
 
@@ -96,8 +97,7 @@ def folder_unet_parameters(model: str) -> int | None:
         for path in files:
             with safe_open(str(path), framework="pt") as weights:
                 for name in weights.keys():
-                    shape = weights.get_slice(name).get_shape()
-                    count += int(torch.tensor(shape).prod()) if shape else 1
+                    count += math.prod(weights.get_slice(name).get_shape())
     except (OSError, ValueError, RuntimeError):  # a damaged file: the loader will say so
         return None
     return count

@@ -80,8 +80,7 @@ def _halve_weights(source: Path, folder: Path) -> None:
             tensors = load_file(str(path))
             halved = {name: t.half() if t.dtype == torch.float32 else t for name, t in tensors.items()}
             save_file(halved, str(copy), metadata={"format": "pt"})
-        elif path.name == "config.json" and '"torch_dtype"' in path.read_text(encoding="utf-8"):
-            config = json.loads(path.read_text(encoding="utf-8"))
+        elif path.name == "config.json" and "torch_dtype" in (config := json.loads(path.read_text(encoding="utf-8"))):
             config["torch_dtype"] = "float16"  # transformers' record of the saved weights' dtype
             copy.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         else:
@@ -90,8 +89,7 @@ def _halve_weights(source: Path, folder: Path) -> None:
 
 def write_half_copy(source: Path, target: Path) -> Path:
     """The model folder ``source`` as float16 weights at ``target`` (written atomically, replacing an older one)."""
-    staging = _staged(target, lambda folder: _halve_weights(source, folder))
-    _replace(staging, target)
+    _replace(_staged(target, lambda folder: _halve_weights(source, folder)), target)
     return target
 
 

@@ -127,7 +127,6 @@ def make_run(
 
 def _make_run(config, folder, kind, device, cpus, views, candidates, resume, quiet, progress, cancel, say, started) -> RunResult:
     from dreamlift.guidance.base import GuidanceInputs
-    from dreamlift.hub import progress_bars_off
     from dreamlift.pipeline.lock import RunLock
     from dreamlift.training.run_folder import prepare_run_folder, remove_stale_temporaries
 
@@ -142,7 +141,7 @@ def _make_run(config, folder, kind, device, cpus, views, candidates, resume, qui
         inputs = GuidanceInputs(device=device, views=views, candidates=candidates)
     else:
         inputs = GuidanceInputs(prompt=config.prompt, device=device)
-    with progress_bars_off(quiet and loads_hub_models(config)):
+    with quiet_loading(config, quiet):
         guidance = stage1_guidance(config, inputs)  # bad prompts and models fail here, before any file is written
     if say is not None and config.prior.name == "zero123":
         image_guidance = getattr(guidance, "image", guidance)  # inside a CombinedGuidance with --prompt
@@ -159,14 +158,16 @@ def _make_run(config, folder, kind, device, cpus, views, candidates, resume, qui
         return _train_stages(config, folder, kind, inputs, guidance, resume, quiet, progress, cancel, started, cpus)
 
 
-def loads_hub_models(config) -> bool:
-    """Whether the run's priors load diffusers or transformers models (every prior but the toy ones)."""
+def quiet_loading(config, quiet: bool):
+    """A context in which a ``quiet`` run's priors load without the libraries' progress bars; the libraries are
+    imported only when a prior loads diffusers or transformers models (every prior but the toy ones)."""
     from dreamlift.guidance.priors import ToyPriorConfig, ToyViewPriorConfig
+    from dreamlift.hub import progress_bars_off
 
     priors = [config.prior]
     if config.image is not None and config.prompt.strip():  # an image run's prompt adds its text prior
         priors.append(config.image.text.prior)
-    return any(not isinstance(prior, (ToyPriorConfig, ToyViewPriorConfig)) for prior in priors)
+    return progress_bars_off(quiet and any(not isinstance(prior, (ToyPriorConfig, ToyViewPriorConfig)) for prior in priors))
 
 
 def stage1_guidance(config, inputs):
@@ -287,14 +288,13 @@ def refine_run(
     """
     from dreamlift._atomic import write_json
     from dreamlift.config_tree import to_dict
-    from dreamlift.hub import progress_bars_off
     from dreamlift.pipeline.lock import RunLock
     from dreamlift.threads import CpuShare
 
     started = time.perf_counter()
     with CpuShare(threads) as cpus, RunLock(run.path):
         stage1 = run.stage1(finished=True)  # an unfinished stage 1 fails here
-        with progress_bars_off(quiet and loads_hub_models(config)):
+        with quiet_loading(config, quiet):
             guidance = stage2_guidance(config, inputs)  # stage 1 does not run here: the refinement's prior is the one load
         from dreamlift.refine.stage import Refiner
 
