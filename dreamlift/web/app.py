@@ -2,8 +2,8 @@
 
 Routes (each under the guards of :class:`~dreamlift.web.server.GuardedHandler`):
 
-* ``GET /``: the page (``static/app.html``, without <model-viewer> where it is not installed:
-  :func:`~dreamlift.web.pages.app_page`); ``/static/<name>``, ``/vendor/model-viewer.js`` and
+* ``GET /``: the page (``static/app.html``, without <model-viewer> or the splat view where it is not
+  installed: :func:`~dreamlift.web.pages.app_page`); ``/static/<name>``, ``/vendor/model-viewer.js`` and
   ``/vendor/splats/<name>`` (404 where it is not installed);
 * ``GET /runs/<id>/files/<name>``: a job's run file (the viewer's allow-list, :mod:`dreamlift.web.runs`);
 * ``POST /api/jobs``: a JSON object or a multipart form (fields as in
@@ -200,7 +200,7 @@ class JobsApp(PackageFiles):
     def resolve(self, path: str) -> tuple[str, object] | None:
         parts = path.split("/")[1:]
         if parts == [""]:
-            return "html", app_page(interactive=self.model_viewer is not None)
+            return "html", app_page(interactive=self.model_viewer is not None, splats=self.splats is not None)
         if parts[:1] in (["static"], ["vendor"]):
             return self.package_file(parts)
         if parts[:1] == ["runs"] and len(parts) >= 4 and parts[2] == "files" and self.queue.get(parts[1]) is not None:
