@@ -2,9 +2,9 @@
 
 Routes (each under the guards of :class:`~dreamlift.web.server.GuardedHandler`):
 
-* ``GET /``: the page (``static/app.html``, without <model-viewer> where it is not installed:
-  :func:`~dreamlift.web.pages.app_page`); ``/static/<name>``, ``/vendor/model-viewer.js`` (404 where
-  it is not installed);
+* ``GET /``: the page (``static/app.html``, without <model-viewer> or the splat view where it is not
+  installed: :func:`~dreamlift.web.pages.app_page`); ``/static/<name>``, ``/vendor/model-viewer.js`` and
+  ``/vendor/splats/<name>`` (404 where it is not installed);
 * ``GET /runs/<id>/files/<name>``: a job's run file (the viewer's allow-list, :mod:`dreamlift.web.runs`);
 * ``POST /api/jobs``: a JSON object or a multipart form (fields as in
   :mod:`dreamlift.jobs.spec`, the image as the file field ``image``) → 201 ``{"id"}``;
@@ -48,11 +48,11 @@ from dreamlift.jobs.queue import FINISHED, Job, JobQueue
 from dreamlift.jobs.spec import JobSpec, parse_submission
 from dreamlift.jobs.worker import WorkerPool, output_log, run_folder
 from dreamlift.web.forms import parse_json, parse_multipart
-from dreamlift.web.modules import model_viewer_script
+from dreamlift.web.modules import model_viewer_script, splat_modules
 from dreamlift.web.pages import app_page
 from dreamlift.web.plot import svg_plot
 from dreamlift.web.runs import Run, served_file, served_files
-from dreamlift.web.server import STATIC_DIR, GuardedHandler, LocalServer
+from dreamlift.web.server import STATIC_DIR, GuardedHandler, LocalServer, PackageFiles
 
 MAX_UPLOAD_BYTES = 16 << 20
 """Largest accepted request body with an image (16 MiB)."""
@@ -80,7 +80,7 @@ def new_job_id(title: str) -> str:
     return f"{slug(title, limit=32)}-{secrets.token_hex(3)}"
 
 
-class JobsApp:
+class JobsApp(PackageFiles):
     """What the app's server serves and changes: the queue of ``folder`` and its jobs' run folders."""
 
     def __init__(self, folder: Path, max_upload_bytes: int = MAX_UPLOAD_BYTES, token: str | None = None):
@@ -89,6 +89,7 @@ class JobsApp:
         self.max_upload_bytes = max_upload_bytes
         self.token = token
         self.model_viewer = model_viewer_script()
+        self.splats = splat_modules()
         self.static_files = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
         self.closing = threading.Event()
 
@@ -199,12 +200,9 @@ class JobsApp:
     def resolve(self, path: str) -> tuple[str, object] | None:
         parts = path.split("/")[1:]
         if parts == [""]:
-            return "html", app_page(interactive=self.model_viewer is not None)
-        if parts[:1] == ["static"] and len(parts) == 2:
-            found = self.static_files.get(parts[1])
-            return ("file", found) if found else None
-        if parts == ["vendor", "model-viewer.js"]:
-            return ("file", self.model_viewer) if self.model_viewer else None
+            return "html", app_page(interactive=self.model_viewer is not None, splats=self.splats is not None)
+        if parts[:1] in (["static"], ["vendor"]):
+            return self.package_file(parts)
         if parts[:1] == ["runs"] and len(parts) >= 4 and parts[2] == "files" and self.queue.get(parts[1]) is not None:
             found = served_file(self.run(parts[1]), "/".join(parts[3:]))
             return ("file", found) if found else None

@@ -13,7 +13,8 @@ A run with ``splats.ply`` (a Gaussian run) also gets a "Splats" panel: a canvas 
 ``/vendor/splats/`` and found through :data:`IMPORT_MAP` (the one inline script, which
 the server's CSP allows by its hash, :data:`IMPORT_MAP_HASH`). Where Spark is not
 installed (``splats`` False) the panel holds :func:`splats_missing_note` and the page
-loads neither. Every run-supplied text is HTML-escaped.
+loads neither. The app's page (:func:`app_page`) has the same map, or the note. Every
+run-supplied text is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ IMPORT_MAP = json.dumps(
 """The import map of a page with the splat view: the bare names that Spark, three's add-ons and ``splats.js`` import."""
 IMPORT_MAP_HASH = "'sha256-" + base64.b64encode(hashlib.sha256(IMPORT_MAP.encode("utf-8")).digest()).decode("ascii") + "'"
 """The CSP source that allows exactly :data:`IMPORT_MAP` as an inline script."""
-SPLATS_SCRIPTS = f'<script type="importmap">{IMPORT_MAP}</script>\n<script type="module" src="/static/splats.js"></script>\n'
+IMPORT_MAP_SCRIPT = f'<script type="importmap">{IMPORT_MAP}</script>\n'
+SPLATS_SCRIPTS = IMPORT_MAP_SCRIPT + '<script type="module" src="/static/splats.js"></script>\n'
 _APP_MODEL_VIEWER = re.compile(r'<model-viewer id="model"[^>]*>.*?</model-viewer>', re.DOTALL)
+_APP_SPLATS = re.compile(r'<canvas id="splats"[^>]*></canvas>\s*<p id="splats-status"[^>]*></p>')
 CURVE_ORDER = ("loss", "sds")
 """Series plotted first; the others follow in log order."""
 MAX_CURVES = 8
@@ -248,15 +251,23 @@ def gallery_page(entries: list[tuple[Run, RunInfo]], static: bool = False) -> st
     return _page("runs", body, with_viewer=False, inline_style=static)
 
 
-def app_page(interactive: bool) -> str:
-    """The app's page (``static/app.html``); without ``interactive`` it neither loads <model-viewer> nor has one.
+def _app_replace(page: str, pattern: re.Pattern, note: str) -> str:
+    """``page`` with the element that ``pattern`` finds replaced by ``note``."""
+    if not pattern.search(page):
+        raise RuntimeError(f"{APP_PAGE} no longer has the element that app_page replaces ({pattern.pattern})")
+    return pattern.sub(note, page, count=1)
 
-    The ``<model-viewer id="model">`` element is replaced by :func:`viewer_missing_note`;
-    ``app.js`` then shows a finished job's turntable and downloads without it.
-    """
+
+def app_page(interactive: bool, splats: bool) -> str:
+    """The app's page (``static/app.html``): without ``interactive``, :func:`viewer_missing_note` for <model-viewer>
+    and its script; with ``splats``, :data:`IMPORT_MAP` (``app.js`` imports ``splats.js`` for a Gaussian job),
+    else :func:`splats_missing_note` for the canvas."""
     page = APP_PAGE.read_text(encoding="utf-8")
-    if interactive:
-        return page
-    if MODEL_VIEWER_SCRIPT not in page or not _APP_MODEL_VIEWER.search(page):
-        raise RuntimeError(f"{APP_PAGE} no longer has the model-viewer script tag and element that app_page removes")
-    return _APP_MODEL_VIEWER.sub(viewer_missing_note(), page.replace(MODEL_VIEWER_SCRIPT, ""), count=1)
+    if not interactive:
+        if MODEL_VIEWER_SCRIPT not in page:
+            raise RuntimeError(f"{APP_PAGE} no longer has the model-viewer script tag that app_page removes")
+        page = _app_replace(page.replace(MODEL_VIEWER_SCRIPT, ""), _APP_MODEL_VIEWER, viewer_missing_note())
+    if not splats:
+        return _app_replace(page, _APP_SPLATS, splats_missing_note())
+    first = page.index("<script")  # the map must precede every module script
+    return page[:first] + IMPORT_MAP_SCRIPT + page[first:]

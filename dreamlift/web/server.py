@@ -77,7 +77,27 @@ def _host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
-class ViewerApp:
+class PackageFiles:
+    """What the viewer and the app serve from this package and its installs: ``/static/<name>``,
+    ``/vendor/model-viewer.js`` and ``/vendor/splats/<name>`` (a subclass sets the three attributes)."""
+
+    static_files: dict[str, Path]
+    model_viewer: Path | None
+    splats: dict[str, Path] | None
+
+    def package_file(self, parts: list[str]) -> tuple[str, object] | None:
+        """``("file", Path)`` for one of those paths (``parts``: the URL path split at ``/``), or None (404)."""
+        found = None
+        if parts[:1] == ["static"] and len(parts) == 2:
+            found = self.static_files.get(parts[1])
+        elif parts == ["vendor", "model-viewer.js"]:
+            found = self.model_viewer
+        elif parts[:2] == ["vendor", "splats"] and len(parts) == 3:
+            found = (self.splats or {}).get(parts[2])
+        return ("file", found) if found else None
+
+
+class ViewerApp(PackageFiles):
     """What the server serves: the runs (found at start; their files are read on every request) and the script.
 
     ``model_viewer`` is the installed <model-viewer>'s script, or None: the pages then
@@ -106,14 +126,8 @@ class ViewerApp:
             if len(self.runs) == 1:
                 return "html", self._run_page(next(iter(self.runs.values())), gallery=False)
             return "html", gallery_page([(run, read_run(run, curves=False)) for run in self.runs.values()])
-        if parts[:1] == ["static"] and len(parts) == 2:
-            found = self.static_files.get(parts[1])
-            return ("file", found) if found else None
-        if parts == ["vendor", "model-viewer.js"]:
-            return ("file", self.model_viewer) if self.model_viewer else None
-        if parts[:2] == ["vendor", "splats"] and len(parts) == 3:
-            found = (self.splats or {}).get(parts[2])
-            return ("file", found) if found else None
+        if parts[:1] in (["static"], ["vendor"]):
+            return self.package_file(parts)
         if parts[:1] == ["runs"] and len(parts) >= 2 and parts[1] in self.runs:
             run = self.runs[parts[1]]
             if parts[2:] in ([], [""]):

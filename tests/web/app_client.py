@@ -1,11 +1,28 @@
-"""A small client of the app's JSON API for the tests (plain http.client, like a script would use)."""
+"""A small client of the app's JSON API for the tests (plain http.client, like a script would use), and a finished
+job made without running it."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import time
 import uuid
+from pathlib import Path
+
+
+def finished_job(server, run: Path, prompt: str) -> str:
+    """The id of a new done job of the app ``server`` whose run folder is a copy of ``run`` (no worker runs it)."""
+    from dreamlift.jobs.spec import JobSpec
+    from dreamlift.jobs.worker import run_folder
+    from dreamlift.web.app import new_job_id
+
+    queue = server.app.queue
+    job_id = new_job_id(prompt)
+    queue.submit(job_id, JobSpec(kind="text", prompt=prompt).to_dict())
+    assert queue.claim(worker=1).id == job_id and queue.finish(job_id, worker=1, status="done")
+    shutil.copytree(run, run_folder(server.app.folder, job_id))
+    return job_id
 
 
 class Client:

@@ -8,10 +8,13 @@ view Spark (``NEEDS_SPLATS``, the same install). They are skipped with the reaso
 
 from __future__ import annotations
 
+import io
 import shutil
 import time
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from dreamlift.web import modules
 
@@ -69,3 +72,35 @@ def wait_for(driver, script: str, timeout: float = 90.0):
 
 def severe_errors(driver) -> list[dict]:
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+SETTLED = "const e = document.querySelector('{0}'); return e && e.dataset.state !== 'loading' && e.dataset.state;"
+"""A script for :func:`wait_for`: the ``data-state`` of the element at selector ``{0}`` once it is not "loading"."""
+
+
+def resources(driver) -> list[str]:
+    """The URLs the page has loaded."""
+    return driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+
+
+def canvas_shot(driver) -> np.ndarray:
+    """The splat canvas (``#splats``) as seen on screen, ``(H, W, 3)`` floats in 0..255."""
+    canvas = driver.find_element("id", "splats")
+    return np.asarray(Image.open(io.BytesIO(canvas.screenshot_as_png)).convert("RGB")).astype(float)
+
+
+def assert_two_gaussians(shot: np.ndarray) -> None:
+    """``shot`` (:func:`canvas_shot`) shows :func:`viewer_runs.make_splat_run`'s Gaussians from the front."""
+    height, width, _ = shot.shape
+    red = (shot[..., 0] > 150) & (shot[..., 1] < 110) & (shot[..., 2] < 110)
+    blue = (shot[..., 2] > 150) & (shot[..., 0] < 110)
+    centre = shot[height // 2 - 5 : height // 2 + 5, width // 2 - 5 : width // 2 + 5].reshape(-1, 3).mean(0)
+    assert centre[0] > 180 and centre[1] < 90 and centre[2] < 90, centre  # the red Gaussian in front of the camera
+    for corner in (shot[:20, :20], shot[:20, -20:], shot[-20:, :20], shot[-20:, -20:]):
+        assert corner.min() > 245  # the white background, beyond the Gaussians' reach
+    # deep red within about 0.9 sigma of the red one's centre (alpha > 0.65 over white): some 4 % of the view
+    assert 0.02 < red.mean() < 0.1 and 0.0005 < blue.mean() < 0.01 and red.mean() > 10 * blue.mean()
+    rows, cols = np.nonzero(blue)
+    red_rows, red_cols = np.nonzero(red)
+    assert cols.mean() > red_cols.mean() + 0.1 * width  # seen from the front (+Z), +X is to the right
+    assert abs(rows.mean() - red_rows.mean()) < 0.05 * height  # both on the y = 0 line

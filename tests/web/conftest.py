@@ -28,6 +28,18 @@ def splat_run(tmp_path_factory):
     return make_splat_run(tmp_path_factory.mktemp("gaussian") / "gaussians")
 
 
+@pytest.fixture
+def model_viewer_alone(tmp_path, monkeypatch):
+    """``$DREAMLIFT_WEB_MODULES`` holding the real <model-viewer> (linked) and no Spark: an install from before it."""
+    from dreamlift.web import modules
+
+    script = tmp_path / "node_modules" / modules.MODEL_VIEWER
+    script.parent.mkdir(parents=True)
+    script.symlink_to(modules.model_viewer_script())
+    monkeypatch.setenv(modules.ENV_VAR, str(tmp_path / "node_modules"))
+    assert modules.splat_modules() is None
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """A headless Chromium per test module (see :mod:`browser`)."""

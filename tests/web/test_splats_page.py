@@ -114,3 +114,36 @@ def test_view_notes_a_missing_splat_view_only_for_a_gaussian_run(spark, splat_ru
     assert modules.SPLATS_NOT_INSTALLED_NOTE not in capsys.readouterr().err
     assert run_argv(["view", str(splat_run)]) == 0
     assert (modules.SPLATS_NOT_INSTALLED_NOTE in capsys.readouterr().err) is not spark
+
+
+def test_the_app_page_has_the_import_map_and_the_app_serves_the_splat_modules_and_splats_ply(splat_run, installed, tmp_path):
+    from app_client import finished_job
+
+    from dreamlift.web.app import AppServer
+
+    with AppServer(tmp_path / "app", workers=0) as server:
+        job_id = finished_job(server, splat_run, "red gaussians")
+        status, headers, body = get(server, "/")
+        page = body.decode()
+        assert status == 200 and '<canvas id="splats" class="splats"' in page and 'id="splats-missing"' not in page
+        [text] = IMPORT_MAP.findall(page)
+        assert page.index('type="importmap"') < page.index('type="module"')
+        digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in headers["Content-Security-Policy"].split("script-src ")[1].split(";")[0].split()
+        for name in modules.SPLAT_FILES:
+            status, _, body = get(server, f"/vendor/splats/{name}")
+            assert status == 200 and body == f"// {name}".encode()
+        assert get(server, "/vendor/splats/..%2fmodel-viewer.js")[0] == 404
+        assert get(server, "/static/splats.js")[0] == 200
+        status, _, body = get(server, f"/runs/{job_id}/files/splats.ply")
+        assert status == 200 and body == (splat_run / "splats.ply").read_bytes()
+
+
+def test_without_spark_the_app_page_has_the_note_and_no_import_map(without_spark, tmp_path):
+    from dreamlift.web.app import AppServer
+
+    with AppServer(tmp_path / "app", workers=0) as server:
+        page = get(server, "/")[2].decode()
+        assert get(server, "/vendor/splats/spark.module.min.js")[0] == 404
+    assert 'id="splats-missing"' in page and "Splat view not installed" in page and modules.INSTALL_HINT in page
+    assert "importmap" not in page and "<canvas" not in page and '<model-viewer id="model"' in page

@@ -4,7 +4,9 @@
 // kept in data attributes: #job-panel[data-status], #model[data-state] ("loaded" on
 // model-viewer's load event, or "error"). Where <model-viewer> is not installed the
 // server's page has no #model (a note, #model-missing, stands in its place): the
-// turntable and the downloads are shown without it.
+// turntable and the downloads are shown without it. A finished job's splats.ply (a Gaussian job) is drawn in
+// #splats by splats.js, imported when first needed; where Spark is not installed the page has no #splats
+// (a note, #splats-missing, stands in its place), and without splats.ply #splats-panel stays hidden.
 const $ = (id) => document.getElementById(id);
 let selected = null;
 let events = null;
@@ -115,6 +117,7 @@ function select(id) {
   $("result").hidden = true;
   const model = $("model");
   if (model) { model.dataset.state = "none"; model.removeAttribute("src"); }
+  resetSplats();
   $("job-panel").hidden = false;
   for (const item of document.querySelectorAll("#queue li")) item.classList.toggle("selected", item.dataset.id === id);
   follow(id);
@@ -175,9 +178,35 @@ function showModel(mesh) {
   }
 }
 
+function resetSplats() {
+  const old = $("splats");
+  if (!old || old.dataset.src === undefined) return old;
+  const canvas = old.cloneNode(false);  // a new canvas: the old one stops drawing once it is off the page
+  delete canvas.dataset.src;
+  delete canvas.dataset.state;
+  old.replaceWith(canvas);
+  $("splats-status").textContent = "";
+  return canvas;
+}
+
+function drawSplats(splats) {
+  $("splats-panel").hidden = !splats;
+  if (!splats || !$("splats") || $("splats").dataset.src === splats) return;
+  const canvas = resetSplats();
+  canvas.dataset.src = splats;
+  canvas.dataset.state = "loading";
+  $("splats-status").textContent = "Loading the splats…";
+  import("/static/splats.js").then((module) => module.showSplats(canvas), (error) => {
+    canvas.dataset.state = "error";
+    $("splats-status").textContent = "The splat view could not be loaded.";
+    console.error("dreamlift: splats.js failed to load", error);
+  });
+}
+
 function showResult(job) {
   $("result").hidden = false;
   showModel(job.files["mesh.glb"]);
+  drawSplats(job.files["splats.ply"]);
   const video = $("turntable");
   const turntable = job.files["turntable.mp4"];
   video.hidden = !turntable;

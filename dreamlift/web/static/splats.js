@@ -1,5 +1,7 @@
-// dreamlift viewer: draw each <canvas class="splats"> (a Gaussian run's splats.ply) with Spark on three.js.
-// data-state is "loading", then "loaded" (the Gaussians are in and frames are drawn) or "error".
+// dreamlift viewer and app: draw a <canvas class="splats"> (its data-src: a Gaussian run's splats.ply) with Spark
+// on three.js. The viewer's canvases are drawn when this module loads; the app calls showSplats(canvas) once a job
+// is done. data-state is "loading", then "loaded" (the Gaussians are in and frames are drawn) or "error"; a canvas
+// taken off the page stops drawing.
 // The camera starts as <model-viewer>'s does (camera-orbit "0deg 75deg"): in front (+Z), 15 degrees above,
 // framing the Gaussians; drag to orbit, scroll to zoom.
 import * as THREE from "three";
@@ -13,7 +15,7 @@ const FIT = 1.4; // distance over what just fits the box's sphere: Gaussians rea
 
 function report(canvas, state, text) {
   canvas.dataset.state = state;
-  const status = document.getElementById(canvas.dataset.status || "");
+  const status = canvas.isConnected && document.getElementById(canvas.dataset.status || ""); // a replaced canvas says nothing
   if (status) status.textContent = text;
 }
 
@@ -41,7 +43,8 @@ async function show(canvas) {
     camera.updateProjectionMatrix();
   };
   resize();
-  new ResizeObserver(resize).observe(canvas);
+  const observer = new ResizeObserver(resize);
+  observer.observe(canvas);
   const scene = new THREE.Scene();
   scene.add(new SparkRenderer({ renderer }));
   const splats = new SplatMesh({ url: canvas.dataset.src });
@@ -51,15 +54,25 @@ async function show(canvas) {
   frame(camera, controls, splats.getBoundingBox(false));
   let frames = 0;
   renderer.setAnimationLoop(() => {
+    if (!canvas.isConnected) {
+      renderer.setAnimationLoop(null);
+      controls.dispose();
+      splats.dispose();
+      renderer.dispose();
+      observer.disconnect();
+      return;
+    }
     controls.update();
     renderer.render(scene, camera);
     if (++frames === 3) report(canvas, "loaded", `${splats.numSplats} Gaussians. Drag to orbit, scroll to zoom.`);
   });
 }
 
-for (const canvas of document.querySelectorAll("canvas.splats")) {
-  show(canvas).catch((error) => {
+export function showSplats(canvas) {
+  return show(canvas).catch((error) => {
     report(canvas, "error", `The splats could not be shown (${error && error.message ? error.message : error}).`);
     console.error("dreamlift: splats failed to load", canvas.dataset.src, error);
   });
 }
+
+for (const canvas of document.querySelectorAll("canvas.splats[data-src]")) showSplats(canvas);
