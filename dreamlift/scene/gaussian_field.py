@@ -80,10 +80,6 @@ class GaussianField(nn.Module):
         self._built_for: tuple | None = None
         self._build()
 
-    def colour_parameters(self) -> list[nn.Parameter]:
-        """What the refinement fine-tunes as the albedo: the Gaussians' colours (not their geometry)."""
-        return [self.model.colour_logits]
-
     def refinement_colour(self, resolution: int, bound: float, bake: bool = True) -> AlbedoGrid:
         """The colour field the refinement fine-tunes in place of this one (whose albedo sums the Gaussians around every
         pixel): an :class:`~dreamlift.scene.albedo_grid.AlbedoGrid` of ``resolution``³ vertices over the box the
