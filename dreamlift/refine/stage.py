@@ -5,9 +5,9 @@ The geometry is a tet-grid SDF with per-vertex deformations
 the level the exporter fits; the colour is the stage-1 field's albedo at the surface
 points, fine-tuned (it starts as stage 1's colour: the NeRF itself, or 3D Gaussians' albedo baked
 into a grid once, :func:`~dreamlift.refine.colour.colour_field`). Each step: random cameras and lights
-(stage 1's ranges and shading schedule) → marching tetrahedra → mesh render at ``refine.size`` (:func:`~dreamlift.refine.render.render_mesh`) → the same
-:class:`~dreamlift.guidance.base.Guidance` SDS loss (the prior set up for the render size
-and ``refine.timesteps``) + normal consistency + Laplacian smoothness → Adam.
+(stage 1's ranges and shading schedule) → marching tetrahedra → mesh render at ``refine.size``
+(:func:`~dreamlift.refine.render.render_mesh`) → the same :class:`~dreamlift.guidance.base.Guidance` SDS loss
+(the prior set up for the render size and ``refine.timesteps``) + normal consistency + Laplacian smoothness → Adam.
 
 Files: ``DIR/refine/checkpoints/``, ``DIR/refine/log.jsonl``, ``DIR/refine/previews/``
 (each preview: the four preview views shaded, above their normal maps). The stage
