@@ -38,7 +38,8 @@ class AlbedoGrid(nn.Module):
 
     def vertices(self) -> tuple[Tensor, Tensor, Tensor]:
         """The vertex coordinates along x, y and z, ``(R,)`` each."""
-        return tuple(torch.linspace(float(a), float(b), self.resolution) for a, b in zip(self.low, self.high))  # type: ignore[return-value]
+        x, y, z = (torch.linspace(float(a), float(b), self.resolution) for a, b in zip(self.low, self.high))
+        return x, y, z
 
     def albedo(self, points: Tensor) -> Tensor:
         """Albedo ``(N, 3)`` in (0, 1) at ``points (N, 3)``."""

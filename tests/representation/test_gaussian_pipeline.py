@@ -53,3 +53,21 @@ def test_a_gaussian_image_run_matches_its_input_view(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and all(row["loss_reference_rgb"] > 0 and row["loss_reference_mask"] > 0 for row in rows)
     assert rows[-1]["loss_reference_rgb"] < rows[0]["loss_reference_rgb"]  # the reference view is pulled towards the input image
+
+
+def test_a_gaussian_refinement_resumes_exactly_as_an_uninterrupted_one(tmp_path):
+    """The resumed refinement's colour grid comes from its checkpoint (no bake), box included."""
+    import shutil
+
+    from dreamlift.cli import main
+
+    settings = [item for setting in ["refine.checkpoint_every=2", "refine.log_every=1", *SMALL] for item in ("--set", setting)]
+    stage1 = tmp_path / "stage1"
+    assert main(["text", "a red cube", "--out", str(stage1), "--steps", "8", "--refine", "off", "--no-export", "--quiet", *settings]) == 0
+    settings = settings[: settings.index(SMALL[0]) - 1]  # the refine command takes refine.* settings only
+    straight, split = shutil.copytree(stage1, tmp_path / "straight"), shutil.copytree(stage1, tmp_path / "split")
+    assert main(["refine", str(straight), "--steps", "4", "--quiet", "--no-export", *settings]) == 0
+    assert main(["refine", str(split), "--steps", "2", "--quiet", "--no-export", *settings]) == 0
+    assert main(["refine", str(split), "--steps", "4", "--resume", "--quiet", "--no-export"]) == 0
+    rows = [[{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in (run / "refine" / "log.jsonl").read_text().splitlines()] for run in (straight, split)]
+    assert rows[0] == rows[1] and [row["step"] for row in rows[1]] == [1, 2, 3, 4]
