@@ -1,7 +1,8 @@
 """Stage 2's result read back from a run folder: the refined surface and its colour field.
 
 ``RUN/refine/checkpoints/`` holds the DMTet geometry (``geometry.sdf``, ``geometry.deform``) and the
-refined colour field (``field.*``) of :class:`~dreamlift.refine.stage.Refiner`; the surface is the
+refined colour field (``field.*``, :func:`~dreamlift.refine.colour.colour_field`) of
+:class:`~dreamlift.refine.stage.Refiner`; the surface is the
 marching-tetrahedra mesh of that SDF, as the refinement last saw it.
 """
 
@@ -16,6 +17,7 @@ import trimesh
 
 from dreamlift.distillation.checkpoint import fallback_note, load_latest_checkpoint, newest_step, prefixed
 from dreamlift.errors import DreamliftError
+from dreamlift.refine.colour import colour_field
 from dreamlift.refine.export import clean_surface
 from dreamlift.refine.geometry import DMTetGeometry
 from dreamlift.refine.render import MeshRender, render_mesh
@@ -31,7 +33,8 @@ class RefinedSurface:
 
     surface: SurfaceMesh
     field: torch.nn.Module
-    """The refined colour field: a ``Field`` whose ``albedo(points)`` colours the surface."""
+    """The refined colour field, whose ``albedo(points (N, 3)) -> (N, 3)`` colours the surface (a NeRF field, or 3D
+    Gaussians' baked :class:`~dreamlift.scene.albedo_grid.AlbedoGrid`)."""
     spacing: float
     """Edge length of the tet grid's cubes (the colour look-up's offset scale)."""
     step: int
@@ -70,10 +73,9 @@ def load_refined(folder: Path, config, stage1_field) -> RefinedSurface:
         raise DreamliftError(f"{folder} has no usable refinement checkpoint{detail}: run 'dreamlift refine {folder}' (or --resume it)")
     grid = tet_grid(config.refine.tet_resolution, config.scene_bound)
     geometry = DMTetGeometry(grid, torch.zeros(grid.vertices.shape[0]), config.refine.max_shift)
-    field = copy.deepcopy(stage1_field).cpu()
     try:
         geometry.load_state_dict(prefixed(checkpoint.tensors, "geometry"))
-        field.load_state_dict(prefixed(checkpoint.tensors, "field"))
+        field = _load_colour(prefixed(checkpoint.tensors, "field"), config, stage1_field)
     except (RuntimeError, KeyError):
         raise DreamliftError(
             f"the refinement checkpoint {checkpoint.name} in {folder} does not match the run's config.json: the folder is damaged"
@@ -86,3 +88,19 @@ def load_refined(folder: Path, config, stage1_field) -> RefinedSurface:
         surface=SurfaceMesh(mesh.vertices.detach().cpu(), mesh.faces.cpu()), field=field, spacing=grid.spacing, step=checkpoint.step,
         skipped=list(skipped), fallback=fallback_note(checkpoint, skipped),
     )
+
+
+def _load_colour(state: dict, config, stage1_field) -> torch.nn.Module:
+    """The refined colour field (CPU) with ``state`` loaded: in the layout :func:`~dreamlift.refine.colour.colour_field`
+    gives, or in a copy of the stage-1 field's (a Gaussian run refined before its albedo was baked into a grid
+    fine-tuned the Gaussians' colours); RuntimeError when neither fits."""
+    try:
+        field = colour_field(stage1_field, config, bake=False).cpu()
+        field.load_state_dict(state)
+        return field
+    except RuntimeError:
+        if not hasattr(stage1_field, "refinement_colour"):
+            raise
+    field = copy.deepcopy(stage1_field).cpu()
+    field.load_state_dict(state)
+    return field

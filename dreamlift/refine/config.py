@@ -56,7 +56,11 @@ class RefineConfig:
     deform_learning_rate: float = 0.015
     """Adam learning rate of the deformations (pre-tanh)."""
     colour_learning_rate: float = 0.001
-    """Adam learning rate of the colour field (the stage-1 field's encoding and MLP)."""
+    """Adam learning rate of the colour field (a NeRF: the stage-1 field's encoding and MLP; 3D Gaussians: the logits
+    of the grid their albedo is baked into, as the Gaussians' own colours are logits)."""
+    colour_grid: int = 64
+    """Vertices per axis of the grid that a stage-1 field with a costly albedo (3D Gaussians) is baked into before
+    refinement, over the box its Gaussians reach (:mod:`dreamlift.scene.albedo_grid`); a NeRF is fine-tuned itself."""
     timesteps: TimestepSchedule = field(default_factory=lambda: TimestepSchedule(0.02, 0.5, 0.5, 1.0))
     """Diffusion timestep range during refinement (Magic3D / threestudio magic3d-refine: U(0.02, 0.5))."""
     normal_consistency: float = 300.0
@@ -92,6 +96,8 @@ class RefineConfig:
         for name in ("cameras", "lights"):
             if getattr(self, name) not in VIEW_SOURCES:
                 raise DreamliftError(f"refine.{name} is {getattr(self, name)!r}: use one of {', '.join(VIEW_SOURCES)}")
+        if not 8 <= self.colour_grid <= 256:
+            raise DreamliftError(f"refine.colour_grid {self.colour_grid} is out of range: use 8 to 256 vertices per axis")
         if not 1 <= self.supersample <= 4:
             raise DreamliftError(f"refine.supersample {self.supersample} is out of range: use 1 to 4")
         if self.batch_size < 1:

@@ -3,11 +3,11 @@
 The geometry is a tet-grid SDF with per-vertex deformations
 (:class:`~dreamlift.refine.geometry.DMTetGeometry`), started from the stage-1 density at
 the level the exporter fits; the colour is the stage-1 field's albedo at the surface
-points, fine-tuned (it starts as stage 1's colour exactly). Each step: random cameras
-and lights (stage 1's ranges and shading schedule) → marching tetrahedra → mesh render
-at ``refine.size`` (:func:`~dreamlift.refine.render.render_mesh`) → the same
-:class:`~dreamlift.guidance.base.Guidance` SDS loss (the prior set up for the render size
-and ``refine.timesteps``) + normal consistency + Laplacian smoothness → Adam.
+points, fine-tuned (it starts as stage 1's colour: the NeRF itself, or 3D Gaussians' albedo baked
+into a grid once, :func:`~dreamlift.refine.colour.colour_field`). Each step: random cameras and lights
+(stage 1's ranges and shading schedule) → marching tetrahedra → mesh render at ``refine.size``
+(:func:`~dreamlift.refine.render.render_mesh`) → the same :class:`~dreamlift.guidance.base.Guidance` SDS loss
+(the prior set up for the render size and ``refine.timesteps``) + normal consistency + Laplacian smoothness → Adam.
 
 Files: ``DIR/refine/checkpoints/``, ``DIR/refine/log.jsonl``, ``DIR/refine/previews/``
 (each preview: the four preview views shaded, above their normal maps). The stage
@@ -26,6 +26,7 @@ from dreamlift._atomic import write_png
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.base import Guidance
 from dreamlift.refine.asset import STAGE_FOLDER
+from dreamlift.refine.colour import colour_field
 from dreamlift.refine.geometry import DMTetGeometry, sdf_from_density
 from dreamlift.refine.regularisers import laplacian_smoothness, mesh_edges, normal_consistency
 from dreamlift.refine.render import MeshRender, render_mesh
@@ -53,20 +54,12 @@ def initial_sdf(field: Field, occupancy, resolution: int, bound: float, level_sc
     from dreamlift.export.grid import sample_grid
     from dreamlift.export.mesh import fit_grid_level
 
-    cpu_field = copy.deepcopy(field).cpu()  # Module.cpu() moves in place: the stage's own field stays where it trains
+    cpu_field = copy.deepcopy(field).cpu()  # Module.cpu() moves in place: the caller's field stays where it is
     grid = sample_grid(cpu_field, resolution + 1, bound)
     fit, _, _ = fit_grid_level(cpu_field, grid, 64, occupancy)
     if fit.opaque_pixels == 0:
         raise DreamliftError("the first stage is empty (no pixel of its renders is more than half opaque): there is nothing to refine")
     return sdf_from_density(grid.density, level_scale * fit.level, 2.0 * bound / resolution)
-
-
-def colour_parameters(field) -> list:
-    """The parameters of the stage-1 field the refinement fine-tunes as its colour: the field's ``colour_parameters()``
-    where it has one (3D Gaussians: their colours, so that their geometry, and the lookup grid built on it, stay as
-    stage 1 left them), else all of them (a NeRF: its albedo shares the network with its density)."""
-    own = getattr(field, "colour_parameters", None)
-    return list(own() if own is not None else field.parameters())
 
 
 class Refiner(DistillationLoop):
@@ -86,20 +79,19 @@ class Refiner(DistillationLoop):
         self.guidance = guidance
         self.device = resolve_device(config)
         self.resume_hint = f"Resume with: dreamlift refine {self.folder} --resume"
-        self.field = copy.deepcopy(stage1.field).train().to(self.device)
+        resuming = bool(list_checkpoints(self.stage_folder / "checkpoints"))  # the checkpoint replaces the colour and the SDF
+        self.field = colour_field(stage1.field, config, bake=not resuming).train().to(self.device)
         self.background = copy.deepcopy(stage1.background).train().to(self.device)
         occupancy = stage1.occupancy
         grid = tet_grid(refine.tet_resolution, config.scene_bound)
-        if list_checkpoints(self.stage_folder / "checkpoints"):
-            sdf = torch.zeros(grid.vertices.shape[0])  # replaced by the checkpoint's on resume
+        if resuming:
+            sdf = torch.zeros(grid.vertices.shape[0])
         else:
-            sdf = initial_sdf(self.field, occupancy, refine.tet_resolution, config.scene_bound, refine.initial_level).reshape(-1)
+            sdf = initial_sdf(stage1.field, occupancy, refine.tet_resolution, config.scene_bound, refine.initial_level).reshape(-1)
             if refine.fill_unseen:
                 sdf[unseen_outside(sdf, grid, range_cameras(config.cameras))] = -0.5 * grid.spacing
         self.geometry = DMTetGeometry(grid, sdf, refine.max_shift).to(self.device)
-        colour = colour_parameters(self.field)
-        for parameter in self.field.parameters():  # what is not fine-tuned needs no gradient
-            parameter.requires_grad_(any(parameter is c for c in colour))
+        colour = list(self.field.parameters())
         self.optimizer = adam(
             [
                 {"params": [self.geometry.sdf], "lr": refine.sdf_learning_rate},

@@ -28,6 +28,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from dreamlift.scene.albedo_grid import AlbedoGrid, bake_albedo
 from dreamlift.scene.splats import MAX_ALPHA, covariances
 from dreamlift.scene.gaussians import GaussianModel
 from dreamlift.scene.normals import finite_difference_normals
@@ -48,7 +49,8 @@ class GaussianField(nn.Module):
     pixels from this albedo at the mesh's vertices (:func:`dreamlift.refine.export.turntable_albedo`).
 
     A module holding the model (``state_dict`` keys ``model.means`` ...; loading resizes), so it can be
-    copied, moved and fine-tuned as a NeRF field is (the refinement's colour field). The lookup grid is
+    copied and moved as a NeRF field is; the refinement fine-tunes its albedo baked into a grid
+    (:meth:`refinement_colour`), not the Gaussians. The lookup grid is
     built from the Gaussians at construction and rebuilt, when queried, whenever their positions or shapes have
     changed since (an optimiser step, densification, a load, a move); the values are computed from the
     live parameters, differentiably.
@@ -78,9 +80,19 @@ class GaussianField(nn.Module):
         self._built_for: tuple | None = None
         self._build()
 
-    def colour_parameters(self) -> list[nn.Parameter]:
-        """What the refinement fine-tunes as the albedo: the Gaussians' colours (not their geometry)."""
-        return [self.model.colour_logits]
+    def refinement_colour(self, resolution: int, bound: float, bake: bool = True) -> AlbedoGrid:
+        """The colour field the refinement fine-tunes in place of this one (whose albedo sums the Gaussians around every
+        pixel): an :class:`~dreamlift.scene.albedo_grid.AlbedoGrid` of ``resolution``³ vertices over the box the
+        kernels reach within ``[-bound, bound]³``, holding this albedo (:func:`~dreamlift.scene.albedo_grid.bake_albedo`);
+        ``bake=False``: grey, only the layout, for a checkpoint to be loaded into."""
+        if not bake:
+            return AlbedoGrid(resolution)
+        if self._built_for != self.geometry_key():
+            self._build()
+        low, high = self.reach if self.reach is not None else (torch.full((3,), -bound), torch.full((3,), bound))
+        low, high = low.clamp(-bound, bound).cpu(), high.clamp(-bound, bound).cpu()
+        high = torch.maximum(high, low + 1e-3)  # a flat box still spans something
+        return bake_albedo(self, resolution, low, high, min_density=1e3 * EMPTY_WEIGHT, device=self.model.means.device)
 
     def geometry_key(self) -> tuple:
         """What the lookup grid depends on: the geometry tensors' identities, versions and device."""
@@ -97,6 +109,9 @@ class GaussianField(nn.Module):
             self.cut = self._cut_radii()
             half = self.cut[:, None] * variance.sqrt()
             low, high = means - half, means + half
+            reaching = self.cut > 0
+            self.reach = (low[reaching].amin(0), high[reaching].amax(0)) if bool(reaching.any()) else None
+            """The box the kernels reach (None: none reaches anywhere)."""
             self.origin = low.amin(0) if self.count else means.new_zeros(3)
             span = (high.amax(0) - self.origin).amax() if self.count else means.new_ones(())
             typical = float((2 * half).median()) if self.count else 1.0
