@@ -18,6 +18,7 @@ Usage::
     python bench/refine.py --out DIR --keep-stage1       # refine again the stage-1 runs an earlier bench left in DIR
     python bench/refine.py --preset toy-sd               # the learned text model (issue 27)
     python bench/refine.py --stage1-set views=random --set refine.lights=random   # the exact prior at random views and lights
+    python bench/refine.py --preset toy-sd --stage1-only --stage1-set prior.guidance_scale=20   # stage 1 alone, one setting changed
 
 Each stage is also scored by ``dreamlift eval --json`` (silhouette IoU at 32 px over the held-out views,
 colour error, Janus on the asymmetric objects).
@@ -109,6 +110,7 @@ def main() -> None:
     parser.add_argument("--stage1-set", dest="stage1_settings", action="append", default=[], help="KEY=VALUE for the stage-1 run")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--keep-stage1", action="store_true", help="reuse a finished stage 1 left in --out by an earlier bench (same stage-1 code)")
+    parser.add_argument("--stage1-only", action="store_true", help="score stage 1 and do not refine (its columns repeat stage 1's)")
     args = parser.parse_args()
     captions = args.captions or default_captions()
     root = args.out or Path(tempfile.mkdtemp(prefix="bench-refine-"))
@@ -134,9 +136,12 @@ def main() -> None:
             shutil.copy(folder / "mesh.glb", kept)
             (folder / "stage1-seconds").write_text(f"{stage1_seconds:.2f}")
         before = score(folder / "mesh.glb", caption) | evaluate(folder, caption, "1")
-        refine_command = ["refine", str(folder), "--quiet"] + [item for s in args.settings for item in ("--set", s)]
-        refine_seconds = run(refine_command)
-        after = score(folder / "mesh.glb", caption) | evaluate(folder, caption, "final")
+        if args.stage1_only:
+            refine_seconds, after = 0.0, before
+        else:
+            refine_command = ["refine", str(folder), "--quiet"] + [item for s in args.settings for item in ("--set", s)]
+            refine_seconds = run(refine_command)
+            after = score(folder / "mesh.glb", caption) | evaluate(folder, caption, "final")
         row = {"caption": caption, "stage1_seconds": stage1_seconds, "refine_seconds": refine_seconds, "stage1": before, "refined": after}
         rows.append(row)
         print(
