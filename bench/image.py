@@ -35,9 +35,9 @@ import torch
 
 from dreamlift import cli
 from dreamlift._atomic import write_png
-from dreamlift.commands import image as image_command
 from dreamlift.evaluation.image_scores import MESH_SUFFIXES, parse_truth, render_mesh, score_image_run
 from dreamlift.guidance.toy_view import candidates_from_json
+from dreamlift.pipeline.image_inputs import CANDIDATES_FILE
 from dreamlift.rendering.cameras import OrbitCameras
 from dreamlift.rendering.shading import sample_lights
 from dreamlift.rendering.views import novel_views
@@ -173,7 +173,7 @@ def image_command_scores(folder: Path, truth, azimuth: float, margin: float = 0.
 
 def recognised(folder: Path) -> str:
     """What the toy view prior took the input for (its heaviest candidate)."""
-    path = folder / image_command.CANDIDATES_FILE
+    path = folder / CANDIDATES_FILE
     if not path.is_file():
         return "-"
     best = candidates_from_json(path.read_text())[0]
