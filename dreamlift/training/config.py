@@ -61,7 +61,7 @@ SETTING_RANGES: dict[str, tuple[float, float] | None] = {
     "losses.orientation.start": _WEIGHT, "losses.orientation.end": _WEIGHT, "losses.orientation.start_step": _STEP_OR_0, "losses.orientation.end_step": _STEP_OR_0,
     "losses.entropy.start": _WEIGHT, "losses.entropy.end": _WEIGHT, "losses.entropy.start_step": _STEP_OR_0, "losses.entropy.end_step": _STEP_OR_0,
     # stage 2
-    "refine.steps": _STEPS, "refine.size": (16, 1024), "refine.supersample": (1, 4), "refine.tet_resolution": (8, 256),
+    "refine.steps": _STEPS, "refine.size": (16, 1024), "refine.supersample": (1, 4), "refine.tet_resolution": (8, 256), "refine.colour_grid": (8, 256),
     "refine.initial_level": (0.0, 4.0), "refine.max_shift": (0.0, 0.5), "refine.batch_size": (1, 64),
     "refine.sdf_learning_rate": _LEARNING_RATE, "refine.deform_learning_rate": _LEARNING_RATE, "refine.colour_learning_rate": _LEARNING_RATE,
     "refine.timesteps.t_min": _FRACTION, "refine.timesteps.t_max_start": _FRACTION, "refine.timesteps.t_max_end": _FRACTION,
