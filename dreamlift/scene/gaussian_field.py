@@ -87,8 +87,7 @@ class GaussianField(nn.Module):
         ``bake=False``: grey, only the layout, for a checkpoint to be loaded into."""
         if not bake:
             return AlbedoGrid(resolution)
-        if self._built_for != self.geometry_key():
-            self._build()
+        self._ensure_built()
         low, high = self.reach if self.reach is not None else (torch.full((3,), -bound), torch.full((3,), bound))
         low, high = low.clamp(-bound, bound).cpu(), high.clamp(-bound, bound).cpu()
         high = torch.maximum(high, low + 1e-3)  # a flat box still spans something
@@ -100,6 +99,11 @@ class GaussianField(nn.Module):
         tensors = (model.means, model.log_scales, model.quaternions, model.opacity_logits)
         return tuple((id(t), t._version, t.device) for t in tensors)
 
+    def _ensure_built(self) -> None:
+        """Rebuild the lookup grid (and ``reach``) if the geometry has changed since it was built."""
+        if self._built_for != self.geometry_key():
+            self._build()
+
     def _build(self) -> None:
         self._built_for = self.geometry_key()
         with torch.no_grad():
@@ -109,9 +113,8 @@ class GaussianField(nn.Module):
             self.cut = self._cut_radii()
             half = self.cut[:, None] * variance.sqrt()
             low, high = means - half, means + half
-            reaching = self.cut > 0
+            reaching = self.cut > 0  # the box the kernels reach (None: none reaches anywhere)
             self.reach = (low[reaching].amin(0), high[reaching].amax(0)) if bool(reaching.any()) else None
-            """The box the kernels reach (None: none reaches anywhere)."""
             self.origin = low.amin(0) if self.count else means.new_zeros(3)
             span = (high.amax(0) - self.origin).amax() if self.count else means.new_ones(())
             typical = float((2 * half).median()) if self.count else 1.0
@@ -151,8 +154,7 @@ class GaussianField(nn.Module):
 
     def _pairs(self, points: Tensor) -> tuple[Tensor, Tensor]:
         """(point, Gaussian) index pairs whose cell lists meet (points outside the grid have none)."""
-        if self._built_for != self.geometry_key():
-            self._build()
+        self._ensure_built()
         with torch.no_grad():
             inside = ((points >= self.origin) & (points < self.origin + self.cell * self.cells)).all(-1)
             cell = self._cell_of(points)
