@@ -13,6 +13,12 @@ error and the Janus check at 32 px. Wall time and peak resident memory are those
 process (its ``VmHWM``); on a shared machine the times are only indicative. Usage::
 
     python bench/representations.py --captions "a red cube" "a green tree" --out /tmp/bench-rep
+    python bench/representations.py --out /tmp/bench-rep --json /tmp/bench-rep/rows.json      # all 24; reruns skip finished rows
+    python bench/representations.py --representations gaussians --set gaussians:steps=300 --set gaussians:refine.steps=100
+
+``--set REPR:KEY=VALUE`` passes ``--set KEY=VALUE`` to that representation's stage-1 command (a ``refine.*`` key
+also reaches its ``dreamlift refine``, which reads the run's own config). With ``--json``, the rows are written after
+every caption, and a rerun with the same ``--json`` skips the (caption, representation) rows it already holds.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,14 +77,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--representations", nargs="*", default=list(PRESETS), choices=list(PRESETS))
-    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here (after every row; a rerun skips the rows it holds)")
+    parser.add_argument("--set", action="append", default=[], metavar="REPR:KEY=VALUE", help="a setting of one representation's stage 1; repeatable")
     args = parser.parse_args()
+    overrides = parse_overrides(args.set, parser)
     root = args.out or Path(tempfile.mkdtemp(prefix="bench-representations-"))
-    rows = []
+    rows = json.loads(args.json.read_text()) if args.json and args.json.exists() else []
+    done = {(row["caption"], row["representation"]) for row in rows}
     for caption in args.captions or default_captions():
         for name in args.representations:
+            if (caption, name) in done:
+                continue
             folder = root / name / caption.replace(" ", "_")
+            if folder.exists():
+                shutil.rmtree(folder)  # a row the last run did not finish: start it again
             command = ["text", caption, "--out", str(folder), "--quiet", "--seed", str(args.seed), "--preset", PRESETS[name], "--refine", "off"]
+            for setting in overrides[name]:
+                command += ["--set", setting]
             seconds1, memory1 = run(command)
             stage1 = {**score(folder / "mesh.glb", caption), **run_scores(folder, caption, "1"), "seconds": seconds1, "peak_mib": memory1}
             seconds2, memory2 = run(["refine", str(folder), "--quiet"])
@@ -90,8 +106,21 @@ def main() -> None:
                     f"janus {row.get('janus')}  {row['seconds']:.0f} s  {row['peak_mib']:.0f} MiB",
                     flush=True,
                 )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+            if args.json:
+                partial = args.json.with_suffix(".partial")
+                partial.write_text(json.dumps(rows, indent=1))
+                os.replace(partial, args.json)
+
+
+def parse_overrides(settings: list[str], parser: argparse.ArgumentParser) -> dict[str, list[str]]:
+    """``REPR:KEY=VALUE`` strings -> ``{repr: ["KEY=VALUE", ...]}`` for every representation."""
+    overrides: dict[str, list[str]] = {name: [] for name in PRESETS}
+    for setting in settings:
+        name, _, assignment = setting.partition(":")
+        if name not in PRESETS or "=" not in assignment:
+            parser.error(f"--set {setting!r}: expected REPR:KEY=VALUE with REPR one of {', '.join(PRESETS)}")
+        overrides[name].append(assignment)
+    return overrides
 
 
 if __name__ == "__main__":
