@@ -49,7 +49,7 @@ def main() -> None:
             trainer.field.load_state_dict(state[0])
             trainer.optimizer.load_state_dict(state[1])
             trainer.occupancy.load_state_dict(state[2])
-            trainer.renderer.config.skip_empty = skip
+            trainer.representation.renderer.config.skip_empty = skip
             trainer.step = args.warm_steps + 1 + repeat  # never an occupancy-update step
             if trainer.step % config.occupancy.update_every == 0:
                 trainer.step += 1

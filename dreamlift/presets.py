@@ -25,7 +25,10 @@ prior's default preset: :func:`default_preset_name`). Sources, named in the comm
   ``opacity_reset_interval 700``, ``densify_grad_threshold 0.01``, ``batch_size 1``, ``radius 2.5``,
   ``fovy 49.1``, ``invert_bg_prob 0.5``), ``main.py`` (``densify_and_prune(threshold, min_opacity=0.01,
   extent=0.5, max_screen_size=1)``; render size 128 → 256 → 512 at 30 % and 60 % of the run; elevation
-  −30°..30°) and ``guidance/sd_utils.py`` (guidance scale 100; ``t = (1 − step_ratio)·T`` clipped to 0.02–0.98).
+  −30°..30°) and ``guidance/sd_utils.py`` (guidance scale 100; ``t = (1 − step_ratio)·T`` clipped to 0.02–0.98);
+  for images ``configs/image.yaml`` (``position_lr_max_steps 500``, ``percent_dense 0.1``, ``density_start_iter 100``,
+  ``densification_interval 100``, ``densify_grad_threshold 0.5``, ``ref_size 256``), ``main.py``'s reference losses
+  (``10000·mse(image)``, ``1000·mse(alpha)``, every step) and ``guidance/zero123_utils.py`` (guidance scale 5).
 * **ours**: measured in this project (``bench/text.py``, ``bench/image.py``; figures in
   ``docs/measurements.md``).
 
@@ -44,6 +47,7 @@ from dreamlift.guidance.settings import TimestepSchedule, Weighting
 from dreamlift.rendering.settings import CameraRanges
 from dreamlift.refine.config import RefineConfig
 from dreamlift.rendering.settings import ShadingSchedule
+from dreamlift.rendering.shading import ShadingMode
 from dreamlift.representation.settings import GaussianLearningRates, GaussianRepresentationConfig
 from dreamlift.scene.gaussian_settings import DensifyConfig, GaussianConfig
 from dreamlift.scene.settings import BackgroundKind
@@ -157,6 +161,43 @@ def dreamgaussian_text() -> TrainConfig:
         preview_every=100,
         refine=RefineConfig(enabled=False),  # DreamGaussian's second stage refines a UV texture (not here); refine.enabled=true runs Magic3D's DMTet on it
     )
+
+
+def dreamgaussian_image() -> TrainConfig:
+    """DreamGaussian's image-to-3D stage: Zero-1-to-3 into 3D Gaussians (a GPU is advised), the input view matched every step.
+
+    ``dreamgaussian`` with DreamGaussian's ``configs/image.yaml`` where it differs from ``text.yaml``.
+    """
+    config = dreamgaussian_text()
+    config.prior = Zero123Config(
+        guidance_scale=5.0,  # DreamGaussian guidance/zero123_utils.py train_step guidance_scale=5
+        timesteps=TimestepSchedule(0.02, 0.98, 0.02, 1.0),  # DreamGaussian Zero123 t_range [0.02, 0.98], annealed as for text (step_ratio); ours draws t uniformly below that maximum
+        weighting=Weighting.SDS,  # DreamGaussian w = 1 - alphas[t]
+        dtype="auto",  # DreamGaussian: Zero123 in fp16 only
+    )
+    config.image = ImageSettings(
+        loss=ReferenceLoss(
+            rgb=10000.0,  # DreamGaussian main.py: 10000 · mse(image, input)
+            mask=1000.0,  # DreamGaussian main.py: 1000 · mse(alpha, input mask)
+            depth=0.0,  # DreamGaussian image.yaml: no depth term
+            normal=0.0,
+            every=1,  # DreamGaussian: the input view on every step
+            shading=ShadingMode.ALBEDO,  # DreamGaussian renders albedo throughout
+        ),
+    )
+    settings = config.representation
+    settings.densify = DensifyConfig(
+        grad_threshold=0.5,  # DreamGaussian image.yaml densify_grad_threshold 0.5
+        percent_dense=0.1,  # DreamGaussian image.yaml percent_dense 0.1
+        extent=0.5, min_opacity=0.01, max_size=0.1,  # as for text (main.py densify_and_prune)
+    )
+    settings.densify_from = 100  # DreamGaussian image.yaml density_start_iter 100
+    settings.densify_every = 100  # DreamGaussian image.yaml densification_interval 100
+    settings.learning_rates = GaussianLearningRates(means_steps=500)  # DreamGaussian image.yaml position_lr_max_steps 500 (text: 300)
+    config.size = 256  # DreamGaussian image.yaml ref_size 256 (the input view's render, and the size Zero123 judges)
+    config.size_milestones = ()  # ours: an image run renders at one size, its input view's (DreamGaussian's novel views go 128 -> 512, resized to 256)
+    config.cameras = CameraRanges()  # ours: the image runs' own framing (the input view's radius and fovy), as zero123; DreamGaussian radius 2, fovy 49.1
+    return config
 
 
 def toy_image() -> TrainConfig:
@@ -398,6 +439,7 @@ PRESETS: tuple[Preset, ...] = (
     Preset("if-perp-neg", "text", "if-dreamfusion with Perp-Neg, as threestudio's dreamfusion-if-perpneg", lambda: deepfloyd_if_text(True)),
     Preset("toy-sd", "text", "sd-dreamfusion through dreamlift/toy-sd, a small Stable Diffusion trained here on toy-world renders: random views at 64 px, CFG 7.5, t annealed, 600 + 200 steps on a CPU", toy_sd_text),
     Preset("toy-image", "image", "toy view prior on a CPU, 500 steps with the input view matched every step (about 1 min)", toy_image),
+    Preset("dreamgaussian-image", "image", "Zero-1-to-3 into 3D Gaussians, DreamGaussian's image.yaml (500 steps, 128 -> 256 -> 512 px, the input view every step, densify every 100)", dreamgaussian_image),
     Preset("zero123", "image", "Zero-1-to-3 with stable-dreamfusion's reference losses every 4th step (64 px, 3,000 steps)", zero123_image),
     Preset("toy-zero123", "image", "zero123 through dreamlift/toy-zero123, a small Zero-1-to-3 trained here on toy-world renders: 64 px, 600 + 300 steps on a CPU", toy_zero123_image),
     Preset("magic123", "image", "Magic123's coarse stage: Zero-1-to-3 plus Stable Diffusion on --prompt, weights 40 : 1 (64 px, 5,000 steps)", magic123_image),

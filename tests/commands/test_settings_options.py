@@ -49,7 +49,7 @@ def test_precedence_preset_then_config_then_set_then_named_flags(tmp_path, capsy
 def test_print_config_of_each_preset_is_the_preset(capsys):
     for preset in PRESETS:
         argv = ["text", "a red cube"] if preset.kind == "text" else ["image", "unused.png"]
-        model = ["--model", "/models/zero123-xl"] if preset.name in ("zero123", "magic123") else []  # zero123 has no default model
+        model = ["--model", "/models/zero123-xl"] if preset.name in ("zero123", "magic123", "dreamgaussian-image") else []  # zero123 has no default model
         printed = resolved(capsys, *argv, "--preset", preset.name, *model)
         expected = to_dict(preset.build())
         if preset.kind == "text":
