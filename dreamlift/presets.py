@@ -94,9 +94,11 @@ def toy_gaussians() -> TrainConfig:
 
     The same prior, views, step count and refinement as ``toy``. The Gaussians start as DreamGaussian's do (a ball
     of grey points), but at 32 px each already covers about a pixel, so they are never densified (a split only makes
-    them sub-pixel dust the rasteriser's low-pass hides and the mesh cannot), and their means move 10× faster
+    them sub-pixel dust the rasteriser's low-pass hides and the mesh cannot), their means move 10× faster
     than DreamGaussian's (its rates are for 500 steps at 128–512 px; here the points must travel to the toy
-    world's thin legs and corners in 600 steps at 32 px).
+    world's thin legs and corners in 600 steps at 32 px), and their opacities 2× (the starting ball's Gaussians
+    that the score does not want, in a torus's hole or under a table's top, must fade within the run, as
+    DreamGaussian's pruning and densification do not do here).
     """
     config = toy_text()
     config.representation = GaussianRepresentationConfig(
