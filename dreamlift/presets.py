@@ -442,7 +442,7 @@ PRESETS: tuple[Preset, ...] = (
     Preset("if-perp-neg", "text", "if-dreamfusion with Perp-Neg, as threestudio's dreamfusion-if-perpneg", lambda: deepfloyd_if_text(True)),
     Preset("toy-sd", "text", "sd-dreamfusion through dreamlift/toy-sd, a small Stable Diffusion trained here on toy-world renders: random views at 64 px, CFG 7.5, t annealed, 600 + 200 steps on a CPU", toy_sd_text),
     Preset("toy-image", "image", "toy view prior on a CPU, 500 steps with the input view matched every step (about 1 min)", toy_image),
-    Preset("dreamgaussian-image", "image", "Zero-1-to-3 into 3D Gaussians, DreamGaussian's image.yaml (500 steps, 128 -> 256 -> 512 px, the input view every step, densify every 100)", dreamgaussian_image),
+    Preset("dreamgaussian-image", "image", "Zero-1-to-3 into 3D Gaussians, DreamGaussian's image.yaml (500 steps at 256 px, the input view every step, densify every 100)", dreamgaussian_image),
     Preset("zero123", "image", "Zero-1-to-3 with stable-dreamfusion's reference losses every 4th step (64 px, 3,000 steps)", zero123_image),
     Preset("toy-zero123", "image", "zero123 through dreamlift/toy-zero123, a small Zero-1-to-3 trained here on toy-world renders: 64 px, 600 + 300 steps on a CPU", toy_zero123_image),
     Preset("magic123", "image", "Magic123's coarse stage: Zero-1-to-3 plus Stable Diffusion on --prompt, weights 40 : 1 (64 px, 5,000 steps)", magic123_image),
