@@ -46,8 +46,7 @@ from dreamlift.guidance.priors import DeepFloydIFConfig, StableDiffusionConfig, 
 from dreamlift.guidance.settings import TimestepSchedule, Weighting
 from dreamlift.rendering.settings import CameraRanges
 from dreamlift.refine.config import RefineConfig
-from dreamlift.rendering.settings import ShadingSchedule
-from dreamlift.rendering.shading import ShadingMode
+from dreamlift.rendering.settings import ShadingMode, ShadingSchedule
 from dreamlift.representation.settings import GaussianLearningRates, GaussianRepresentationConfig
 from dreamlift.scene.gaussian_settings import DensifyConfig, GaussianConfig
 from dreamlift.scene.settings import BackgroundKind
