@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +34,9 @@ from dreamlift.distillation.sampling import draw_lights
 from dreamlift.rendering.shading import ShadingMode
 from dreamlift.training.trainer import Trainer
 
-PRESETS = {"nerf": "toy", "gaussians": "toy-gaussians"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from representations import PRESETS  # noqa: E402  (nerf: toy, gaussians: toy-gaussians)
+from splats import load  # noqa: E402
 
 
 def trained(preset: str, prompt: str, steps: int) -> Trainer:
@@ -75,7 +78,7 @@ def main() -> None:
     print(
         f"render + backward of one training view, {args.prompt!r} after {args.warm_steps} steps ({gaussians} Gaussians), "
         f"batch {trainers['nerf'].config.batch_size}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{platform.machine()}, load {open('/proc/loadavg').read().split()[0]}"
+        f"{platform.machine()}, load {load()}"
     )
     print(f"{'size':>6} {'NeRF ms':>10} {'Gaussians ms':>13} {'Gaussians / NeRF':>17}")
     for size in args.sizes:

@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from refine import score  # noqa: E402
 from text import default_captions  # noqa: E402
 
+from dreamlift._atomic import write_json  # noqa: E402
+
 PRESETS = {"nerf": "toy", "gaussians": "toy-gaussians"}
 
 
@@ -107,9 +109,7 @@ def main() -> None:
                     flush=True,
                 )
             if args.json:
-                partial = args.json.with_suffix(".partial")
-                partial.write_text(json.dumps(rows, indent=1))
-                os.replace(partial, args.json)
+                write_json(args.json, rows)  # temporary name, then rename: a killed bench keeps the rows it had
 
 
 def parse_overrides(settings: list[str], parser: argparse.ArgumentParser) -> dict[str, list[str]]:

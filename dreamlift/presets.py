@@ -38,15 +38,14 @@ the peers'; where a value is ours rather than a peer's, the comment says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from dreamlift.errors import DreamliftError
 from dreamlift.guidance.priors import DeepFloydIFConfig, StableDiffusionConfig, TextGuidanceSettings, ToyPriorConfig, ToyViewPriorConfig, Zero123Config
 from dreamlift.guidance.settings import TimestepSchedule, Weighting
-from dreamlift.rendering.settings import CameraRanges
 from dreamlift.refine.config import RefineConfig
-from dreamlift.rendering.settings import ShadingMode, ShadingSchedule
+from dreamlift.rendering.settings import CameraRanges, ShadingMode, ShadingSchedule
 from dreamlift.representation.settings import GaussianLearningRates, GaussianRepresentationConfig
 from dreamlift.scene.gaussian_settings import DensifyConfig, GaussianConfig
 from dreamlift.scene.settings import BackgroundKind
@@ -188,14 +187,14 @@ def dreamgaussian_image() -> TrainConfig:
         ),
     )
     settings = config.representation
-    settings.densify = DensifyConfig(
+    settings.densify = replace(
+        settings.densify,  # the rest as for text (main.py densify_and_prune)
         grad_threshold=0.5,  # DreamGaussian image.yaml densify_grad_threshold 0.5
         percent_dense=0.1,  # DreamGaussian image.yaml percent_dense 0.1
-        extent=0.5, min_opacity=0.01, max_size=0.1,  # as for text (main.py densify_and_prune)
     )
     settings.densify_from = 100  # DreamGaussian image.yaml density_start_iter 100
     settings.densify_every = 100  # DreamGaussian image.yaml densification_interval 100
-    settings.learning_rates = GaussianLearningRates(means_steps=500)  # DreamGaussian image.yaml position_lr_max_steps 500 (text: 300)
+    settings.learning_rates = replace(settings.learning_rates, means_steps=500)  # DreamGaussian image.yaml position_lr_max_steps 500 (text: 300)
     config.size = 256  # DreamGaussian image.yaml ref_size 256 (the input view's render, and the size Zero123 judges)
     config.size_milestones = ()  # ours: an image run renders at one size, its input view's (DreamGaussian's novel views go 128 -> 512, resized to 256)
     config.cameras = CameraRanges()  # ours: the image runs' own framing (the input view's radius and fovy), as zero123; DreamGaussian radius 2, fovy 49.1

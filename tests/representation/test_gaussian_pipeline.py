@@ -55,7 +55,6 @@ def test_a_gaussian_image_run_matches_its_input_view(tmp_path):
     assert rows[-1]["loss_reference_rgb"] < rows[0]["loss_reference_rgb"]  # the reference view is pulled towards the input image
 
 
-
 def test_the_dreamgaussian_image_preset_distils_zero123_into_gaussians_and_matches_the_input_view(tmp_path):
     """``--preset dreamgaussian-image``: the Zero-1-to-3 guidance (here the shipped toy-zero123) into Gaussians, DreamGaussian's
     reference weights (10000 · rgb, 1000 · mask) on every step, albedo shading."""
@@ -81,6 +80,7 @@ def test_the_dreamgaussian_image_preset_distils_zero123_into_gaussians_and_match
     rgb = [row["loss_reference_rgb"] for row in rows]
     assert all(later < earlier for earlier, later in zip(rgb, rgb[1:]))  # every step pulls the grey ball towards the blue chair
     assert rgb[-1] < 0.9 * rgb[0]  # measured 0.85 after 12 steps at DreamGaussian's small rates (711 -> 606)
+
 
 def test_a_gaussian_refinement_resumes_exactly_as_an_uninterrupted_one(tmp_path):
     """The resumed refinement's colour grid comes from its checkpoint (no bake), box included."""
