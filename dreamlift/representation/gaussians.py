@@ -78,14 +78,14 @@ class GaussianRepresentation:
         self.background = Background(config.background).to(device)
         self.backend = splat_backend(self.settings.backend, device)
         self._train_render: tuple[SplatRender, int] | None = None
-        self._occupancy: tuple[tuple, OccupancyGrid] | None = None
+        self._occupancy: tuple[int, OccupancyGrid] | None = None
 
     @property
     def occupancy(self) -> OccupancyGrid:
         """An occupancy grid of the Gaussians' density (the run's ``occupancy`` settings, twice as fine, dilated), so that
         volume renders of :attr:`field` (export's level fit, views, scores) skip empty space; made when first asked
         for and again whenever the Gaussians have changed since."""
-        key = self.field.geometry_key()
+        key = self.field.geometry_version()
         if self._occupancy is None or self._occupancy[0] != key:
             settings = dataclasses.replace(self.config.occupancy, resolution=2 * self.config.occupancy.resolution, dilate=True)
             grid = OccupancyGrid(settings, self.settings.bound, self.model.means.device)

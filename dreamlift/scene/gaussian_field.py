@@ -51,9 +51,11 @@ class GaussianField(nn.Module):
     A module holding the model (``state_dict`` keys ``model.means`` ...; loading resizes), so it can be
     copied and moved as a NeRF field is; the refinement fine-tunes its albedo baked into a grid
     (:meth:`refinement_colour`), not the Gaussians. The lookup grid is
-    built from the Gaussians at construction and rebuilt, when queried, whenever their positions or shapes have
-    changed since (an optimiser step, densification, a load, a move); the values are computed from the
-    live parameters, differentiably.
+    built from the Gaussians at construction and rebuilt, when queried, whenever their positions, shapes or
+    opacities differ from the copy taken at the last build (an optimiser step, densification, a load, a move). The
+    copy is compared by value: fused Adam writes the parameters in place without bumping their version counters,
+    so a check of identities and versions misses its steps. The values are computed from the live parameters,
+    differentiably.
     """
 
     vertex_colour_turntable = True
@@ -77,7 +79,9 @@ class GaussianField(nn.Module):
         self.min_density = float(min_density)
         self.normal_epsilon = normal_epsilon
         self.max_cells = max_cells
-        self._built_for: tuple | None = None
+        self._built_from: tuple[Tensor, ...] | None = None
+        self.builds = 0
+        """How many times the lookup grid has been built (:meth:`geometry_version`)."""
         self._build()
 
     def refinement_colour(self, resolution: int, bound: float, bake: bool = True) -> AlbedoGrid:
@@ -93,19 +97,26 @@ class GaussianField(nn.Module):
         high = torch.maximum(high, low + 1e-3)  # a flat box still spans something
         return bake_albedo(self, resolution, low, high, min_density=1e3 * EMPTY_WEIGHT, device=self.model.means.device)
 
-    def geometry_key(self) -> tuple:
-        """What the lookup grid depends on: the geometry tensors' identities, versions and device."""
+    def _geometry(self) -> tuple[Tensor, ...]:
+        """The tensors the lookup grid depends on."""
         model = self.model
-        tensors = (model.means, model.log_scales, model.quaternions, model.opacity_logits)
-        return tuple((id(t), t._version, t.device) for t in tensors)
+        return (model.means, model.log_scales, model.quaternions, model.opacity_logits)
+
+    def geometry_version(self) -> int:
+        """A number that changes exactly when the Gaussians' geometry has (the lookup grid is rebuilt first if needed):
+        what a cache of anything made from this field's density keys on."""
+        self._ensure_built()
+        return self.builds
 
     def _ensure_built(self) -> None:
-        """Rebuild the lookup grid (and ``reach``) if the geometry has changed since it was built."""
-        if self._built_for != self.geometry_key():
+        """Rebuild the lookup grid (and ``reach``) if the geometry differs from the copy taken when it was built."""
+        built_from, now = self._built_from, self._geometry()
+        if built_from is None or not all(a.shape == b.shape and a.device == b.device and torch.equal(a, b) for a, b in zip(built_from, now)):
             self._build()
 
     def _build(self) -> None:
-        self._built_for = self.geometry_key()
+        self._built_from = tuple(tensor.detach().clone() for tensor in self._geometry())
+        self.builds += 1
         with torch.no_grad():
             means = self.model.means.detach()
             self.count = len(means)
