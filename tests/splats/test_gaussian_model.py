@@ -216,7 +216,8 @@ def test_field_follows_the_gaussians_through_the_trainers_optimiser_steps(fused)
     """The trainer's Adam is fused on CPU, which writes the parameters in place without bumping their version counters:
     the field must still see the moved Gaussians (a stale lookup grid gave the in-process export and refinement start
     densities off by up to 60 where the peak was 165). After steps that move every Gaussian by about 0.3, the density
-    equals the brute-force sum over all Gaussians, and the occupancy cache keyed on ``geometry_version`` moves with it."""
+    equals the brute-force sum over all Gaussians, and ``geometry_version`` (what the representation's occupancy grid is
+    cached on) has changed, and stays put while the Gaussians do."""
     from dreamlift.distillation.loop import adam
 
     model = GaussianModel(GaussianConfig(count=200, radius=0.4, opacity=0.5, scale=0.04), torch.Generator().manual_seed(6))
