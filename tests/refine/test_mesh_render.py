@@ -99,7 +99,8 @@ def test_dmtet_fits_a_target_silhouette_and_depth_through_the_whole_chain():
         both = (out.depth > 0) & (target_depth > 0)
         return ((out.opacity - target) ** 2).mean(), ((out.depth - target_depth)[both] ** 2).mean()
 
-    start_mask, _ = errors(render_mesh(geometry.surface(), constant(RED), cameras, 32))
+    with torch.no_grad():
+        start_mask, _ = errors(render_mesh(geometry.surface(), constant(RED), cameras, 32))
     for _ in range(40):
         optimizer.zero_grad()
         mask_error, depth_error = errors(render_mesh(geometry.surface(), constant(RED), cameras, 32, shading=ShadingMode.ALBEDO))
