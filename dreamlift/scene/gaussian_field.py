@@ -84,7 +84,6 @@ class GaussianField(nn.Module):
         self.min_density = float(min_density)
         self.normal_epsilon = normal_epsilon
         self.max_cells = max_cells
-        self._built_from: tuple[Tensor, ...] | None = None
         self.builds = 0
         """How many times the lookup grid has been built (:meth:`geometry_version`)."""
         self._build()
@@ -115,8 +114,8 @@ class GaussianField(nn.Module):
 
     def _ensure_built(self) -> None:
         """Rebuild the lookup grid (and ``reach``) if the geometry differs from the copy taken when it was built."""
-        built_from, now = self._built_from, self._geometry()
-        if built_from is None or not all(a.shape == b.shape and a.device == b.device and torch.equal(a, b) for a, b in zip(built_from, now)):
+        same = (a.shape == b.shape and a.device == b.device and torch.equal(a, b) for a, b in zip(self._built_from, self._geometry()))
+        if not all(same):
             self._build()
 
     def _build(self) -> None:
@@ -169,8 +168,8 @@ class GaussianField(nn.Module):
         return torch.floor((points - self.origin) / self.cell).long().clamp(0, self.cells - 1)
 
     def _pairs(self, points: Tensor) -> tuple[Tensor, Tensor]:
-        """(point, Gaussian) index pairs whose cell lists meet (points outside the grid have none)."""
-        self._ensure_built()
+        """(point, Gaussian) index pairs whose cell lists meet (points outside the grid have none); the lookup grid must
+        be current (:meth:`forward` checks it once a query)."""
         with torch.no_grad():
             inside = ((points >= self.origin) & (points < self.origin + self.cell * self.cells)).all(-1)
             cell = self._cell_of(points)
@@ -197,6 +196,7 @@ class GaussianField(nn.Module):
 
     def forward(self, points: Tensor) -> tuple[Tensor, Tensor]:
         """Density ``(M,)`` and albedo ``(M, 3)`` at ``points (M, 3)`` (in passes of ``MAX_POINTS``)."""
+        self._ensure_built()
         if len(points) <= MAX_POINTS:
             return self._values(points)
         parts = [self._values(part) for part in points.split(MAX_POINTS)]
