@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from dreamlift.errors import DreamliftError
@@ -41,6 +42,11 @@ class RunLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_pid(fd)
+            for _ in range(20):  # the holder writes its PID just after it takes the lock: give it up to 0.2 s to appear
+                if holder is not None:
+                    break
+                time.sleep(0.01)
+                holder = _read_pid(fd)
             os.close(fd)
             who = f"process {holder}" if holder else "another process"
             raise RunFolderBusy(
