@@ -39,11 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=None, help="UNet batch size (default 32)")
     parser.add_argument("--vae-batch-size", type=positive_int, default=None, help="VAE batch size (default 16)")
     parser.add_argument("--renders", type=positive_int, default=None, metavar="N", help="training views per object (default 64)")
+    parser.add_argument(
+        "--ema-decay", type=float, default=None, metavar="D",
+        help="decay of the moving average of the UNet's weights that model/ holds (default 0.999; 0: the last step's weights)",
+    )
     parser.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N", help="steps between checkpoints (default 100)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
-_FIXED_ON_RESUME = ("--seed", "--size", "--vae-steps", "--vae", "--batch-size", "--vae-batch-size", "--renders")
+_FIXED_ON_RESUME = ("--seed", "--size", "--vae-steps", "--vae", "--batch-size", "--vae-batch-size", "--renders", "--ema-decay")
 
 
 def _config(args: argparse.Namespace):
@@ -68,7 +72,8 @@ def _config(args: argparse.Namespace):
             config.checkpoint_every = args.checkpoint_every
         return config
     config = config_for(args.kind, args.size or "default")
-    for flag, name in (("--seed", "seed"), ("--vae-steps", "vae_steps"), ("--batch-size", "batch_size"), ("--vae-batch-size", "vae_batch_size")):
+    for flag, name in (("--seed", "seed"), ("--vae-steps", "vae_steps"), ("--batch-size", "batch_size"), ("--vae-batch-size", "vae_batch_size"),
+                       ("--ema-decay", "ema_decay")):
         if given[flag] is not None:
             setattr(config, name, given[flag])
     for name in ("steps", "checkpoint_every"):

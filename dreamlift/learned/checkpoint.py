@@ -1,7 +1,8 @@
 """Resumable training state of a learned prior: one safetensors file and one JSON file.
 
 ``checkpoints/state-<phase>-<step>.safetensors`` holds every module's weights
-(``<module>.<parameter>``), the optimiser's tensors (``optimizer.<index>.<name>``) and the
+(``<module>.<parameter>``), the optimiser's tensors (``optimizer.<index>.<name>``), any
+extra tensors the loop keeps (``ema.<index>``: the moving average of the weights) and the
 RNG states (``rng.generator``: the training generator, ``rng.torch``: torch's global one)
 as uint8. ``checkpoints/latest.json`` names that file and holds the position (phase,
 step), the optimiser's hyper-parameters and anything else the loop keeps (seconds so
@@ -65,8 +66,10 @@ def save_checkpoint(
     modules: dict[str, nn.Module],
     optimizer: torch.optim.Optimizer | None,
     generator: torch.Generator,
+    extra: dict[str, Tensor] | None = None,
 ) -> Path:
-    """Write the training state at ``position`` (``phase``, ``step`` and any JSON extras) into ``folder``."""
+    """Write the training state at ``position`` (``phase``, ``step`` and any JSON extras) into ``folder``;
+    ``extra`` tensors are stored under their own names (not a module's prefix)."""
     from safetensors.torch import save
 
     from dreamlift._atomic import write_bytes, write_json
@@ -79,6 +82,7 @@ def save_checkpoint(
     if optimizer is not None:
         optimizer_tensors, groups = _optimizer_tensors(optimizer)
         tensors.update(optimizer_tensors)
+    tensors.update({key: value.detach().cpu().contiguous() for key, value in (extra or {}).items()})
     tensors["rng.generator"] = generator.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
     weights = f"state-{position['phase']}-{int(position['step']):07d}.safetensors"

@@ -21,6 +21,13 @@ CPU run reaches the same weights, bit for bit, as one that was never stopped. Ct
 
 The learning rate warms up linearly over ``warmup_steps``, then follows a cosine to 10 %
 at the phase's last step (``--steps`` on a resumed run reshapes the rest of that curve).
+
+Moving average (``ema_decay``, as diffusers' training scripts' ``--use_ema``): the UNet
+phase keeps diffusers' ``EMAModel`` of its weights (UNet and conditioning encoder), updated
+after every step with decay ``min(ema_decay, (1 + n) / (10 + n))`` at its n-th update
+(0 at the first). It is checkpointed with the rest, and ``model/`` holds the average, not
+the last step's weights. A checkpoint written before this existed resumes with the average
+starting at its step.
 """
 
 from __future__ import annotations
@@ -40,12 +47,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dreamlift.errors import DreamliftError
-from dreamlift.learned.checkpoint import load_checkpoint, restore, save_checkpoint
+from dreamlift.learned.checkpoint import Checkpoint, load_checkpoint, restore, save_checkpoint
 from dreamlift.learned.data import DataConfig, ToyRenders, caption_ids, clip_pixels, load_renders, pair_poses, sample_pairs
 from dreamlift.learned.models import SIZES, Components, ModelSizes, build_components, noise_scheduler
 
 KINDS = ("text", "view")
 PHASES = ("vae", "unet")
+EMA_PREFIX = "ema."
+"""Checkpoint names of the moving average's tensors: ``ema.<index>`` in :meth:`Trainer._unet_parameters` order."""
 
 
 @dataclass
@@ -73,6 +82,8 @@ class TrainingConfig:
     condition_dropout: float = 0.1
     snr_gamma: float = 5.0
     """Min-SNR weighting (0: plain MSE)."""
+    ema_decay: float = 0.999
+    """Decay of the moving average of the UNet phase's weights that ``model/`` holds (0: the last step's weights)."""
     checkpoint_every: int = 100
     size: str = "default"
     """Name of :data:`~dreamlift.learned.models.SIZES` the components were built from."""
@@ -89,6 +100,8 @@ class TrainingConfig:
             raise DreamliftError(f"vae_steps must be at least 1, got {self.vae_steps}")
         if self.vae_from and self.vae_steps:
             raise DreamliftError("a VAE given with --vae is not trained further: drop --vae-steps")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise DreamliftError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.condition_dropout < 1.0:
             raise DreamliftError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
         if self.data.renders_per_object < 1:
@@ -269,6 +282,8 @@ class Trainer:
         """``(N, 4, s, s)`` unscaled latent means of every render (the UNet phase)."""
         self.seconds = 0.0
         self.losses: dict[str, list[float]] = {phase: [] for phase in PHASES}
+        self.ema = None
+        """diffusers' ``EMAModel`` of :meth:`_unet_parameters` during the UNet phase (None when ``ema_decay`` is 0)."""
 
     # -- folders
 
@@ -292,15 +307,41 @@ class Trainer:
             self.renders = load_renders(self.config.data, self.sizes.image_size)
         return self.renders
 
+    def _unet_parameters(self) -> list[torch.nn.Parameter]:
+        """What the UNet phase trains: the UNet and its conditioning (text encoder, or image encoder and projection)."""
+        return [p for name, m in self.components.trainable().items() if name != "vae" for p in m.parameters()]
+
     def _module_optimizer(self, phase: str) -> torch.optim.Optimizer:
         c = self.config
         if phase == "vae":
             params = list(self.components.vae.parameters())
             lr = c.vae_learning_rate
         else:
-            params = [p for name, m in self.components.trainable().items() if name != "vae" for p in m.parameters()]
+            params = self._unet_parameters()
             lr = c.learning_rate
         return torch.optim.AdamW(params, lr=lr, weight_decay=c.weight_decay)
+
+    def _moving_average(self, checkpoint: Checkpoint | None):
+        """The UNet phase's ``EMAModel`` (None when off): from ``checkpoint``'s ``ema.<index>`` tensors, else from the weights now."""
+        if not self.config.ema_decay:
+            return None
+        from diffusers.training_utils import EMAModel
+
+        parameters = self._unet_parameters()
+        ema = EMAModel(parameters, decay=self.config.ema_decay, foreach=True)
+        if checkpoint is None:
+            return ema
+        shadow = [checkpoint.tensors.get(f"{EMA_PREFIX}{index}") for index in range(len(parameters))]
+        if all(tensor is None for tensor in shadow):
+            self.progress(f"the checkpoint at step {checkpoint.step} holds no moving average (an older version wrote it): it starts here")
+            return ema
+        if any(t is None or t.shape != p.shape for t, p in zip(shadow, parameters)) or f"{EMA_PREFIX}{len(parameters)}" in checkpoint.tensors:
+            raise DreamliftError("the checkpoint's moving average does not fit the model: it was written by another version; start again in a new --out folder")
+        updates = checkpoint.position.get("ema_step")
+        if not isinstance(updates, int) or updates < 0:
+            raise DreamliftError(f"the checkpoint in {self.checkpoints} has no valid ema_step: start again in a new --out folder")
+        ema.load_state_dict({"shadow_params": [t.to(self.device) for t in shadow], "optimization_step": updates})
+        return ema
 
     # -- the phases
 
@@ -410,7 +451,11 @@ class Trainer:
     def _save(self, phase: str, step: int, optimizer) -> None:
         position = {"phase": phase, "step": step, "seconds": self.seconds,
                     "scaling_factor": float(self.components.vae.config.scaling_factor)}
-        save_checkpoint(self.checkpoints, position, self.components.trainable(), optimizer, self.generator)
+        extra = {}
+        if phase == "unet" and self.ema is not None:
+            position["ema_step"] = self.ema.optimization_step
+            extra = {f"{EMA_PREFIX}{index}": tensor for index, tensor in enumerate(self.ema.shadow_params)}
+        save_checkpoint(self.checkpoints, position, self.components.trainable(), optimizer, self.generator, extra)
 
     def _log(self, phase: str, step: int, loss: float) -> None:
         from dreamlift._atomic import append_line
@@ -464,8 +509,11 @@ class Trainer:
                 self.components.vae.register_to_config(scaling_factor=float(checkpoint.position["scaling_factor"]))
             self._prepare_unet_phase()
             self._publish_vae()
+            self.ema = self._moving_average(checkpoint if start > 0 else None)
             step_fn = self._text_step if self.config.kind == "text" else self._view_step
             self._loop("unet", start, self.config.steps, optimizer, step_fn, stop)
+        if self.ema is not None:
+            self.ema.copy_to(self._unet_parameters())
         from dreamlift.learned.export import write_half_copy, write_model
 
         for module in self.components.trainable().values():
@@ -497,6 +545,8 @@ class Trainer:
             loss = step_fn(step, optimizer)
             if not math.isfinite(loss):
                 raise DreamliftError(f"the {phase} loss became {loss} at step {step}: lower the learning rate or resume from the last checkpoint")
+            if phase == "unet" and self.ema is not None:
+                self.ema.step(self._unet_parameters())
             now = time.monotonic()
             self.seconds += now - clock
             clock = now
