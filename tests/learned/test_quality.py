@@ -73,3 +73,15 @@ def test_the_view_measure_samples_held_out_pairs(trained_view):
     scores = quality.view_model_scores(trained_view.out / "model", [parse_caption("a red cube")], pairs=2, steps=2, truths=4)
     assert len(scores) == 2 and all(s.prompt.startswith("a red cube: view ") for s in scores)
     assert all(0.0 <= s.iou <= 1.0 and 0.0 <= s.colour <= 1.0 for s in scores)
+
+
+def test_true_renders_scored_as_samples_are_perfect_only_against_their_own_set(monkeypatch):
+    from dreamlift.toyworld import parse_caption
+
+    chair = [parse_caption("a blue chair")]
+    others = quality.true_render_scores(chair, samples=2, truths=32, resolution=32)
+    assert [s.prompt for s in others][::2] == ["a blue chair, front view", "a blue chair, side view", "a blue chair, back view"]
+    assert quality.summary(others)["iou"] < 0.98  # other cameras than the held-out set's: the measure's floor
+    monkeypatch.setattr(quality, "REFERENCE_SEED", quality.HELD_OUT_SEED)  # the references are then in the set
+    same = quality.true_render_scores(chair, samples=2, truths=32, resolution=32)
+    assert all(s.iou == 1.0 and s.colour == 0.0 for s in same)
