@@ -483,7 +483,17 @@ class Trainer:
     # -- the run
 
     def run(self, resume: bool = False, stop_after: int | None = None) -> TrainResult:
-        """Train (from the latest checkpoint with ``resume``) and write ``model/``; see the module docstring."""
+        """Train (from the latest checkpoint with ``resume``) and write ``model/``; see the module docstring.
+
+        One writer per folder: the folder's lock (as a run folder's) is held throughout, so a second
+        process on it is a one-line error naming the first."""
+        from dreamlift.pipeline.lock import RunLock
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        with RunLock(self.out):
+            return self._run(resume, stop_after)
+
+    def _run(self, resume: bool, stop_after: int | None) -> TrainResult:
         phase, start, checkpoint = "vae", 0, None
         if resume:
             checkpoint = load_checkpoint(self.checkpoints)  # None: stopped before its first checkpoint, so start afresh
