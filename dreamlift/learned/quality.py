@@ -64,8 +64,9 @@ def match_scores(sample: Tensor, truths: Tensor) -> tuple[float, float]:
 TRUTHS = 256
 """Held-out renders per caption that a text sample is matched against (about 80 per view suffix). With 64 the
 nearest render is often far in pose: true renders themselves then scored colour error 0.080 and IoU 0.905 over the
-96 captions, so the measure's floor sat at the target; with 256 and with 1,024 they score 0.052 and 0.957-0.960 on
-12 captions, the rest being the lights' jitter (:func:`true_render_scores`; docs/learned-priors.md)."""
+96 captions, so the measure's floor sat at the target. With 256 they score 0.063 and 0.957 over the 96 captions; on
+12 captions 1,024 gave what 256 did (colour 0.052, IoU 0.960 against 0.957), the rest being the lights' jitter
+(:func:`true_render_scores`; docs/learned-priors.md)."""
 REFERENCE_SEED = 3
 """Seed of the true renders that :func:`true_render_scores` scores as if they were samples (neither trained on nor held out)."""
 
