@@ -107,7 +107,7 @@ def test_a_checkpoint_without_an_average_resumes_with_the_average_starting_at_it
     assert largest_difference(written, by_hand(reference_run.after_steps, 0.5)) > 1e-6
 
 
-def test_a_moving_average_that_does_not_fit_is_a_one_line_error(recorded, tmp_path):
+def test_a_moving_average_that_does_not_fit_is_a_one_line_error(tmp_path):
     out = tmp_path / "bad"
     start_folder(out, tiny_config("text", **MOVING))
     with pytest.raises(TrainingInterrupted):
