@@ -88,7 +88,6 @@ def main() -> None:
         scale = 2.0 if args.guidance_scale is None else args.guidance_scale
         scores = quality.text_model_scores(args.model, objects, samples=args.samples, steps=args.steps, guidance_scale=scale, truths=truths)
     elif args.kind == "truth":
-        scale = None
         scores = quality.true_render_scores(objects, samples=args.samples, truths=truths)
     else:
         scale = 3.0 if args.guidance_scale is None else args.guidance_scale
@@ -104,10 +103,13 @@ def main() -> None:
         print(f"{text:28s} {len(rows):3d} {statistics.mean(r.iou for r in rows):6.3f} {min(r.iou for r in rows):6.3f} {statistics.mean(r.colour for r in rows):7.3f}")
     total = quality.summary(scores)
     target = "IoU >= 0.85, colour <= 0.08" if args.kind in ("text", "truth") else "IoU >= 0.85"
-    print(f"{args.kind} model {args.model}: {total['count']} samples over {len(by_caption)} captions, guidance {scale}, {args.steps} steps, {truths} truths, "
+    measured = "true renders (the floor)" if args.kind == "truth" else f"{args.kind} model {args.model}, guidance {scale}, {args.steps} steps"
+    if args.kind != "view":
+        measured += f", matched against {truths} held-out renders a caption"
+    print(f"{measured}: {total['count']} samples over {len(by_caption)} captions, "
           f"{seconds:.0f} s: mean IoU {total['iou']:.3f} (worst {total['min_iou']:.3f}), mean colour error {total['colour']:.3f} (target {target})")
     if args.grid is not None and args.kind == "text":
-        grid(args.model, args.grid_captions, args.grid, scale, args.steps, args.truths)
+        grid(args.model, args.grid_captions, args.grid, scale, args.steps, truths)
 
 
 if __name__ == "__main__":
